@@ -1,0 +1,1 @@
+"""Benchmarks: latency statistics (more arrives with the benchmark protocol)."""

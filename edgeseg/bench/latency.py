@@ -1,0 +1,63 @@
+"""Latency of a synchronous callable: warm-up, timed runs, order statistics."""
+
+from __future__ import annotations
+
+import statistics
+import time
+from dataclasses import asdict, dataclass
+from typing import Callable
+
+
+@dataclass(frozen=True)
+class LatencyStats:
+    iters: int
+    min_ms: float
+    mean_ms: float
+    median_ms: float
+    p90_ms: float
+    p99_ms: float
+    max_ms: float
+    std_ms: float
+
+    @property
+    def fps(self) -> float:
+        return 1000.0 / self.median_ms
+
+    def as_dict(self) -> dict[str, float]:
+        return {**asdict(self), "fps": round(self.fps, 3)}
+
+
+def percentile(sorted_ms: list[float], q: float) -> float:
+    """Linear-interpolated percentile of an ascending list (numpy's default method)."""
+    if len(sorted_ms) == 1:
+        return sorted_ms[0]
+    pos = (len(sorted_ms) - 1) * q / 100.0
+    lo = int(pos)
+    hi = min(lo + 1, len(sorted_ms) - 1)
+    return sorted_ms[lo] + (sorted_ms[hi] - sorted_ms[lo]) * (pos - lo)
+
+
+def summarize(times_ms: list[float]) -> LatencyStats:
+    if not times_ms:
+        raise ValueError("no timed runs to summarize")
+    s = sorted(times_ms)
+    return LatencyStats(
+        iters=len(s), min_ms=s[0], mean_ms=statistics.fmean(s),
+        median_ms=percentile(s, 50), p90_ms=percentile(s, 90), p99_ms=percentile(s, 99),
+        max_ms=s[-1], std_ms=statistics.pstdev(s),
+    )
+
+
+def measure(fn: Callable[[], object], *, warmup: int = 2, iters: int = 10) -> LatencyStats:
+    """Time `fn()` `iters` times after `warmup` untimed calls. `fn` must be synchronous:
+    a GPU runner synchronises inside it (host timers around async work measure nothing)."""
+    if warmup < 0 or iters < 1:
+        raise ValueError(f"need warmup >= 0 and iters >= 1, got {warmup} and {iters}")
+    for _ in range(warmup):
+        fn()
+    times = []
+    for _ in range(iters):
+        t0 = time.perf_counter()
+        fn()
+        times.append((time.perf_counter() - t0) * 1000.0)
+    return summarize(times)

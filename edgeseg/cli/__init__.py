@@ -1,0 +1,1 @@
+"""`edgeseg <subcommand>`: thin wrappers that parse arguments and call the library."""

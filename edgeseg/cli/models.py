@@ -1,0 +1,65 @@
+"""`edgeseg models`: every registered model with its parameters and MACs/FLOPs."""
+
+from __future__ import annotations
+
+import argparse
+import json
+
+from edgeseg.cli.common import format_table, parse_size, positive_int, status
+
+
+def add_parser(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("models", help="list models with parameters and GFLOPs",
+                       description="List every registered model variant with its parameters "
+                       "(deploy graph, auxiliary heads excluded) and its compute at --size, "
+                       "next to published figures.")
+    p.add_argument("--size", type=parse_size, default=(512, 1024), metavar="HxW",
+                   help="input size for the compute count (default 512x1024)")
+    p.add_argument("--num-classes", type=positive_int, default=19,
+                   help="classifier width (default 19, Cityscapes)")
+    p.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    p.add_argument("names", nargs="*", metavar="MODEL", help="only these models")
+    p.set_defaults(func=run)
+
+
+def _pct(ref: dict | None) -> str:
+    if not ref:
+        return ""
+    mark = "" if ref["comparable"] else "*"
+    pct = round(ref["delta"] * 100)
+    return f"{pct:+d}%{mark}" if pct else f"0%{mark}"
+
+
+def run(args: argparse.Namespace) -> int:
+    from edgeseg.models import list_models
+    from edgeseg.models.catalog import describe
+    from edgeseg.models.complexity import COUNTER
+
+    known = list_models()
+    unknown = [n for n in args.names if n not in known]
+    if unknown:
+        status(f"error: unknown model(s) {', '.join(unknown)}; known: {', '.join(known)}")
+        return 2
+    rows = describe(args.size, args.num_classes, args.names or None)
+    h, w = args.size
+    if args.json:
+        print(json.dumps({"size": [h, w], "num_classes": args.num_classes, "counter": COUNTER,
+                          "models": rows}, indent=2))
+        return 0
+    table = []
+    for r in rows:
+        ref = r["reference"]
+        table.append([
+            r["name"], r["variant"], f"{r['params_m']:.2f}", f"{r['gmacs']:.1f}",
+            f"{r['gflops']:.1f}",
+            f"{ref['params_m']['value']:.2f}" if ref["params_m"] else "", _pct(ref["params_m"]),
+            f"{ref['gmacs']['value']:.1f}" if ref["gmacs"] else "", _pct(ref["gmacs"]),
+        ])
+    print(format_table(
+        ["model", "variant", "params(M)", f"GMACs@{h}x{w}", "GFLOPs", "ref params", "diff",
+         "ref GMACs", "diff"], table))
+    print(f"\nParams: the deploy graph (auxiliary heads excluded), {args.num_classes} classes.")
+    print(f"Compute counted by {COUNTER}; GFLOPs = 2 x GMACs.")
+    print("Reference MACs are published figures rescaled by pixel count to this size; "
+          "* = measures a different network on purpose (see --json notes and the README).")
+    return 0

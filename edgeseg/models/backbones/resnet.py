@@ -1,0 +1,113 @@
+"""ResNet-18/50 (He et al. 2016) with atrous stages for dense prediction.
+
+`strides`/`dilations` per stage (layer1..layer4) turn the last strides into dilations, as
+DeepLab and PSPNet do; `base_width` scales every stage (ICNet uses half width, 32);
+`deep_stem` replaces the 7x7 stem conv by three 3x3 convs (32/32/64 channels, PSPNet's and
+ICNet's stem).
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from edgeseg.models.layers import ConvBNAct
+
+
+class BasicBlock(nn.Module):
+    expansion = 1
+
+    def __init__(self, in_ch: int, planes: int, stride: int, dilation: int) -> None:
+        super().__init__()
+        out = planes * self.expansion
+        self.conv1 = ConvBNAct(in_ch, planes, 3, stride, dilation)
+        self.conv2 = ConvBNAct(planes, out, 3, 1, dilation, act=False)
+        self.downsample = _shortcut(in_ch, out, stride)
+        self.relu = nn.ReLU(inplace=True)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.relu(self.conv2(self.conv1(x)) + self.downsample(x))
+
+
+class Bottleneck(nn.Module):
+    expansion = 4
+
+    def __init__(self, in_ch: int, planes: int, stride: int, dilation: int) -> None:
+        super().__init__()
+        out = planes * self.expansion
+        self.conv1 = ConvBNAct(in_ch, planes, 1)
+        self.conv2 = ConvBNAct(planes, planes, 3, stride, dilation)
+        self.conv3 = ConvBNAct(planes, out, 1, act=False)
+        self.downsample = _shortcut(in_ch, out, stride)
+        self.relu = nn.ReLU(inplace=True)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.relu(self.conv3(self.conv2(self.conv1(x))) + self.downsample(x))
+
+
+def _shortcut(in_ch: int, out_ch: int, stride: int) -> nn.Module:
+    if stride == 1 and in_ch == out_ch:
+        return nn.Identity()
+    return ConvBNAct(in_ch, out_ch, 1, stride, act=False)
+
+
+class ResNet(nn.Module):
+    """Stem (7x7/2 conv + 3x3/2 max-pool) and four stages; returns [c2, c3, c4, c5]."""
+
+    def __init__(
+        self,
+        block: type[BasicBlock] | type[Bottleneck],
+        layers: tuple[int, int, int, int],
+        *,
+        in_channels: int = 3,
+        base_width: int = 64,
+        strides: tuple[int, int, int, int] = (1, 2, 2, 2),
+        dilations: tuple[int, int, int, int] = (1, 1, 1, 1),
+        deep_stem: bool = False,
+    ) -> None:
+        super().__init__()
+        if deep_stem:
+            stem_ch = 64
+            self.stem = nn.Sequential(
+                ConvBNAct(in_channels, 32, 3, 2), ConvBNAct(32, 32, 3), ConvBNAct(32, stem_ch, 3),
+                nn.MaxPool2d(3, 2, 1),
+            )
+        else:
+            stem_ch = base_width
+            self.stem = nn.Sequential(ConvBNAct(in_channels, stem_ch, 7, 2), nn.MaxPool2d(3, 2, 1))
+        stages, in_ch, self.out_channels = [], stem_ch, []
+        for i, (n, s, d) in enumerate(zip(layers, strides, dilations)):
+            planes = base_width * 2**i
+            blocks = []
+            for j in range(n):
+                # The first block of a dilated stage uses the previous dilation (DeepLab's
+                # multi-grid-free convention), so the receptive field grows smoothly.
+                first_d = max(1, d // 2) if j == 0 and s == 1 and d > 1 else d
+                blocks.append(block(in_ch, planes, s if j == 0 else 1, first_d if j == 0 else d))
+                in_ch = planes * block.expansion
+            stages.append(nn.Sequential(*blocks))
+            self.out_channels.append(in_ch)
+        self.layer1, self.layer2, self.layer3, self.layer4 = stages
+
+    def forward(self, x: torch.Tensor) -> list[torch.Tensor]:
+        c2 = self.layer1(self.stem(x))
+        c3 = self.layer2(c2)
+        c4 = self.layer3(c3)
+        return [c2, c3, c4, self.layer4(c4)]
+
+
+def resnet18(**kw) -> ResNet:
+    return ResNet(BasicBlock, (2, 2, 2, 2), **kw)
+
+
+def resnet50(**kw) -> ResNet:
+    return ResNet(Bottleneck, (3, 4, 6, 3), **kw)
+
+
+def atrous_schedule(output_stride: int) -> tuple[tuple[int, ...], tuple[int, ...]]:
+    """(strides, dilations) for layer1..layer4 that give output stride 8, 16 or 32."""
+    return {
+        32: ((1, 2, 2, 2), (1, 1, 1, 1)),
+        16: ((1, 2, 2, 1), (1, 1, 1, 2)),
+        8: ((1, 2, 1, 1), (1, 1, 2, 4)),
+    }[output_stride]

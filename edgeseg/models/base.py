@@ -1,0 +1,116 @@
+"""The contract every edgeseg model keeps.
+
+* `model.train()`: `forward(x)` returns `TrainOutput(main, aux)`: main logits at the input
+  resolution and the auxiliary logits at their own (lower) resolution, in the order of
+  `model.aux_weights`; the loss resizes them (or the labels) as it prefers.
+* `model.eval()`: `forward(x)` returns one tensor, N x num_classes x H x W logits at the input
+  resolution. That is the form every exporter and runtime consumes.
+* Input is float NCHW with `in_channels` channels. Sides that are not a multiple of
+  `size_divisor` (32 for every model here) are zero-padded at the bottom/right and the logits
+  cropped back (`pad="pad"`, the default), or refused with an error (`pad="error"`). After
+  mean/std normalisation a zero pad is the mean colour, the least surprising border.
+"""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from edgeseg.models.layers import resize
+
+PAD_POLICIES = ("pad", "error")
+
+
+class TrainOutput(NamedTuple):
+    main: torch.Tensor
+    aux: tuple[torch.Tensor, ...]
+
+
+class SegmentationModel(nn.Module):
+    """Base class: input checks, padding to the size divisor, and the train/eval outputs.
+
+    Subclasses implement `_forward(x) -> (main_logits, aux_logits)`; they compute the
+    auxiliary heads only when `self.training` is true, and may return main logits at any
+    stride (they are resized to the input here).
+    """
+
+    size_divisor: int = 32
+    #: Models with BatchNorm after a global pooling cannot train on batch 1 (one value per
+    #: channel); they set this so the error is ours, not BatchNorm's.
+    needs_batch_stats_on_pooled: bool = False
+
+    def __init__(
+        self, *, num_classes: int, in_channels: int = 3, pad: str = "pad",
+        aux_weights: tuple[float, ...] = (),
+    ) -> None:
+        super().__init__()
+        if not isinstance(num_classes, int) or isinstance(num_classes, bool) or num_classes < 1:
+            raise ValueError(f"num_classes must be a positive integer, got {num_classes!r}")
+        if not isinstance(in_channels, int) or in_channels < 1:
+            raise ValueError(f"in_channels must be a positive integer, got {in_channels!r}")
+        if pad not in PAD_POLICIES:
+            raise ValueError(f"pad must be one of {PAD_POLICIES}, got {pad!r}")
+        self.num_classes = num_classes
+        self.in_channels = in_channels
+        self.pad = pad
+        self.aux_weights = tuple(aux_weights)
+
+    def _forward(self, x: torch.Tensor) -> tuple[torch.Tensor, list[torch.Tensor]]:
+        raise NotImplementedError
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor | TrainOutput:
+        self.check_input(x)
+        h, w = x.shape[-2:]
+        ph, pw = (-h) % self.size_divisor, (-w) % self.size_divisor
+        if ph or pw:
+            x = F.pad(x, (0, pw, 0, ph))
+        main, aux = self._forward(x)
+        main = resize(main, x.shape[-2:])
+        if ph or pw:
+            main = main[..., :h, :w]
+        if self.training:
+            return TrainOutput(main, tuple(aux))
+        return main
+
+    def check_input(self, x: torch.Tensor) -> None:
+        """Raise a ValueError/TypeError that names what is wrong with `x` and how to fix it."""
+        name = type(self).__name__
+        if not isinstance(x, torch.Tensor):
+            raise TypeError(f"{name} expects a torch.Tensor, got {type(x).__name__}")
+        if x.dim() != 4:
+            hint = " (add a batch dimension: x.unsqueeze(0))" if x.dim() == 3 else ""
+            raise ValueError(
+                f"{name} expects a 4-D NCHW tensor, got {x.dim()}-D shape {tuple(x.shape)}{hint}"
+            )
+        if not x.is_floating_point():
+            raise TypeError(
+                f"{name} expects a floating-point tensor, got {x.dtype}; "
+                "convert and normalise first (x.float(), then mean/std)"
+            )
+        c = x.shape[1]
+        if c != self.in_channels:
+            hint = ""
+            if x.shape[-1] == self.in_channels:
+                hint = " (this looks like NHWC: use x.permute(0, 3, 1, 2))"
+            raise ValueError(
+                f"{name} expects {self.in_channels} input channels (NCHW), got {c} in shape "
+                f"{tuple(x.shape)}{hint}"
+            )
+        h, w = int(x.shape[2]), int(x.shape[3])
+        d = self.size_divisor
+        if h < d or w < d:
+            raise ValueError(f"{name} needs an input of at least {d}x{d}, got {h}x{w}")
+        if self.pad == "error" and (h % d or w % d):
+            up = (-(-h // d) * d, -(-w // d) * d)
+            raise ValueError(
+                f"{name} was built with pad='error' and needs sides that are multiples of {d}, "
+                f"got {h}x{w}; resize to e.g. {up[0]}x{up[1]} or build with pad='pad'"
+            )
+        if self.training and self.needs_batch_stats_on_pooled and x.shape[0] < 2:
+            raise ValueError(
+                f"{name} has BatchNorm after global pooling and cannot train on a batch of 1; "
+                "use a batch of 2 or more, or call model.eval() for inference"
+            )

@@ -1,0 +1,118 @@
+"""BiSeNet V1 (Yu et al., ECCV 2018): bilateral segmentation network.
+
+Spatial path: three stride-2 conv blocks keep a wide 1/8 map with fine detail.
+Context path: a fast backbone (ResNet-18, or Xception39) to 1/32; global average pooling
+adds the whole-image context; attention refinement modules (ARM: global pooling -> 1x1 conv
+-> sigmoid, re-weighting channels) refine the 1/16 and 1/32 features, which are upsampled
+back to 1/8. The feature fusion module (FFM) concatenates both paths and re-weights the
+channels with an SE-like attention. Two auxiliary heads supervise the context path in
+training (the paper's alpha = 1).
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from edgeseg.models.backbones.resnet import resnet18
+from edgeseg.models.backbones.xception39 import Xception39
+from edgeseg.models.base import SegmentationModel
+from edgeseg.models.layers import ConvBNAct, global_avg_pool, resize
+from edgeseg.models.registry import check_choice, register_model
+
+BACKBONES = ("resnet18", "xception39")
+# Width of the main head's 3x3 conv: 256 with ResNet-18 (the common reimplementation, 13.3 M
+# parameters), 64 with Xception39 (TorchSeg's configuration, the paper's 2.9 GMACs at 360x640;
+# at 256 this conv alone would cost 2 GMACs there).
+HEAD_WIDTH = {"resnet18": 256, "xception39": 64}
+
+
+class SpatialPath(nn.Sequential):
+    def __init__(self, in_ch: int) -> None:
+        super().__init__(
+            ConvBNAct(in_ch, 64, 7, 2), ConvBNAct(64, 64, 3, 2), ConvBNAct(64, 64, 3, 2),
+            ConvBNAct(64, 128, 1),
+        )
+
+
+class AttentionRefinement(nn.Module):
+    def __init__(self, in_ch: int, out_ch: int) -> None:
+        super().__init__()
+        self.conv = ConvBNAct(in_ch, out_ch, 3)
+        self.attention = ConvBNAct(out_ch, out_ch, 1, act=nn.Sigmoid)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = self.conv(x)
+        return x * self.attention(global_avg_pool(x))
+
+
+class ContextPath(nn.Module):
+    def __init__(self, backbone: str, in_ch: int, ch: int = 128) -> None:
+        super().__init__()
+        self.backbone = resnet18(in_channels=in_ch) if backbone == "resnet18" else Xception39(
+            in_channels=in_ch)
+        c16, c32 = self.backbone.out_channels[-2:]
+        self.arm16 = AttentionRefinement(c16, ch)
+        self.arm32 = AttentionRefinement(c32, ch)
+        self.global_context = ConvBNAct(c32, ch, 1)
+        self.refine32 = ConvBNAct(ch, ch, 3)
+        self.refine16 = ConvBNAct(ch, ch, 3)
+
+    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Returns the refined context at 1/8 and at 1/16 (both `ch` channels)."""
+        *_, f16, f32 = self.backbone(x)
+        ctx32 = self.arm32(f32) + self.global_context(global_avg_pool(f32))
+        up32 = self.refine32(resize(ctx32, f16.shape[-2:]))
+        ctx16 = self.arm16(f16) + up32
+        size8 = (f16.shape[-2] * 2, f16.shape[-1] * 2)
+        return self.refine16(resize(ctx16, size8)), up32
+
+
+class FeatureFusion(nn.Module):
+    def __init__(self, in_ch: int, out_ch: int) -> None:
+        super().__init__()
+        self.blend = ConvBNAct(in_ch, out_ch, 1)
+        self.attention = ConvBNAct(out_ch, out_ch, 1, act=nn.Sigmoid)
+
+    def forward(self, spatial: torch.Tensor, context: torch.Tensor) -> torch.Tensor:
+        x = self.blend(torch.cat([spatial, context], dim=1))
+        return x + x * self.attention(global_avg_pool(x))
+
+
+class OutputHead(nn.Sequential):
+    def __init__(self, in_ch: int, mid_ch: int, num_classes: int) -> None:
+        super().__init__(ConvBNAct(in_ch, mid_ch, 3), nn.Conv2d(mid_ch, num_classes, 1))
+
+
+class BiSeNetV1(SegmentationModel):
+    # ARM/FFM attention and the global context have BatchNorm after global pooling.
+    needs_batch_stats_on_pooled = True
+
+    def __init__(self, *, num_classes: int, backbone: str, in_channels: int, pad: str) -> None:
+        super().__init__(num_classes=num_classes, in_channels=in_channels, pad=pad,
+                         aux_weights=(1.0, 1.0))
+        self.spatial = SpatialPath(in_channels)
+        self.context = ContextPath(backbone, in_channels)
+        self.ffm = FeatureFusion(256, 256)
+        self.head = OutputHead(256, HEAD_WIDTH[backbone], num_classes)
+        self.aux8 = OutputHead(128, 64, num_classes)
+        self.aux16 = OutputHead(128, 64, num_classes)
+
+    def _forward(self, x: torch.Tensor) -> tuple[torch.Tensor, list[torch.Tensor]]:
+        ctx8, ctx16 = self.context(x)
+        main = self.head(self.ffm(self.spatial(x), ctx8))
+        aux = [self.aux8(ctx8), self.aux16(ctx16)] if self.training else []
+        return main, aux
+
+
+@register_model(
+    "bisenetv1",
+    summary="BiSeNet V1: spatial path + context path (ResNet-18 or Xception39), ARM, FFM",
+    variants={"resnet18": {"backbone": "resnet18"}, "xception39": {"backbone": "xception39"}},
+)
+def bisenetv1(
+    *, num_classes: int, backbone: str = "resnet18", in_channels: int = 3, pad: str = "pad"
+) -> BiSeNetV1:
+    """BiSeNet V1; `backbone` is resnet18 (default, about 13.3 M parameters) or xception39."""
+    check_choice("bisenetv1", "backbone", backbone, BACKBONES)
+    return BiSeNetV1(num_classes=num_classes, backbone=backbone, in_channels=in_channels, pad=pad)
