@@ -51,14 +51,14 @@ class CascadeFeatureFusion(nn.Module):
         self.coarse = ConvBNAct(coarse_ch, out_ch, 3, dilation=2, act=False)
         self.fine = ConvBNAct(fine_ch, out_ch, 1, act=False)
         self.relu = nn.ReLU(inplace=True)
-        self.guide = nn.Conv2d(coarse_ch, num_classes, 1)  # cascade label guidance head
+        self.aux_head = nn.Conv2d(coarse_ch, num_classes, 1)  # cascade label guidance
 
     def forward(
         self, coarse: torch.Tensor, fine: torch.Tensor, with_aux: bool
     ) -> tuple[torch.Tensor, torch.Tensor | None]:
         up = resize(coarse, fine.shape[-2:])
         out = self.relu(self.coarse(up) + self.fine(fine))
-        return out, (self.guide(up) if with_aux else None)
+        return out, (self.aux_head(up) if with_aux else None)
 
 
 class ICNet(SegmentationModel):

@@ -1,0 +1,72 @@
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+
+import pytest
+
+from edgeseg.cli.main import main
+
+FAMILIES = {"bisenetv1", "bisenetv2", "icnet", "segnet", "deeplabv3plus"}
+
+
+def test_models_json(capsys):
+    assert main(["models", "--json"]) == 0
+    data = json.loads(capsys.readouterr().out)
+    assert data["size"] == [512, 1024]
+    assert "FlopCounterMode" in data["counter"]
+    assert {m["name"] for m in data["models"]} >= FAMILIES
+    for m in data["models"]:
+        assert m["params_m"] > 0 and m["gflops"] == pytest.approx(2 * m["gmacs"], abs=2e-3)
+
+
+def test_models_table_and_size(capsys):
+    assert main(["models", "--size", "256x512", "segnet"]) == 0
+    out = capsys.readouterr().out
+    assert "GMACs@256x512" in out and "segnet" in out and "bisenetv2" not in out
+    # A quarter of the pixels: a quarter of SegNet's 325.5 GMACs at 512x1024.
+    row = next(line for line in out.splitlines() if line.startswith("segnet"))
+    assert float(row.split()[3]) == pytest.approx(325.5 / 4, rel=0.01)
+
+
+@pytest.mark.parametrize("size", ["512", "512x", "axb", "0x512", "-1x4"])
+def test_bad_size_is_explained(size, capsys):
+    with pytest.raises(SystemExit) as e:
+        main(["models", f"--size={size}"])
+    assert e.value.code == 2
+    assert "size must be" in capsys.readouterr().err
+
+
+def test_unknown_model_is_explained(capsys):
+    assert main(["models", "nosuchnet"]) == 2
+    err = capsys.readouterr().err
+    assert "unknown model(s) nosuchnet" in err and "bisenetv1" in err
+
+
+def test_no_subcommand_prints_help(capsys):
+    assert main([]) == 2
+    assert "models" in capsys.readouterr().err
+
+
+def test_demo_runs_every_model_for_real(capsys):
+    assert main(["demo", "--size", "64x64", "--iters", "1"]) == 0
+    out = capsys.readouterr().out
+    for name in FAMILIES:
+        row = next(line for line in out.splitlines() if line.startswith(name))
+        assert "1x19x64x64" in row
+        assert float(row.split()[-1]) > 0  # a measured FPS
+
+
+def test_console_script_is_installed():
+    exe = shutil.which("edgeseg") or str(__import__("pathlib").Path(sys.executable).parent
+                                           / "edgeseg")
+    r = subprocess.run([exe, "--version"], capture_output=True, text=True, timeout=120)
+    assert r.returncode == 0 and r.stdout.startswith("edgeseg ")
+
+
+def test_import_is_light():
+    code = "import sys, edgeseg; print('torch' in sys.modules)"
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert r.stdout.strip() == "False"
