@@ -6,7 +6,7 @@ PIP    := $(PY) -m pip
 STAMP  := $(VENV)/.installed
 PYTEST_ARGS ?=
 
-.PHONY: install demo test test-slow lint models clean
+.PHONY: install demo test test-slow lint models readme clean
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -38,3 +38,6 @@ lint: $(STAMP)
 
 clean:
 	rm -rf $(VENV) build *.egg-info .pytest_cache
+
+readme: $(STAMP)
+	$(PY) scripts/update_readme.py

@@ -31,9 +31,15 @@ def positive_int(text: str) -> int:
     return value
 
 
-def format_table(headers: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:
-    """A plain aligned text table (numbers right-aligned)."""
+def format_table(
+    headers: Sequence[str], rows: Sequence[Sequence[Any]], markdown: bool = False
+) -> str:
+    """An aligned text table (numbers right-aligned), or a GitHub Markdown table."""
     cells = [[str(h) for h in headers]] + [["" if c is None else str(c) for c in r] for r in rows]
+    if markdown:
+        numeric_md = [all(_is_number(r[i]) for r in cells[1:] if r[i]) for i in range(len(headers))]
+        sep = ["---:" if n else "---" for n in numeric_md]
+        return "\n".join("| " + " | ".join(r) + " |" for r in [cells[0], sep, *cells[1:]])
     widths = [max(len(r[i]) for r in cells) for i in range(len(headers))]
     numeric = [all(_is_number(r[i]) for r in cells[1:] if r[i]) for i in range(len(headers))]
 

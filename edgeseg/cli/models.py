@@ -17,7 +17,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                    help="input size for the compute count (default 512x1024)")
     p.add_argument("--num-classes", type=positive_int, default=19,
                    help="classifier width (default 19, Cityscapes)")
-    p.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    fmt = p.add_mutually_exclusive_group()
+    fmt.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    fmt.add_argument("--markdown", action="store_true", help="print a Markdown table")
     p.add_argument("names", nargs="*", metavar="MODEL", help="only these models")
     p.set_defaults(func=run)
 
@@ -57,9 +59,9 @@ def run(args: argparse.Namespace) -> int:
         ])
     print(format_table(
         ["model", "variant", "params(M)", f"GMACs@{h}x{w}", "GFLOPs", "ref params", "diff",
-         "ref GMACs", "diff"], table))
-    print(f"\nParams: the deploy graph (auxiliary heads excluded), {args.num_classes} classes.")
-    print(f"Compute counted by {COUNTER}; GFLOPs = 2 x GMACs.")
-    print("Reference MACs are published figures rescaled by pixel count to this size; "
-          "* = measures a different network on purpose (see --json notes and the README).")
+         "ref GMACs", "diff"], table, markdown=args.markdown))
+    print(f"\nParams: the deploy graph (auxiliary heads excluded), {args.num_classes} classes. "
+          f"Compute counted by {COUNTER}; GFLOPs = 2 x GMACs. "
+          "Reference MACs are published figures rescaled by pixel count to this size; "
+          "* = a different network on purpose (see `edgeseg models --json` notes and the README).")
     return 0
