@@ -14,7 +14,6 @@ $(PY):
 # torch is pinned to the CPU wheel first so the range in pyproject.toml installs nothing
 # heavier (an open range resolves to a multi-GB CUDA build).
 $(STAMP): pyproject.toml | $(PY)
-	$(PIP) install --upgrade pip
 	$(PIP) install "torch==2.13.0"
 	$(PIP) install -e ".[dev]"
 	touch $(STAMP)
@@ -34,7 +33,7 @@ test-slow: $(STAMP)
 	$(PY) -m pytest -m slow $(PYTEST_ARGS)
 
 lint: $(STAMP)
-	$(VENV)/bin/ruff check edgeseg tests
+	$(VENV)/bin/ruff check edgeseg tests scripts
 
 clean:
 	rm -rf $(VENV) build *.egg-info .pytest_cache

@@ -32,11 +32,11 @@ def render(argv: list[str]) -> str:
 
 def updated(text: str) -> str:
     for name, argv in BLOCKS.items():
-        pattern = re.compile(rf"(<!-- {name}:begin -->\n).*?(<!-- {name}:end -->)", re.S)
+        pattern = re.compile(rf"(<!-- {name}:begin -->\n).*?(<!-- {name}:end -->)", re.DOTALL)
         if not pattern.search(text):
             raise SystemExit(f"README.md has no <!-- {name}:begin/end --> block")
         body = render(argv)
-        text = pattern.sub(lambda m: m.group(1) + body + m.group(2), text)
+        text = pattern.sub(lambda m, b=body: m.group(1) + b + m.group(2), text)
     return text
 
 

@@ -45,7 +45,7 @@ def run(args: argparse.Namespace) -> int:
         c = count(model, (h, w))
         with torch.inference_mode():
             out = model(x)
-            stats = measure(lambda: model(x), warmup=1, iters=args.iters)
+            stats = measure(lambda m=model: m(x), warmup=1, iters=args.iters)
         status(f"  {name}: {stats.median_ms:.0f} ms median")
         rows.append([name, f"{c.params / 1e6:.2f}", f"{c.gmacs:.1f}", "x".join(map(str, out.shape)),
                      f"{stats.median_ms:.1f}", f"{stats.min_ms:.1f}", f"{stats.fps:.2f}"])

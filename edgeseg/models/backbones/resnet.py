@@ -56,7 +56,7 @@ class ResNet(nn.Module):
 
     def __init__(
         self,
-        block: type[BasicBlock] | type[Bottleneck],
+        block: type[BasicBlock | Bottleneck],
         layers: tuple[int, int, int, int],
         *,
         in_channels: int = 3,
