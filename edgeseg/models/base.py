@@ -1,8 +1,9 @@
 """The contract every edgeseg model keeps.
 
 * `model.train()`: `forward(x)` returns `TrainOutput(main, aux)`: main logits at the input
-  resolution and the auxiliary logits at their own (lower) resolution, in the order of
-  `model.aux_weights`; the loss resizes them (or the labels) as it prefers.
+  resolution and the auxiliary logits at their own (lower) stride s, in the order of
+  `model.aux_weights`, cropped to ceil(H/s) x ceil(W/s) so that they cover the input and not
+  its padding; resizing them (or the labels) to match is the loss's job.
 * `model.eval()`: `forward(x)` returns one tensor, N x num_classes x H x W logits at the input
   resolution. That is the form every exporter and runtime consumes.
 * Input is float NCHW with `in_channels` channels. Sides that are not a multiple of
@@ -49,7 +50,7 @@ class SegmentationModel(nn.Module):
         super().__init__()
         if not isinstance(num_classes, int) or isinstance(num_classes, bool) or num_classes < 1:
             raise ValueError(f"num_classes must be a positive integer, got {num_classes!r}")
-        if not isinstance(in_channels, int) or in_channels < 1:
+        if not isinstance(in_channels, int) or isinstance(in_channels, bool) or in_channels < 1:
             raise ValueError(f"in_channels must be a positive integer, got {in_channels!r}")
         if pad not in PAD_POLICIES:
             raise ValueError(f"pad must be one of {PAD_POLICIES}, got {pad!r}")
@@ -64,17 +65,16 @@ class SegmentationModel(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor | TrainOutput:
         self.check_input(x)
         h, w = x.shape[-2:]
-        ph, pw = (-h) % self.size_divisor, (-w) % self.size_divisor
-        if ph or pw:
-            x = F.pad(x, (0, pw, 0, ph))
+        d = self.size_divisor
+        if self.pad == "pad":
+            # Always pad (by zero when the size divides) so that traced graphs do not
+            # depend on whether this particular example needed padding.
+            x = F.pad(x, (0, (d - w % d) % d, 0, (d - h % d) % d))
         main, aux = self._forward(x)
-        main = resize(main, x.shape[-2:])
-        if ph or pw:
-            main = main[..., :h, :w]
+        main = resize(main, x.shape[-2:])[..., :h, :w]
         if self.training:
-            return TrainOutput(main, tuple(aux))
+            return TrainOutput(main, tuple(_crop_to_input(a, x.shape[-2:], (h, w)) for a in aux))
         return main
-
     def check_input(self, x: torch.Tensor) -> None:
         """Raise a ValueError/TypeError that names what is wrong with `x` and how to fix it."""
         name = type(self).__name__
@@ -99,7 +99,7 @@ class SegmentationModel(nn.Module):
                 f"{name} expects {self.in_channels} input channels (NCHW), got {c} in shape "
                 f"{tuple(x.shape)}{hint}"
             )
-        h, w = int(x.shape[2]), int(x.shape[3])
+        h, w = x.shape[2], x.shape[3]
         d = self.size_divisor
         if h < d or w < d:
             raise ValueError(f"{name} needs an input of at least {d}x{d}, got {h}x{w}")
@@ -109,8 +109,31 @@ class SegmentationModel(nn.Module):
                 f"{name} was built with pad='error' and needs sides that are multiples of {d}, "
                 f"got {h}x{w}; resize to e.g. {up[0]}x{up[1]} or build with pad='pad'"
             )
-        if self.training and self.needs_batch_stats_on_pooled and x.shape[0] < 2:
-            raise ValueError(
-                f"{name} has BatchNorm after global pooling and cannot train on a batch of 1; "
-                "use a batch of 2 or more, or call model.eval() for inference"
+        param = next(self.parameters(), None)
+        if param is not None and x.dtype != param.dtype:
+            raise TypeError(
+                f"{name} has {param.dtype} weights but the input is {x.dtype}; convert one "
+                f"to match (x.to({param.dtype}) or model.to({x.dtype}))"
             )
+        if param is not None and x.device != param.device:
+            raise ValueError(
+                f"{name} is on {param.device} but the input is on {x.device}; move one "
+                f"(x.to('{param.device}'))"
+            )
+        if self.training:
+            # BatchNorm needs two values per channel: after global pooling that takes a
+            # batch of 2; elsewhere the smallest (1/32) map times the batch must reach 2.
+            n = x.shape[0]
+            cells = n if self.needs_batch_stats_on_pooled else n * -(-h // d) * -(-w // d)
+            if cells < 2:
+                raise ValueError(
+                    f"{name} cannot train on a batch of {n} at {h}x{w}: BatchNorm needs more "
+                    "than one value per channel; use a batch of 2 or more (or a larger "
+                    "input), or call model.eval() for inference"
+                )
+
+
+def _crop_to_input(aux: torch.Tensor, padded: torch.Size, orig: tuple) -> torch.Tensor:
+    """Drop the part of a low-resolution map that only covers the bottom/right padding."""
+    sh, sw = padded[0] // aux.shape[-2], padded[1] // aux.shape[-1]
+    return aux[..., : -(-orig[0] // sh), : -(-orig[1] // sw)]

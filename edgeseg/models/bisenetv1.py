@@ -69,10 +69,16 @@ class ContextPath(nn.Module):
 
 
 class FeatureFusion(nn.Module):
+    """Concatenate, 1x1 conv-BN-ReLU, then the paper's channel attention: global pooling,
+    1x1 conv, ReLU, 1x1 conv, sigmoid (no BatchNorm), applied as x + x * attention."""
+
     def __init__(self, in_ch: int, out_ch: int) -> None:
         super().__init__()
         self.blend = ConvBNAct(in_ch, out_ch, 1)
-        self.attention = ConvBNAct(out_ch, out_ch, 1, act=nn.Sigmoid)
+        self.attention = nn.Sequential(
+            nn.Conv2d(out_ch, out_ch, 1), nn.ReLU(inplace=True), nn.Conv2d(out_ch, out_ch, 1),
+            nn.Sigmoid(),
+        )
 
     def forward(self, spatial: torch.Tensor, context: torch.Tensor) -> torch.Tensor:
         x = self.blend(torch.cat([spatial, context], dim=1))

@@ -11,7 +11,8 @@ Three branches see three resolutions of the same image:
 Cascade feature fusion (CFF) merges a coarse and a fine branch: upsample the coarse one 2x,
 dilated 3x3 conv; 1x1 conv on the fine one; sum and ReLU. Cascade label guidance trains the
 upsampled coarse features of each CFF and the final 1/4 map against the labels
-(weights 0.4, 0.4 for the auxiliary outputs, 1.0 for the main one, as in the paper).
+(weights 0.16 and 0.4 for the 1/16 and 1/8 auxiliary outputs, 1.0 for the main one, as in
+the released ICNet's training definition).
 
 The released ICNet halves ResNet-50's widths (`width=32`, the default: 6.7 M parameters);
 `width=64` is the full-width ResNet-50 that mmsegmentation uses.
@@ -64,7 +65,7 @@ class CascadeFeatureFusion(nn.Module):
 class ICNet(SegmentationModel):
     def __init__(self, *, num_classes: int, width: int, in_channels: int, pad: str) -> None:
         super().__init__(num_classes=num_classes, in_channels=in_channels, pad=pad,
-                         aux_weights=(0.4, 0.4))
+                         aux_weights=(0.16, 0.4))
         self.backbone = resnet50(in_channels=in_channels, base_width=width,
                                  strides=(1, 2, 1, 1), dilations=(1, 1, 2, 4), deep_stem=True)
         c3, c5 = self.backbone.out_channels[1], self.backbone.out_channels[3]

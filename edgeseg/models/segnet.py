@@ -2,7 +2,9 @@
 
 The encoder is VGG16's 13 conv layers with BatchNorm; each 2x2 max-pool keeps its argmax
 indices, and the decoder's max-unpooling puts every value back where its maximum came from
-(zeros elsewhere) before the convs densify the map. No fully connected layers, no learnt
+(zeros elsewhere) before the convs densify the map. Unpooling is written without a scatter
+(`unpool2x`), equal to `F.max_unpool2d` and deterministic; the sides are always even here
+because inputs are padded to multiples of 32. No fully connected layers, no learnt
 upsampling. The decoder mirrors the encoder; its last conv outputs the class scores.
 
 SegNet has no auxiliary heads: the training forward returns an empty aux tuple.
@@ -48,15 +50,25 @@ class SegNet(SegmentationModel):
             self.decoder.append(nn.Sequential(*convs))
 
     def _forward(self, x: torch.Tensor) -> tuple[torch.Tensor, list[torch.Tensor]]:
-        indices, sizes = [], []
+        indices = []
         for stage in self.encoder:
-            x = stage(x)
-            sizes.append(x.shape[-2:])
-            x, idx = F.max_pool2d(x, 2, 2, return_indices=True)
+            x, idx = F.max_pool2d(stage(x), 2, 2, return_indices=True)
             indices.append(idx)
-        for stage, idx, size in zip(self.decoder, reversed(indices), reversed(sizes)):
-            x = stage(F.max_unpool2d(x, idx, 2, 2, output_size=size))
+        for stage, idx in zip(self.decoder, reversed(indices)):
+            x = stage(unpool2x(x, idx))
         return x, []
+
+
+def unpool2x(x: torch.Tensor, indices: torch.Tensor) -> torch.Tensor:
+    """`F.max_unpool2d(x, indices, 2, 2)` for 2x2/2 pooling of an even-sized map, without
+    a scatter: every value is copied to its 2x2 window (nearest upsampling) and kept only at
+    the position its index names. Equal to max_unpool2d (ties included: the index picks one
+    position), deterministic, and made of ops every exporter handles."""
+    n, c, h, w = x.shape
+    up = x.repeat_interleave(2, dim=2).repeat_interleave(2, dim=3)
+    where = indices.repeat_interleave(2, dim=2).repeat_interleave(2, dim=3)
+    grid = torch.arange(4 * h * w, device=x.device).view(1, 1, 2 * h, 2 * w)
+    return torch.where(where == grid, up, torch.zeros((), dtype=x.dtype, device=x.device))
 
 
 @register_model(

@@ -47,7 +47,7 @@ def test_aligned_xception_output_stride(os_):
     with torch.inference_mode():
         low, high = m(X)
     assert strides([low, high]) == [4, os_]
-    assert (low.shape[1], high.shape[1]) == (128, 2048)
+    assert (low.shape[1], high.shape[1]) == tuple(m.out_channels) == (256, 2048)
 
 
 def test_xception39_stages():
@@ -63,3 +63,40 @@ def test_invalid_output_stride():
         AlignedXception(output_stride=32)
     with pytest.raises(ValueError, match="output_stride must be 8, 16 or 32"):
         MobileNetV2(output_stride=4)
+
+
+def conv_dilations(stage):
+    return [m.dilation[0] for m in stage.modules()
+            if isinstance(m, torch.nn.Conv2d) and m.kernel_size == (3, 3)]
+
+
+@pytest.mark.parametrize("os_, rates", [(16, (1, 2)), (8, (2, 4))])
+def test_resnet_dilates_every_block_of_a_stage(os_, rates):
+    """The released PSPNet/ICNet and TF DeepLab use the stage's rate in every block,
+    the first one included."""
+    s, d = atrous_schedule(os_)
+    m = resnet50(strides=s, dilations=d)
+    assert set(conv_dilations(m.layer3)) == {rates[0]}
+    assert set(conv_dilations(m.layer4)) == {rates[1]}
+
+
+def test_icnet_dilations_match_the_released_model():
+    from edgeseg.models import create_model
+
+    bb = create_model("icnet", num_classes=2).backbone
+    assert set(conv_dilations(bb.layer3)) == {2} and set(conv_dilations(bb.layer4)) == {4}
+    assert set(conv_dilations(bb.layer2)) == {1}
+
+
+def test_aligned_xception_preactivation():
+    """Entry/middle blocks: ReLU before each separable conv, no activation inside or before
+    the residual add (so a block can subtract from its input)."""
+    from edgeseg.models.backbones.xception import XceptionBlock
+
+    blk = XceptionBlock(8, (8, 8, 8))
+    kinds = [type(m).__name__ for m in blk.unit1.modules()]
+    assert kinds.count("ReLU") == 1 and type(blk.unit1[0]).__name__ == "ReLU"
+    torch.manual_seed(0)
+    x = torch.randn(1, 8, 8, 8)
+    with torch.no_grad():
+        assert (blk.eval()(x) - x).min() < 0

@@ -37,8 +37,26 @@ def test_not_a_tensor(model):
 @pytest.mark.parametrize("name", ["bisenetv1", "bisenetv2", "deeplabv3plus"])
 def test_training_on_batch_of_one_is_explained(name):
     m = create_model(name, num_classes=4).train()
-    with pytest.raises(ValueError, match=r"cannot train on a batch of 1.*batch of 2"):
+    with pytest.raises(ValueError, match=r"cannot train on a batch of 1 at 64x64.*batch of 2"):
         m(torch.zeros(1, 3, 64, 64))
+
+
+def test_icnet_batch_of_one_needs_a_larger_input():
+    m = create_model("icnet", num_classes=4).train()
+    with pytest.raises(ValueError, match=r"batch of 1 at 32x32"):
+        m(torch.zeros(1, 3, 32, 32))
+    assert m(torch.zeros(1, 3, 64, 32)).main.shape == (1, 4, 64, 32)
+
+
+@pytest.mark.parametrize("dtype", [torch.float64, torch.float16])
+def test_dtype_mismatch_is_explained(model, dtype):
+    with pytest.raises(TypeError, match=rf"float32 weights but the input is {dtype}"):
+        model(torch.zeros(1, 3, 64, 64, dtype=dtype))
+
+
+def test_bool_in_channels_refused():
+    with pytest.raises(ValueError, match="in_channels must be a positive integer"):
+        create_model("segnet", num_classes=2, in_channels=True)
 
 
 def test_other_input_channels():

@@ -85,6 +85,30 @@ def test_train_returns_main_and_aux_logits(variant):
         assert aux.shape == (2, NUM_CLASSES, 128 // s, 128 // s)
 
 
+def test_train_at_odd_size_crops_aux_to_the_input(variant):
+    """Aux logits at stride s cover ceil(H/s) x ceil(W/s): the input, not its padding."""
+    name, _, opts = variant
+    model = build(name, opts).train()
+    out = model(torch.randn(2, 3, 100, 150))
+    assert out.main.shape == (2, NUM_CLASSES, 100, 150)
+    for aux, s in zip(out.aux, AUX_STRIDES[name]):
+        assert aux.shape[-2:] == (-(-100 // s), -(-150 // s))
+
+
+def test_deterministic_algorithms_mode(variant):
+    """Every model runs under torch.use_deterministic_algorithms (no scatter-based ops)."""
+    name, _, opts = variant
+    model = build(name, opts).eval()
+    before = torch.are_deterministic_algorithms_enabled()
+    torch.use_deterministic_algorithms(True)
+    try:
+        with torch.inference_mode():
+            out = model(torch.randn(1, 3, 64, 96))
+    finally:
+        torch.use_deterministic_algorithms(before)
+    assert out.shape == (1, NUM_CLASSES, 64, 96)
+
+
 def test_gradients_reach_every_parameter(variant):
     name, _, opts = variant
     model = build(name, opts).train()

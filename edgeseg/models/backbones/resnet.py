@@ -80,10 +80,9 @@ class ResNet(nn.Module):
             planes = base_width * 2**i
             blocks = []
             for j in range(n):
-                # The first block of a dilated stage uses the previous dilation (DeepLab's
-                # multi-grid-free convention), so the receptive field grows smoothly.
-                first_d = max(1, d // 2) if j == 0 and s == 1 and d > 1 else d
-                blocks.append(block(in_ch, planes, s if j == 0 else 1, first_d if j == 0 else d))
+                # Every block of a dilated stage uses the stage's rate, as the released
+                # PSPNet/ICNet and TF DeepLab do (torchvision halves it in the first block).
+                blocks.append(block(in_ch, planes, s if j == 0 else 1, d))
                 in_ch = planes * block.expansion
             stages.append(nn.Sequential(*blocks))
             self.out_channels.append(in_ch)
