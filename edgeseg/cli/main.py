@@ -6,9 +6,9 @@ import argparse
 import sys
 
 from edgeseg import __version__
-from edgeseg.cli import demo, models
+from edgeseg.cli import baseline, data, demo, models, train
 
-SUBCOMMANDS = (models, demo)
+SUBCOMMANDS = (models, data, train, baseline, demo)
 
 
 def build_parser() -> argparse.ArgumentParser:

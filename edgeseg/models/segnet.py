@@ -64,7 +64,7 @@ def unpool2x(x: torch.Tensor, indices: torch.Tensor) -> torch.Tensor:
     a scatter: every value is copied to its 2x2 window (nearest upsampling) and kept only at
     the position its index names. Equal to max_unpool2d (ties included: the index picks one
     position), deterministic, and made of ops every exporter handles."""
-    n, c, h, w = x.shape
+    h, w = x.shape[-2:]
     up = x.repeat_interleave(2, dim=2).repeat_interleave(2, dim=3)
     where = indices.repeat_interleave(2, dim=2).repeat_interleave(2, dim=3)
     grid = torch.arange(4 * h * w, device=x.device).view(1, 1, 2 * h, 2 * w)

@@ -1,0 +1,141 @@
+"""FP32 accuracy baselines: train each model on the synthetic set within a wall-clock budget
+and record what it reached, as `benchmarks/baselines.{json,md}`.
+
+These are the references every exported, quantized or ported artifact is judged against.
+Checkpoints go to a cache outside the repository (weights are not committed).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import shlex
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+# Per-model recipe for 128x256 CPU training: OHEM (as BiSeNet trains on Cityscapes) to keep
+# the thin and small classes in the loss. SegNet is ~10x heavier per sample than the others
+# here, so it trains on smaller batches, and longer, to get enough updates in.
+RECIPES: dict[str, dict[str, Any]] = {
+    "bisenetv1": {"batch": 8, "lr": 2e-3, "loss": "ohem", "minutes": 15},
+    "bisenetv2": {"batch": 8, "lr": 2e-3, "loss": "ohem", "minutes": 15},
+    "icnet": {"batch": 8, "lr": 2e-3, "loss": "ohem", "minutes": 15},
+    "deeplabv3plus": {"batch": 8, "lr": 2e-3, "loss": "ohem", "minutes": 15},
+    "segnet": {"batch": 4, "lr": 1e-3, "loss": "ohem", "minutes": 20},
+}
+DEFAULT_CACHE = Path(os.environ.get("EDGESEG_CACHE", Path.home() / ".cache" / "edgeseg"))
+
+
+def cpu_name() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
+def train_command(model: str, data: str, out: str, size: tuple[int, int], minutes: float,
+                  recipe: dict[str, Any], seed: int) -> list[str]:
+    h, w = size
+    return ["edgeseg", "train", "--model", model, "--data", data, "--out", out,
+            "--size", f"{h}x{w}", "--minutes", f"{minutes:g}", "--batch", str(recipe["batch"]),
+            "--lr", f"{recipe['lr']:g}", "--loss", recipe["loss"],
+            "--val-every", str(recipe.get("val_every", 200)), "--seed", str(seed)]
+
+
+def run(models: list[str], *, data: str, bench_dir: Path, cache: Path = DEFAULT_CACHE,
+        size: tuple[int, int] = (128, 256), minutes: float | None = None, seed: int = 0,
+        progress: bool = True, log: Callable[[str], None] = print,
+        data_command: str | None = None) -> list[dict[str, Any]]:
+    """Train each model (for `minutes`, or its recipe's budget), then merge its result into
+    bench_dir/baselines.json (replacing an older entry for the same model) and regenerate
+    baselines.md."""
+    import torch
+
+    from edgeseg.train import TrainConfig, train
+
+    unknown = [m for m in models if m not in RECIPES]
+    if unknown:
+        raise ValueError(f"no baseline recipe for {unknown}; known: {', '.join(RECIPES)}")
+    results = load_results(bench_dir / "baselines.json")
+    for model in models:
+        recipe = RECIPES[model]
+        budget = minutes or recipe["minutes"]
+        out = cache / "baselines" / f"{model}-{size[0]}x{size[1]}.pt"
+        cmd = train_command(model, data, str(out), size, budget, recipe, seed)
+        log(f"baseline {model}: {shlex.join(cmd)}")
+        cfg = TrainConfig(model=model, data=data, out=str(out), size=size, minutes=budget,
+                          batch=recipe["batch"], lr=recipe["lr"], loss=recipe["loss"],
+                          val_every=recipe.get("val_every", 200), seed=seed)
+        t0 = time.time()
+        r = train(cfg, progress=progress, log=log)
+        m = r["metrics"]
+        entry = {
+            "model": model, "size": f"{size[0]}x{size[1]}", "iters": r["iterations"],
+            "batch": recipe["batch"], "lr": recipe["lr"],
+            "loss": recipe["loss"], "train_seconds": round(r["train_seconds"], 1),
+            "budget_minutes": budget,
+            "miou": round(m["miou"], 4),
+            "per_class_iou": {k: (None if v is None else round(v, 4))
+                              for k, v in m["per_class_iou"].items()},
+            "pixel_accuracy": round(m["pixel_accuracy"], 4), "val_images": m["images"],
+            "command": shlex.join(cmd), "data_command": data_command, "checkpoint": str(out),
+            "machine": {"cpu": cpu_name(), "threads": torch.get_num_threads(),
+                        "torch": torch.__version__},
+            "date": time.strftime("%Y-%m-%d", time.gmtime(t0)),
+        }
+        results = [e for e in results if e["model"] != model] + [entry]
+        results.sort(key=lambda e: list(RECIPES).index(e["model"]))
+        write_results(bench_dir, results)
+        log(f"baseline {model}: val mIoU {entry['miou']:.4f} after {entry['iters']} iterations")
+    return results
+
+
+def load_results(path: Path) -> list[dict[str, Any]]:
+    if not path.is_file():
+        return []
+    data = json.loads(path.read_text())
+    if not isinstance(data, list):
+        raise TypeError(f"{path}: expected a JSON list of baseline results")
+    return data
+
+
+def write_results(bench_dir: Path, results: list[dict[str, Any]]) -> None:
+    bench_dir.mkdir(parents=True, exist_ok=True)
+    tmp = bench_dir / ".baselines.json.tmp"
+    tmp.write_text(json.dumps(results, indent=2) + "\n")
+    os.replace(tmp, bench_dir / "baselines.json")
+    (bench_dir / "baselines.md").write_text(render_markdown(results))
+
+
+def render_markdown(results: list[dict[str, Any]]) -> str:
+    classes = list(results[0]["per_class_iou"]) if results else []
+    head = ["model", "size", "batch", "iters", "train time", "val mIoU", *classes]
+    lines = [
+        "# FP32 baselines on the synthetic street scenes",
+        "",
+        ("Generated by `edgeseg baseline` (do not edit): each model trained from scratch on "
+         "this machine's CPU within its wall-clock budget, evaluated on the synthetic val "
+         "split (confusion matrix over the whole split). Per-class columns are IoU."),
+        "",
+        "| " + " | ".join(head) + " |",
+        "| " + " | ".join(["---", "---"] + ["---:"] * (len(head) - 2)) + " |",
+    ]
+    for e in results:
+        cells = [e["model"], e["size"], str(e["batch"]), str(e["iters"]),
+                 f"{e['train_seconds'] / 60:.1f} min", f"{e['miou']:.3f}"]
+        cells += ["n/a" if e["per_class_iou"].get(c) is None else f"{e['per_class_iou'][c]:.3f}"
+                  for c in classes]
+        lines.append("| " + " | ".join(cells) + " |")
+    lines += ["", "Exact commands:", ""]
+    for e in results:
+        mach = e["machine"]
+        data = f" after `{e['data_command']}`" if e.get("data_command") else ""
+        lines.append(f"- {e['model']} ({e['date']}, {mach['cpu']}, {mach['threads']} threads, "
+                     f"torch {mach['torch']}): `{e['command']}`{data}")
+    return "\n".join(lines) + "\n"

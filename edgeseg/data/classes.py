@@ -1,0 +1,102 @@
+"""Class sets: names, palette and the ignore index travel together, from the dataset into
+checkpoints and artifacts."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+IGNORE_INDEX = 255
+
+
+@dataclass(frozen=True)
+class ClassSet:
+    name: str
+    names: tuple[str, ...]
+    palette: tuple[tuple[int, int, int], ...]
+    ignore_index: int = IGNORE_INDEX
+
+    def __post_init__(self) -> None:
+        if not self.names:
+            raise ValueError(f"class set {self.name!r} has no classes")
+        if len(self.names) != len(self.palette):
+            raise ValueError(
+                f"class set {self.name!r}: {len(self.names)} names but {len(self.palette)} "
+                "palette colours"
+            )
+        if len(set(self.names)) != len(self.names):
+            raise ValueError(f"class set {self.name!r} repeats a class name")
+        if len(self.names) >= self.ignore_index:
+            raise ValueError(
+                f"class set {self.name!r}: {len(self.names)} classes collide with ignore "
+                f"index {self.ignore_index}"
+            )
+
+    @property
+    def num_classes(self) -> int:
+        return len(self.names)
+
+    def to_dict(self) -> dict:
+        return {"name": self.name, "names": list(self.names),
+                "palette": [list(c) for c in self.palette], "ignore_index": self.ignore_index}
+
+    @classmethod
+    def from_dict(cls, d: dict, source: str = "class set") -> ClassSet:
+        try:
+            return cls(
+                name=str(d.get("name", "custom")),
+                names=tuple(str(n) for n in d["names"]),
+                palette=tuple(tuple(int(v) for v in c) for c in d["palette"]),
+                ignore_index=int(d.get("ignore_index", IGNORE_INDEX)),
+            )
+        except (KeyError, TypeError, ValueError) as e:
+            raise ValueError(
+                f"{source}: expected 'names' (list of strings) and 'palette' (list of [r, g, b])"
+                f": {e}"
+            ) from None
+
+    @classmethod
+    def load(cls, path: str | Path) -> ClassSet:
+        """Read a class set from JSON or TOML ({names = [...], palette = [[r,g,b], ...]})."""
+        path = Path(path)
+        text = path.read_text()
+        if path.suffix == ".toml":
+            import tomllib
+
+            data = tomllib.loads(text)
+        else:
+            data = json.loads(text)
+        return cls.from_dict(data, source=str(path))
+
+    def save(self, path: str | Path) -> None:
+        Path(path).write_text(json.dumps(self.to_dict(), indent=2) + "\n")
+
+
+CITYSCAPES = ClassSet(
+    "cityscapes",
+    ("road", "sidewalk", "building", "wall", "fence", "pole", "traffic light", "traffic sign",
+     "vegetation", "terrain", "sky", "person", "rider", "car", "truck", "bus", "train",
+     "motorcycle", "bicycle"),
+    ((128, 64, 128), (244, 35, 232), (70, 70, 70), (102, 102, 156), (190, 153, 153),
+     (153, 153, 153), (250, 170, 30), (220, 220, 0), (107, 142, 35), (152, 251, 152),
+     (70, 130, 180), (220, 20, 60), (255, 0, 0), (0, 0, 142), (0, 0, 70), (0, 60, 100),
+     (0, 80, 100), (0, 0, 230), (119, 11, 32)),
+)
+
+# CamVid's 11 classes as in SegNet's split (label 11, "void", is ignored).
+CAMVID = ClassSet(
+    "camvid",
+    ("sky", "building", "pole", "road", "sidewalk", "tree", "sign", "fence", "car",
+     "pedestrian", "bicyclist"),
+    ((128, 128, 128), (128, 0, 0), (192, 192, 128), (128, 64, 128), (60, 40, 222),
+     (128, 128, 0), (192, 128, 128), (64, 64, 128), (64, 0, 128), (64, 64, 0), (0, 128, 192)),
+)
+
+# The synthetic street scenes: Cityscapes' names and colours for the classes they draw.
+SYNTHETIC = ClassSet(
+    "synthetic",
+    ("road", "sidewalk", "building", "vegetation", "sky", "car", "person", "pole"),
+    ((128, 64, 128), (244, 35, 232), (70, 70, 70), (107, 142, 35), (70, 130, 180),
+     (0, 0, 142), (220, 20, 60), (153, 153, 153)),
+)

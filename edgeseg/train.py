@@ -1,0 +1,248 @@
+"""The trainer: from a dataset and a registered model to a checkpoint with metadata.
+
+SGD or AdamW, poly schedule with linear warm-up, cross-entropy or OHEM with an ignore index,
+the model's auxiliary losses (weights from `model.aux_weights`), AMP on CUDA, periodic
+validation with the evaluator, resume, a progress bar with loss and ETA, and an optional
+wall-clock budget (`minutes`) that sizes the schedule from the measured step time.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    model: str
+    data: str
+    out: str
+    size: tuple[int, int] = (128, 256)
+    model_options: dict[str, Any] = field(default_factory=dict)
+    iters: int = 2000
+    minutes: float | None = None  # wall-clock budget; sizes `iters` from the step time
+    batch: int = 8
+    optimizer: str = "adamw"
+    lr: float = 2e-3
+    weight_decay: float = 1e-4
+    momentum: float = 0.9
+    warmup: int = 50
+    poly_power: float = 0.9
+    loss: str = "ce"  # ce | ohem
+    ohem_thresh: float = 0.7
+    val_every: int = 500
+    val_limit: int | None = None
+    seed: int = 0
+    device: str = "auto"
+    threads: int | None = None
+    resize: str = "stretch"
+
+    def __post_init__(self) -> None:
+        checks = [
+            (self.optimizer in ("sgd", "adamw"),
+             f"optimizer must be sgd or adamw, got {self.optimizer!r}"),
+            (self.loss in ("ce", "ohem"), f"loss must be ce or ohem, got {self.loss!r}"),
+            (self.iters >= 1 and self.batch >= 2, "need iters >= 1 and batch >= 2 (BatchNorm)"),
+            (self.lr > 0, f"lr must be positive, got {self.lr}"),
+            (self.minutes is None or self.minutes > 0, "minutes must be positive"),
+            (self.device in ("auto", "cpu", "cuda"),
+             f"device must be auto, cpu or cuda, got {self.device!r}"),
+        ]
+        for ok, msg in checks:
+            if not ok:
+                raise ValueError(msg)
+
+    def to_dict(self) -> dict[str, Any]:
+        d = dataclasses.asdict(self)
+        d["size"] = list(self.size)
+        return d
+
+
+def poly_lr(cfg: TrainConfig, it: int, total: int) -> float:
+    if it < cfg.warmup:
+        return cfg.lr * (it + 1) / cfg.warmup
+    frac = min(1.0, (it - cfg.warmup) / max(1, total - cfg.warmup))
+    return cfg.lr * (1 - frac) ** cfg.poly_power
+
+
+def seg_loss(logits, target, cfg: TrainConfig, ignore_index: int = 255):
+    """Cross-entropy, or OHEM: the pixels whose true-class probability is below
+    `ohem_thresh`, and at least 1/16 of the valid pixels (the hardest)."""
+    import torch
+    import torch.nn.functional as F
+
+    if logits.shape[-2:] != target.shape[-2:]:
+        logits = F.interpolate(logits, size=target.shape[-2:], mode="bilinear",
+                               align_corners=False)
+    if cfg.loss == "ce":
+        return F.cross_entropy(logits, target, ignore_index=ignore_index)
+    per_pixel = F.cross_entropy(logits, target, ignore_index=ignore_index, reduction="none")
+    valid = target != ignore_index
+    losses = per_pixel[valid]
+    if losses.numel() == 0:
+        return per_pixel.sum() * 0.0
+    n_min = max(1, losses.numel() // 16)
+    hard = losses[losses > -math.log(cfg.ohem_thresh)]
+    if hard.numel() < n_min:
+        hard = torch.topk(losses, n_min).values
+    return hard.mean()
+
+
+class TrainBatches:
+    """An endless stream of augmented, normalised batches (main process: data loading is a
+    few ms per image here, small against a CPU training step)."""
+
+    def __init__(self, dataset, preprocess, augment, batch: int, seed: int) -> None:
+        self.dataset, self.preprocess, self.augment = dataset, preprocess, augment
+        self.batch, self.rng = batch, np.random.default_rng(seed)
+        self.order: list[int] = []
+
+    def next(self):
+        import torch
+
+        xs, ys = [], []
+        for _ in range(self.batch):
+            if not self.order:
+                self.order = self.rng.permutation(len(self.dataset)).tolist()
+            img, lab = self.dataset[self.order.pop()]
+            img, lab = self.augment(img, lab, self.rng, self.dataset.classes.ignore_index,
+                                    self.preprocess.mean)
+            xs.append(self.preprocess.normalize(img))
+            ys.append(lab.astype(np.int64))
+        return torch.from_numpy(np.stack(xs)), torch.from_numpy(np.stack(ys))
+
+
+def _device(name: str):
+    import torch
+
+    if name == "auto":
+        name = "cuda" if torch.cuda.is_available() else "cpu"
+    if name == "cuda" and not torch.cuda.is_available():
+        raise RuntimeError("device 'cuda' requested but torch sees no CUDA GPU")
+    return torch.device(name)
+
+
+def train(cfg: TrainConfig, *, resume: str | None = None, progress: bool = True,
+          log: Callable[[str], None] = print) -> dict[str, Any]:
+    """Train, validate periodically, write `cfg.out`; return the final checkpoint's metadata
+    (iterations, seconds, val metrics)."""
+    import torch
+
+    from edgeseg.checkpoint import load_state, read_checkpoint, save_checkpoint
+    from edgeseg.data.datasets import open_dataset
+    from edgeseg.data.transforms import Augment, Preprocess
+    from edgeseg.evaluate import TorchPredictor, evaluate
+    from edgeseg.models import create_model
+    from edgeseg.utils.progress import progress_bar
+
+    if cfg.threads:
+        torch.set_num_threads(cfg.threads)
+    torch.manual_seed(cfg.seed)
+    device = _device(cfg.device)
+    train_set = open_dataset(cfg.data, "train")
+    val_set = open_dataset(cfg.data, "val")
+    classes = train_set.classes
+    preprocess = Preprocess(size=tuple(cfg.size), resize=cfg.resize)
+    augment = Augment(size=tuple(cfg.size), keep_aspect=cfg.resize == "letterbox")
+    model = create_model(cfg.model, num_classes=classes.num_classes, **cfg.model_options)
+    model.to(device).train()
+    params = [p for p in model.parameters() if p.requires_grad]
+    if cfg.optimizer == "sgd":
+        opt = torch.optim.SGD(params, lr=cfg.lr, momentum=cfg.momentum,
+                              weight_decay=cfg.weight_decay)
+    else:
+        opt = torch.optim.AdamW(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
+    start, total, history, spent = 0, cfg.iters, [], 0.0
+    if resume:
+        ck = read_checkpoint(resume)
+        load_state(model, ck["state_dict"], resume)
+        if "optimizer" in ck:
+            opt.load_state_dict(ck["optimizer"])
+        start, total = int(ck["iteration"]), int(ck["train"].get("total_iters", cfg.iters))
+        history, spent = list(ck.get("history", [])), float(ck.get("train_seconds", 0.0))
+        log(f"resumed {resume} at iteration {start}/{total}")
+    use_amp = device.type == "cuda"
+    scaler = torch.amp.GradScaler("cuda", enabled=use_amp)
+    batches = TrainBatches(train_set, preprocess, augment, cfg.batch, cfg.seed + start)
+    meta = {"model": {"name": cfg.model, "options": dict(cfg.model_options),
+                      "num_classes": classes.num_classes},
+            "classes": classes.to_dict(), "preprocess": preprocess.to_dict()}
+
+    def validate(it: int) -> dict[str, Any]:
+        model.eval()
+        m = evaluate(TorchPredictor(model, preprocess), val_set, limit=cfg.val_limit)
+        model.train()
+        return {"iteration": it, **m.to_dict()}
+
+    def checkpoint(it: int, seconds: float, metrics: dict | None) -> None:
+        save_checkpoint(cfg.out, {**meta, "train": {**cfg.to_dict(), "total_iters": total},
+                                  "iteration": it, "train_seconds": seconds,
+                                  "metrics": metrics or {}, "history": history,
+                                  "state_dict": model.state_dict(),
+                                  "optimizer": opt.state_dict()})
+
+    t0 = time.perf_counter() - spent
+    bar = progress_bar(range(start, 10**9), desc=f"train {cfg.model}", enable=progress,
+                       unit="step", total=total - start)
+    it, metrics, step_times = start, None, []
+    for it in bar:
+        if it >= total:
+            break
+        ts = time.perf_counter()
+        for g in opt.param_groups:
+            g["lr"] = poly_lr(cfg, it, total)
+        x, y = batches.next()
+        x, y = x.to(device, non_blocking=True), y.to(device, non_blocking=True)
+        with torch.autocast(device.type, dtype=torch.float16, enabled=use_amp):
+            out = model(x)
+            loss = seg_loss(out.main, y, cfg, classes.ignore_index)
+            for w, aux in zip(model.aux_weights, out.aux):
+                loss = loss + w * seg_loss(aux, y, cfg, classes.ignore_index)
+        opt.zero_grad(set_to_none=True)
+        scaler.scale(loss).backward()
+        scaler.step(opt)
+        scaler.update()
+        if not torch.isfinite(loss):
+            raise FloatingPointError(f"loss became {loss.item()} at iteration {it}; "
+                                     "lower --lr or check the labels")
+        step_times.append(time.perf_counter() - ts)
+        if cfg.minutes and len(step_times) == 5 and start == 0:
+            # Size the schedule to the budget from the measured step time (validation
+            # passes are budgeted at the cost of ~10 steps each, corrected later).
+            per = float(np.median(step_times))
+            budget = cfg.minutes * 60 - (time.perf_counter() - t0)
+            total = max(it + 2, it + 1 + int(budget / per * 0.92))
+            bar.total = total - start
+        if hasattr(bar, "set_postfix"):
+            bar.set_postfix(loss=f"{loss.item():.3f}", lr=f"{opt.param_groups[0]['lr']:.2e}",
+                            refresh=False)
+        done = it + 1
+        if done % cfg.val_every == 0 or done == total:
+            metrics = validate(done)
+            history.append({"iteration": done, "loss": round(float(loss.item()), 5),
+                            "miou": metrics["miou"],
+                            "seconds": round(time.perf_counter() - t0, 1)})
+            log(f"iteration {done}/{total}: loss {loss.item():.3f}, val mIoU "
+                f"{metrics['miou']:.4f}")
+            checkpoint(done, time.perf_counter() - t0, metrics)
+        if cfg.minutes and time.perf_counter() - t0 > cfg.minutes * 60 * 1.1 and done < total:
+            log(f"stopping at iteration {done}: past the {cfg.minutes} min budget")
+            total = done
+            metrics = validate(done)
+            checkpoint(done, time.perf_counter() - t0, metrics)
+            break
+    if hasattr(bar, "close"):
+        bar.close()
+    seconds = time.perf_counter() - t0
+    if metrics is None or metrics["iteration"] != total:
+        metrics = validate(total)
+        checkpoint(total, seconds, metrics)
+    return {"iterations": total, "train_seconds": seconds, "metrics": metrics,
+            "out": str(Path(cfg.out))}

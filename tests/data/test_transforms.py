@@ -1,0 +1,84 @@
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from edgeseg.data.transforms import IMAGENET_MEAN, IMAGENET_STD, Augment, Preprocess
+
+
+def test_normalize_values_and_layout():
+    p = Preprocess(size=(2, 3))
+    img = np.zeros((2, 3, 3), np.uint8)
+    img[..., 0] = 255
+    x = p(img)
+    assert x.shape == (3, 2, 3) and x.dtype == np.float32
+    assert x[0, 0, 0] == pytest.approx((255 - IMAGENET_MEAN[0]) / IMAGENET_STD[0])
+    assert x[2, 0, 0] == pytest.approx(-IMAGENET_MEAN[2] / IMAGENET_STD[2])
+
+
+def test_bgr_swaps_channels():
+    img = np.random.default_rng(0).integers(0, 255, (4, 4, 3), dtype=np.uint8)
+    rgb, bgr = Preprocess((4, 4))(img), Preprocess((4, 4), color="BGR")(img)
+    np.testing.assert_array_equal(rgb[::-1], bgr)
+
+
+def test_letterbox_geometry_pads_with_mean_and_restores():
+    p = Preprocess(size=(64, 64), resize="letterbox")
+    img = np.full((32, 64, 3), 200, np.uint8)
+    (rh, rw), (top, left) = p.geometry(32, 64)
+    assert (rh, rw, top, left) == (32, 64, 16, 0)
+    x = p(img)
+    assert np.allclose(x[:, :16], 0, atol=0.01)  # mean colour normalises to ~0
+    labels = np.ones((32, 64), np.uint8)
+    lab = p.resize_labels(labels)
+    assert (lab[:16] == 255).all() and (lab[16:48] == 1).all()
+    scores = np.random.default_rng(1).normal(size=(3, 64, 64)).astype(np.float32)
+    back = p.restore(scores, (32, 64))
+    np.testing.assert_array_equal(back, scores[:, 16:48])
+
+
+def test_stretch_restore_resizes():
+    p = Preprocess(size=(16, 32))
+    assert p.restore(np.zeros((2, 16, 32), np.float32), (40, 50)).shape == (2, 40, 50)
+
+
+@pytest.mark.parametrize("kwargs, pattern", [({"resize": "crop"}, "resize must be"),
+                                             ({"color": "HSV"}, "RGB or BGR"),
+                                             ({"std": (1, 0, 1)}, "std positive")])
+def test_bad_preprocess(kwargs, pattern):
+    with pytest.raises(ValueError, match=pattern):
+        Preprocess(size=(8, 8), **kwargs)
+
+
+def test_bad_image_input():
+    with pytest.raises(ValueError, match="HxWx3"):
+        Preprocess((8, 8))(np.zeros((8, 8), np.uint8))
+    with pytest.raises(ValueError, match="uint8"):
+        Preprocess((8, 8))(np.zeros((8, 8, 3), np.float32))
+
+
+def test_preprocess_round_trips_through_dict():
+    p = Preprocess((8, 16), resize="letterbox", color="BGR")
+    assert Preprocess.from_dict(p.to_dict()) == p
+
+
+def test_augment_keeps_image_and_labels_aligned():
+    """Labels are a function of the colour; after scale/crop/flip that must still hold."""
+    rng = np.random.default_rng(0)
+    labels = np.zeros((64, 128), np.uint8)
+    labels[:, 40:90] = 1
+    labels[20:30] = 2
+    palette = np.array([[10, 10, 10], [200, 10, 10], [10, 200, 10]], np.uint8)
+    image = palette[labels]
+    aug = Augment(size=(32, 64), jitter=0.0)
+    for _ in range(20):
+        img, lab = aug(image, labels, rng)
+        assert img.shape == (32, 64, 3) and lab.shape == (32, 64)
+        valid = lab != 255
+        assert set(np.unique(lab[valid]).tolist()) <= {0, 1, 2}
+        # Away from class borders (bilinear blends them) the colour gives the label.
+        p = np.pad(lab, 1, mode="edge")
+        interior = valid & (p[:-2, 1:-1] == lab) & (p[2:, 1:-1] == lab) & \
+            (p[1:-1, :-2] == lab) & (p[1:-1, 2:] == lab)
+        expected = palette[lab[interior]].astype(int)
+        assert (np.abs(img[interior].astype(int) - expected).sum(1) < 30).all()

@@ -1,0 +1,96 @@
+"""The evaluator against hand-computed numbers and an independent implementation."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from edgeseg.data.classes import ClassSet
+from edgeseg.evaluate import ConfusionMatrix, evaluate
+
+TRUTH = np.array([[0, 0, 1, 1],
+                  [0, 2, 2, 255]])
+PRED = np.array([[0, 1, 1, 1],
+                 [2, 2, 0, 0]])
+
+
+def test_hand_computed_confusion_matrix():
+    cm = ConfusionMatrix(3)
+    cm.update(PRED, TRUTH)
+    # rows truth, cols prediction; the 255 pixel is ignored
+    assert cm.matrix.tolist() == [[1, 1, 1],
+                                  [0, 2, 0],
+                                  [1, 0, 1]]
+    m = cm.metrics(["a", "b", "c"])
+    # IoU: a = 1/(3+2-1) = 1/4, b = 2/(2+3-2) = 2/3, c = 1/(2+2-1) = 1/3
+    assert m.per_class_iou == pytest.approx({"a": 0.25, "b": 2 / 3, "c": 1 / 3})
+    assert m.miou == pytest.approx((0.25 + 2 / 3 + 1 / 3) / 3)
+    assert m.pixel_accuracy == pytest.approx(4 / 7)
+    assert m.mean_class_accuracy == pytest.approx((1 / 3 + 1 + 1 / 2) / 3)
+    assert m.pixels == 7
+
+
+def test_absent_class_is_excluded_not_zero():
+    cm = ConfusionMatrix(4)
+    cm.update(PRED, TRUTH)
+    m = cm.metrics()
+    assert m.per_class_iou["3"] is None
+    assert m.miou == pytest.approx((0.25 + 2 / 3 + 1 / 3) / 3)
+
+
+def independent_miou(preds, truths, n, ignore=255):
+    """Set-based IoU per class over all pixels, no confusion matrix."""
+    p = np.concatenate([x.ravel() for x in preds])
+    t = np.concatenate([x.ravel() for x in truths])
+    keep = t != ignore
+    p, t = p[keep], t[keep]
+    ious = []
+    for c in range(n):
+        inter = np.sum((p == c) & (t == c))
+        union = np.sum((p == c) | (t == c))
+        if union:
+            ious.append(inter / union)
+    return float(np.mean(ious))
+
+
+def test_accumulates_over_the_set_like_an_independent_computation():
+    rng = np.random.default_rng(0)
+    truths = [rng.integers(0, 5, (20, 30)) for _ in range(6)]
+    for t in truths:
+        t[rng.random(t.shape) < 0.1] = 255
+    preds = [np.where(rng.random(t.shape) < 0.7, np.minimum(t, 4), rng.integers(0, 5, t.shape))
+             for t in truths]
+    cm = ConfusionMatrix(5)
+    for p, t in zip(preds, truths):
+        cm.update(p, t)
+    assert cm.metrics().miou == pytest.approx(independent_miou(preds, truths, 5))
+    # ... which is not the mean of per-image mIoUs
+    per_image = np.mean([independent_miou([p], [t], 5) for p, t in zip(preds, truths)])
+    assert cm.metrics().miou != pytest.approx(per_image, abs=1e-9)
+
+
+def test_bad_predictions_are_named():
+    cm = ConfusionMatrix(3)
+    with pytest.raises(ValueError, match=r"img7.png: prediction shape \(2, 3\) differs"):
+        cm.update(np.zeros((2, 3)), np.zeros((2, 4)), where="img7.png")
+    with pytest.raises(ValueError, match="predicted class ids outside 0..2"):
+        cm.update(np.full((2, 2), 3), np.zeros((2, 2)))
+    with pytest.raises(ValueError, match="label values outside 0..2"):
+        cm.update(np.zeros((2, 2)), np.full((2, 2), 5))
+
+
+class TinySet:
+    classes = ClassSet("t", ("a", "b", "c"), ((0, 0, 0),) * 3)
+
+    def __len__(self):
+        return 2
+
+    def __getitem__(self, i):
+        return np.zeros((*TRUTH.shape, 3), np.uint8), TRUTH
+
+
+def test_evaluate_drives_any_predictor():
+    m = evaluate(lambda img: PRED, TinySet())
+    assert m.images == 2 and m.pixels == 14
+    assert m.miou == pytest.approx((0.25 + 2 / 3 + 1 / 3) / 3)
+    assert evaluate(lambda img: PRED, TinySet(), limit=1).images == 1

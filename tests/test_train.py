@@ -1,0 +1,153 @@
+"""Trainer, checkpoints and the train/eval/baseline commands, on tiny synthetic data."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import torch
+
+from edgeseg.checkpoint import CheckpointError, load_state, model_from_checkpoint, read_checkpoint
+from edgeseg.cli.main import main
+from edgeseg.data.synthetic import write_dataset
+from edgeseg.models import create_model
+from edgeseg.train import TrainConfig, poly_lr, seg_loss, train
+
+
+@pytest.fixture(scope="module")
+def data(tmp_path_factory):
+    return str(write_dataset(tmp_path_factory.mktemp("d") / "synth", 12, (64, 128), seed=2,
+                             val_fraction=0.25, progress=False))
+
+
+def cfg(data, out, **kw):
+    base = {"model": "icnet", "data": data, "out": str(out), "size": (64, 128), "iters": 4,
+            "batch": 2, "warmup": 2, "val_every": 100, "threads": 1}
+    return TrainConfig(**{**base, **kw})
+
+
+def test_poly_schedule_with_warmup():
+    c = TrainConfig(model="icnet", data="x", out="y", lr=1.0, warmup=10, iters=110)
+    assert poly_lr(c, 0, 110) == pytest.approx(0.1)
+    assert poly_lr(c, 9, 110) == pytest.approx(1.0)
+    assert poly_lr(c, 60, 110) == pytest.approx(0.5**0.9)
+    assert poly_lr(c, 110, 110) == 0.0
+
+
+def test_ohem_keeps_only_hard_pixels():
+    logits = torch.tensor([[[[5.0, -5.0, 0.0, 0.0]], [[-5.0, 5.0, 0.0, 0.0]]]])  # 1x2x1x4
+    target = torch.tensor([[[0, 0, 1, 255]]])
+    c = TrainConfig(model="icnet", data="x", out="y", loss="ohem")
+    ce = seg_loss(logits, target, TrainConfig(model="icnet", data="x", out="y"))
+    hard = seg_loss(logits, target, c)
+    # pixel 0 is easy (p = 1.0), pixel 1 wrong (loss 10), pixel 2 uncertain (log 2): OHEM
+    # averages the two hard ones; CE averages all three valid pixels.
+    assert hard.item() == pytest.approx((10.0 + 0.6931) / 2, rel=1e-3)
+    assert ce.item() == pytest.approx((10.0 + 0.6931 + 4.5e-5) / 3, rel=1e-3)
+
+
+@pytest.mark.parametrize("kw, pattern", [({"optimizer": "rmsprop"}, "optimizer"),
+                                         ({"batch": 1}, "batch >= 2"), ({"lr": 0}, "lr"),
+                                         ({"loss": "dice"}, "loss")])
+def test_bad_config(kw, pattern):
+    with pytest.raises(ValueError, match=pattern):
+        TrainConfig(model="icnet", data="x", out="y", **kw)
+
+
+def test_training_learns(data, tmp_path):
+    """60 steps on 9 tiny images: val mIoU well above the untrained model's."""
+    from edgeseg.data.datasets import open_dataset
+    from edgeseg.data.transforms import Preprocess
+    from edgeseg.evaluate import TorchPredictor, evaluate
+
+    torch.manual_seed(0)
+    untrained = create_model("icnet", num_classes=8)
+    before = evaluate(TorchPredictor(untrained, Preprocess((64, 128))), open_dataset(data, "val"))
+    r = train(cfg(data, tmp_path / "a.pt", iters=60, lr=5e-3, val_every=30), progress=False,
+              log=lambda s: None)
+    hist = read_checkpoint(tmp_path / "a.pt")["history"]
+    assert [h["iteration"] for h in hist] == [30, 60]
+    assert r["metrics"]["miou"] > before.miou + 0.1
+
+
+def test_checkpoint_metadata_and_reload(data, tmp_path):
+    r = train(cfg(data, tmp_path / "m.pt"), progress=False, log=lambda s: None)
+    ck = torch.load(tmp_path / "m.pt", weights_only=True)
+    assert ck["format"] == "edgeseg-checkpoint" and ck["iteration"] == 4
+    assert ck["model"] == {"name": "icnet", "options": {}, "num_classes": 8}
+    assert ck["classes"]["names"][-1] == "pole" and ck["preprocess"]["size"] == [64, 128]
+    assert ck["train"]["batch"] == 2 and 0.0 <= ck["metrics"]["miou"] <= 1.0
+    assert r["metrics"]["miou"] == ck["metrics"]["miou"]
+    model, classes, pre = model_from_checkpoint(tmp_path / "m.pt")
+    assert not model.training and classes.num_classes == 8 and pre.size == (64, 128)
+
+
+def test_resume_continues_where_it_stopped(data, tmp_path):
+    train(cfg(data, tmp_path / "r.pt", iters=3), progress=False, log=lambda s: None)
+    logs = []
+    r = train(cfg(data, tmp_path / "r2.pt", iters=3), resume=str(tmp_path / "r.pt"),
+              progress=False, log=logs.append)
+    assert "resumed" in logs[0] and "at iteration 3/3" in logs[0]
+    assert r["iterations"] == 3
+
+
+def test_mismatched_checkpoint_lists_keys():
+    a = create_model("bisenetv2", num_classes=3)
+    b = create_model("bisenetv2", num_classes=5)
+    with pytest.raises(CheckpointError, match=r"shape mismatch \[10\]: aux_heads.0.2.bias: "
+                                              r"checkpoint \(3,\) vs model \(5,\)"):
+        load_state(b, a.state_dict(), "ck.pt")
+    c = create_model("icnet", num_classes=3)
+    with pytest.raises(CheckpointError, match=r"missing from the checkpoint \[\d+\].*not in the "
+                                              r"model \[\d+\].*\+\d+ more"):
+        load_state(c, a.state_dict(), "ck.pt")
+
+
+def test_not_a_checkpoint(tmp_path):
+    (tmp_path / "x.pt").write_bytes(b"junk")
+    with pytest.raises(CheckpointError, match="not a loadable checkpoint"):
+        read_checkpoint(tmp_path / "x.pt")
+    torch.save({"state_dict": {}}, tmp_path / "y.pt")
+    with pytest.raises(CheckpointError, match="not an edgeseg checkpoint"):
+        read_checkpoint(tmp_path / "y.pt")
+    with pytest.raises(CheckpointError, match="not found"):
+        read_checkpoint(tmp_path / "z.pt")
+
+
+def test_cli_synth_train_eval(tmp_path, capsys):
+    d = tmp_path / "data"
+    assert main(["data", "synth", "--out", str(d), "--num", "6", "--size", "64x128"]) == 0
+    assert main(["data", "synth", "--out", str(d), "--num", "6", "--size", "64x128"]) == 2
+    assert "--overwrite" in capsys.readouterr().err
+    ck = tmp_path / "c.pt"
+    assert main(["train", "--model", "bisenetv2", "--data", str(d), "--out", str(ck),
+                 "--size", "64x128", "--iters", "2", "--batch", "2", "--threads", "1",
+                 "--no-progress"]) == 0
+    out_json = tmp_path / "m.json"
+    assert main(["eval", "--checkpoint", str(ck), "--data", str(d), "--json", str(out_json),
+                 "--no-progress"]) == 0
+    table = capsys.readouterr().out
+    assert "pole" in table and "mIoU" in table
+    m = json.loads(out_json.read_text())
+    assert set(m["per_class_iou"]) >= {"road", "person", "pole"} and m["images"] == 1
+    assert main(["train", "--model", "nosuch", "--data", str(d), "--out", str(ck)]) == 2
+    assert "unknown model" in capsys.readouterr().err
+    assert main(["train", "--model", "icnet", "--opt", "width=48", "--data", str(d),
+                 "--out", str(tmp_path / "z.pt")]) == 2
+    assert "width=48" in capsys.readouterr().err
+
+
+def test_baseline_writes_json_and_markdown(data, tmp_path):
+    from edgeseg import baseline
+
+    res = baseline.run(["icnet"], data=data, bench_dir=tmp_path / "bench",
+                       cache=tmp_path / "cache", size=(64, 128), minutes=0.05,
+                       progress=False, log=lambda s: None)
+    entry = json.loads((tmp_path / "bench/baselines.json").read_text())[0]
+    assert entry == res[0]
+    assert {"model", "size", "iters", "train_seconds", "miou", "per_class_iou"} <= set(entry)
+    assert entry["size"] == "64x128" and 0 <= entry["miou"] <= 1
+    assert set(entry["per_class_iou"]) == {"road", "sidewalk", "building", "vegetation", "sky",
+                                           "car", "person", "pole"}
+    md = (tmp_path / "bench/baselines.md").read_text()
+    assert "| icnet | 64x128 |" in md and "edgeseg train --model icnet" in md
