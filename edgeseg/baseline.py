@@ -63,6 +63,7 @@ def run(models: list[str], *, data: str, bench_dir: Path, cache: Path = DEFAULT_
     if unknown:
         raise ValueError(f"no baseline recipe for {unknown}; known: {', '.join(RECIPES)}")
     results = load_results(bench_dir / "baselines.json")
+    write_chance(bench_dir, data, seed)
     for model in models:
         recipe = RECIPES[model]
         budget = minutes or recipe["minutes"]
@@ -96,6 +97,38 @@ def run(models: list[str], *, data: str, bench_dir: Path, cache: Path = DEFAULT_
     return results
 
 
+def chance_levels(data: str, seed: int = 0) -> dict[str, Any]:
+    """mIoU of three predictors that look at no pixels, on the val split: uniform random
+    classes, the most frequent training class everywhere, and the per-position prior (each
+    pixel's most frequent training class, i.e. what the scene layout alone gives). A trained
+    model must beat the last one by a wide margin for the data to be informative."""
+    import numpy as np
+
+    from edgeseg.data.datasets import open_dataset
+    from edgeseg.evaluate import evaluate
+
+    train_set, val_set = open_dataset(data, "train"), open_dataset(data, "val")
+    n = train_set.classes.num_classes
+    _, first = train_set[0]
+    counts = np.zeros((first.size, n), np.int64)
+    for i in range(len(train_set)):
+        lab = train_set[i][1].ravel().astype(np.int64)
+        if lab.size != first.size:
+            raise ValueError("chance levels need equally sized training masks")
+        keep = lab != train_set.classes.ignore_index
+        counts += np.bincount(np.flatnonzero(keep) * n + lab[keep],
+                              minlength=lab.size * n).reshape(-1, n)
+    prior = counts.argmax(1).astype(np.uint8).reshape(first.shape)
+    majority = int(counts.sum(0).argmax())
+    rng = np.random.default_rng(seed)
+    results = {
+        "uniform_random": evaluate(lambda im: rng.integers(0, n, im.shape[:2]), val_set).miou,
+        "majority_class": evaluate(lambda im: np.full(im.shape[:2], majority), val_set).miou,
+        "position_prior": evaluate(lambda im: prior, val_set).miou,
+    }
+    return {k: round(v, 4) for k, v in results.items()} | {"data": data}
+
+
 def load_results(path: Path) -> list[dict[str, Any]]:
     if not path.is_file():
         return []
@@ -105,17 +138,39 @@ def load_results(path: Path) -> list[dict[str, Any]]:
     return data
 
 
+def write_chance(bench_dir: Path, data: str, seed: int = 0) -> dict[str, Any]:
+    bench_dir.mkdir(parents=True, exist_ok=True)
+    chance = chance_levels(data, seed)
+    (bench_dir / "baselines_chance.json").write_text(json.dumps(chance, indent=2) + "\n")
+    return chance
+
+
 def write_results(bench_dir: Path, results: list[dict[str, Any]]) -> None:
     bench_dir.mkdir(parents=True, exist_ok=True)
     tmp = bench_dir / ".baselines.json.tmp"
     tmp.write_text(json.dumps(results, indent=2) + "\n")
     os.replace(tmp, bench_dir / "baselines.json")
-    (bench_dir / "baselines.md").write_text(render_markdown(results))
+    chance_file = bench_dir / "baselines_chance.json"
+    chance = json.loads(chance_file.read_text()) if chance_file.is_file() else None
+    (bench_dir / "baselines.md").write_text(render_markdown(results, chance))
 
 
-def render_markdown(results: list[dict[str, Any]]) -> str:
+def render_table(results: list[dict[str, Any]]) -> str:
+    """The Markdown table of results (one row per model, per-class IoU columns)."""
     classes = list(results[0]["per_class_iou"]) if results else []
     head = ["model", "size", "batch", "iters", "train time", "val mIoU", *classes]
+    lines = ["| " + " | ".join(head) + " |",
+             "| " + " | ".join(["---", "---"] + ["---:"] * (len(head) - 2)) + " |"]
+    for e in results:
+        cells = [e["model"], e["size"], str(e["batch"]), str(e["iters"]),
+                 f"{e['train_seconds'] / 60:.1f} min", f"{e['miou']:.3f}"]
+        cells += ["n/a" if e["per_class_iou"].get(c) is None else f"{e['per_class_iou'][c]:.3f}"
+                  for c in classes]
+        lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines) + "\n"
+
+
+def render_markdown(results: list[dict[str, Any]], chance: dict | None = None) -> str:
     lines = [
         "# FP32 baselines on the synthetic street scenes",
         "",
@@ -123,19 +178,25 @@ def render_markdown(results: list[dict[str, Any]]) -> str:
          "this machine's CPU within its wall-clock budget, evaluated on the synthetic val "
          "split (confusion matrix over the whole split). Per-class columns are IoU."),
         "",
-        "| " + " | ".join(head) + " |",
-        "| " + " | ".join(["---", "---"] + ["---:"] * (len(head) - 2)) + " |",
+        render_table(results).rstrip("\n"),
+        "",
     ]
-    for e in results:
-        cells = [e["model"], e["size"], str(e["batch"]), str(e["iters"]),
-                 f"{e['train_seconds'] / 60:.1f} min", f"{e['miou']:.3f}"]
-        cells += ["n/a" if e["per_class_iou"].get(c) is None else f"{e['per_class_iou'][c]:.3f}"
-                  for c in classes]
-        lines.append("| " + " | ".join(cells) + " |")
-    lines += ["", "Exact commands:", ""]
+    if chance:
+        lines += [
+            (f"Chance levels on the same val split (mIoU of predictors that see no pixels): "
+             f"uniform random classes {chance['uniform_random']:.3f}, the majority class "
+             f"everywhere {chance['majority_class']:.3f}, each position's most frequent "
+             f"training class (the scene layout alone) {chance['position_prior']:.3f}."),
+            "",
+        ]
+    lines += [
+        "Exact commands:",
+        "",
+    ]
     for e in results:
         mach = e["machine"]
         data = f" after `{e['data_command']}`" if e.get("data_command") else ""
         lines.append(f"- {e['model']} ({e['date']}, {mach['cpu']}, {mach['threads']} threads, "
-                     f"torch {mach['torch']}): `{e['command']}`{data}")
+                     f"torch {mach['torch']}, {e.get('loss', 'ce')} loss, lr {e['lr']:g}): "
+                     f"`{e['command']}`{data}")
     return "\n".join(lines) + "\n"

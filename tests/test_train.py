@@ -151,3 +151,31 @@ def test_baseline_writes_json_and_markdown(data, tmp_path):
                                            "car", "person", "pole"}
     md = (tmp_path / "bench/baselines.md").read_text()
     assert "| icnet | 64x128 |" in md and "edgeseg train --model icnet" in md
+    chance = json.loads((tmp_path / "bench/baselines_chance.json").read_text())
+    assert 0 < chance["uniform_random"] < 0.3 and chance["position_prior"] > 0
+    assert f"uniform random classes {chance['uniform_random']:.3f}" in md
+
+
+def test_chance_levels_on_a_known_layout(tmp_path):
+    """Masks identical in every image: the position prior is perfect, uniform is not."""
+    import numpy as np
+
+    from edgeseg.baseline import chance_levels
+    from edgeseg.data.io import write_image_png, write_label_png
+
+    root = tmp_path / "d"
+    root.mkdir()
+    (root / "classes.json").write_text(json.dumps(
+        {"names": ["a", "b"], "palette": [[0, 0, 0], [1, 1, 1]]}))
+    lab = np.zeros((8, 8), np.uint8)
+    lab[:, 4:] = 1
+    for split, n in (("train", 3), ("val", 2)):
+        d = root / "images" / split
+        d.mkdir(parents=True)
+        (root / "masks" / split).mkdir(parents=True)
+        for i in range(n):
+            write_image_png(d / f"{i}.png", np.zeros((8, 8, 3), np.uint8))
+            write_label_png(root / "masks" / split / f"{i}.png", lab)
+    c = chance_levels(str(root))
+    assert c["position_prior"] == 1.0 and c["majority_class"] == 0.25
+    assert 0.2 < c["uniform_random"] < 0.5

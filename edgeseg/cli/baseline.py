@@ -28,12 +28,25 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--bench-dir", type=Path, default=Path("benchmarks"))
     p.add_argument("--cache", type=Path, default=DEFAULT_CACHE)
     p.add_argument("--no-progress", action="store_true")
+    p.add_argument("--chance", action="store_true",
+                   help="only compute the chance levels for the data and rewrite baselines.md")
+    p.add_argument("--show", action="store_true",
+                   help="print the table of BENCH_DIR/baselines.json and exit (no training)")
     p.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
     from edgeseg import baseline
     from edgeseg.data.synthetic import write_dataset
+
+    if args.show:
+        results = baseline.load_results(args.bench_dir / "baselines.json")
+        if not results:
+            status(f"error: no results in {args.bench_dir / 'baselines.json'}; run "
+                   "`edgeseg baseline` first")
+            return 2
+        print(baseline.render_table(results), end="")
+        return 0
 
     data, data_command = args.data, None
     if data is None:
@@ -44,6 +57,12 @@ def run(args: argparse.Namespace) -> int:
         if not Path(data).is_dir():
             status(f"generating {args.num} synthetic scenes in {data}")
             write_dataset(data, args.num, args.size, args.seed, progress=not args.no_progress)
+    if args.chance:
+        chance = baseline.write_chance(args.bench_dir, data, args.seed)
+        baseline.write_results(args.bench_dir,
+                               baseline.load_results(args.bench_dir / "baselines.json"))
+        status(f"chance levels: {chance}")
+        return 0
     baseline.run(args.models, data=data, bench_dir=args.bench_dir, cache=args.cache,
                  size=args.size, minutes=args.minutes, seed=args.seed,
                  progress=not args.no_progress, log=status, data_command=data_command)

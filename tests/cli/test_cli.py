@@ -51,7 +51,7 @@ def test_no_subcommand_prints_help(capsys):
 
 
 def test_demo_runs_every_model_for_real(capsys):
-    assert main(["demo", "--size", "64x64", "--iters", "1"]) == 0
+    assert main(["demo", "--skip-train", "--size", "64x64", "--iters", "1"]) == 0
     out = capsys.readouterr().out
     for name in FAMILIES:
         row = next(line for line in out.splitlines() if line.startswith(name))
@@ -70,3 +70,11 @@ def test_import_is_light():
     code = "import sys, edgeseg; print('torch' in sys.modules)"
     r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, check=False)
     assert r.stdout.strip() == "False"
+
+
+def test_demo_trains_and_evaluates(tmp_path, capsys):
+    assert main(["demo", "--workdir", str(tmp_path), "--minutes", "0.05", "--train-size",
+                 "64x128", "--size", "64x64", "--iters", "1", "--threads", "1"]) == 0
+    out = capsys.readouterr().out
+    assert "pole" in out and "mIoU" in out and "val images" in out
+    assert (tmp_path / "bisenetv1-demo.pt").is_file()
