@@ -100,7 +100,8 @@ def evaluate(predict: Callable[[np.ndarray], np.ndarray], dataset, *,
 
 
 class TorchPredictor:
-    """`predict(image) -> labels` for a PyTorch model and a Preprocess (CPU, FP32, eval)."""
+    """`predict(image) -> labels` for a PyTorch model (eval mode, on whatever device and dtype
+    its weights are) and a Preprocess."""
 
     def __init__(self, model, preprocess) -> None:
         self.model = model.eval()
@@ -109,8 +110,9 @@ class TorchPredictor:
     def __call__(self, image: np.ndarray) -> np.ndarray:
         import torch
 
-        x = torch.from_numpy(self.preprocess(image))[None]
+        param = next(self.model.parameters())
+        x = torch.from_numpy(self.preprocess(image))[None].to(param.device, param.dtype)
         with torch.inference_mode():
-            logits = self.model(x)[0].float().numpy()
+            logits = self.model(x)[0].float().cpu().numpy()
         scores = self.preprocess.restore(logits, image.shape[:2])
         return scores.argmax(0).astype(np.uint8)

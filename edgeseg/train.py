@@ -43,6 +43,7 @@ class TrainConfig:
     device: str = "auto"
     threads: int | None = None
     resize: str = "stretch"
+    skip_missing: bool = False  # leave out images without a mask (with a warning)
 
     def __post_init__(self) -> None:
         checks = [
@@ -66,9 +67,11 @@ class TrainConfig:
 
 
 def poly_lr(cfg: TrainConfig, it: int, total: int) -> float:
-    if it < cfg.warmup:
-        return cfg.lr * (it + 1) / cfg.warmup
-    frac = min(1.0, (it - cfg.warmup) / max(1, total - cfg.warmup))
+    """Linear warm-up (at most a tenth of the schedule), then poly decay to 0 at `total`."""
+    warmup = min(cfg.warmup, total // 10)
+    if it < warmup:
+        return cfg.lr * (it + 1) / warmup
+    frac = min(1.0, (it - warmup) / max(1, total - warmup))
     return cfg.lr * (1 - frac) ** cfg.poly_power
 
 
@@ -81,6 +84,8 @@ def seg_loss(logits, target, cfg: TrainConfig, ignore_index: int = 255):
     if logits.shape[-2:] != target.shape[-2:]:
         logits = F.interpolate(logits, size=target.shape[-2:], mode="bilinear",
                                align_corners=False)
+    if not (target != ignore_index).any():
+        return logits.sum() * 0.0  # an all-ignore batch teaches nothing (CE would be NaN)
     if cfg.loss == "ce":
         return F.cross_entropy(logits, target, ignore_index=ignore_index)
     per_pixel = F.cross_entropy(logits, target, ignore_index=ignore_index, reduction="none")
@@ -103,6 +108,13 @@ class TrainBatches:
         self.dataset, self.preprocess, self.augment = dataset, preprocess, augment
         self.batch, self.rng = batch, np.random.default_rng(seed)
         self.order: list[int] = []
+
+    def state(self) -> dict[str, Any]:
+        return {"rng": self.rng.bit_generator.state, "order": list(self.order)}
+
+    def restore(self, state: dict[str, Any]) -> None:
+        self.rng.bit_generator.state = state["rng"]
+        self.order = list(state["order"])
 
     def next(self):
         import torch
@@ -132,7 +144,9 @@ def _device(name: str):
 def train(cfg: TrainConfig, *, resume: str | None = None, progress: bool = True,
           log: Callable[[str], None] = print) -> dict[str, Any]:
     """Train, validate periodically, write `cfg.out`; return the final checkpoint's metadata
-    (iterations, seconds, val metrics)."""
+    (iterations, seconds, val metrics). With `resume`, continue a checkpoint exactly where it
+    stopped (weights, optimizer, data order, RNGs); an `iters` different from the
+    checkpoint's own re-plans the schedule to that many iterations."""
     import torch
 
     from edgeseg.checkpoint import load_state, read_checkpoint, save_checkpoint
@@ -146,8 +160,8 @@ def train(cfg: TrainConfig, *, resume: str | None = None, progress: bool = True,
         torch.set_num_threads(cfg.threads)
     torch.manual_seed(cfg.seed)
     device = _device(cfg.device)
-    train_set = open_dataset(cfg.data, "train")
-    val_set = open_dataset(cfg.data, "val")
+    train_set = open_dataset(cfg.data, "train", skip_missing=cfg.skip_missing)
+    val_set = open_dataset(cfg.data, "val", skip_missing=cfg.skip_missing)
     classes = train_set.classes
     preprocess = Preprocess(size=tuple(cfg.size), resize=cfg.resize)
     augment = Augment(size=tuple(cfg.size), keep_aspect=cfg.resize == "letterbox")
@@ -159,21 +173,26 @@ def train(cfg: TrainConfig, *, resume: str | None = None, progress: bool = True,
                               weight_decay=cfg.weight_decay)
     else:
         opt = torch.optim.AdamW(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
+    use_amp = device.type == "cuda"
+    scaler = torch.amp.GradScaler("cuda", enabled=use_amp)
+    batches = TrainBatches(train_set, preprocess, augment, cfg.batch, cfg.seed)
     start, total, history, spent = 0, cfg.iters, [], 0.0
     if resume:
         ck = read_checkpoint(resume)
         load_state(model, ck["state_dict"], resume)
-        if "optimizer" in ck:
-            opt.load_state_dict(ck["optimizer"])
-        start, total = int(ck["iteration"]), int(ck["train"].get("total_iters", cfg.iters))
-        history, spent = list(ck.get("history", [])), float(ck.get("train_seconds", 0.0))
+        opt.load_state_dict(ck["optimizer"])
+        scaler.load_state_dict(ck["scaler"])
+        batches.restore(ck["data_state"])
+        torch.set_rng_state(ck["torch_rng"])
+        start, history = int(ck["iteration"]), list(ck["history"])
+        spent = float(ck["train_seconds"])
+        planned = int(ck["train"]["iters"])
+        total = cfg.iters if cfg.iters != planned else int(ck["train"]["total_iters"])
         log(f"resumed {resume} at iteration {start}/{total}")
-    use_amp = device.type == "cuda"
-    scaler = torch.amp.GradScaler("cuda", enabled=use_amp)
-    batches = TrainBatches(train_set, preprocess, augment, cfg.batch, cfg.seed + start)
     meta = {"model": {"name": cfg.model, "options": dict(cfg.model_options),
                       "num_classes": classes.num_classes},
             "classes": classes.to_dict(), "preprocess": preprocess.to_dict()}
+    t0 = time.perf_counter() - spent
 
     def validate(it: int) -> dict[str, Any]:
         model.eval()
@@ -181,19 +200,29 @@ def train(cfg: TrainConfig, *, resume: str | None = None, progress: bool = True,
         model.train()
         return {"iteration": it, **m.to_dict()}
 
-    def checkpoint(it: int, seconds: float, metrics: dict | None) -> None:
-        save_checkpoint(cfg.out, {**meta, "train": {**cfg.to_dict(), "total_iters": total},
-                                  "iteration": it, "train_seconds": seconds,
-                                  "metrics": metrics or {}, "history": history,
-                                  "state_dict": model.state_dict(),
-                                  "optimizer": opt.state_dict()})
+    def checkpoint(it: int, metrics: dict, loss: float) -> None:
+        history.append({"iteration": it, "loss": round(loss, 5), "miou": metrics["miou"],
+                        "seconds": round(time.perf_counter() - t0, 1)})
+        save_checkpoint(cfg.out, {
+            **meta, "train": {**cfg.to_dict(), "total_iters": total}, "iteration": it,
+            "train_seconds": time.perf_counter() - t0, "metrics": metrics, "history": history,
+            "state_dict": model.state_dict(), "optimizer": opt.state_dict(),
+            "scaler": scaler.state_dict(), "data_state": batches.state(),
+            "torch_rng": torch.get_rng_state()})
+        log(f"iteration {it}/{total}: loss {loss:.3f}, val mIoU {metrics['miou']:.4f}")
 
-    t0 = time.perf_counter() - spent
+    budget = cfg.minutes * 60 if cfg.minutes else None
     bar = progress_bar(range(start, 10**9), desc=f"train {cfg.model}", enable=progress,
-                       unit="step", total=total - start)
-    it, metrics, step_times = start, None, []
+                       unit="step", total=max(0, total - start))
+    metrics: dict[str, Any] | None = None
+    step_times: list[float] = []
+    loss_value = float("nan")
     for it in bar:
         if it >= total:
+            break
+        if budget and time.perf_counter() - t0 > budget:
+            log(f"stopping at iteration {it}: the {cfg.minutes:g} min budget is spent")
+            total = it
             break
         ts = time.perf_counter()
         for g in opt.param_groups:
@@ -205,44 +234,36 @@ def train(cfg: TrainConfig, *, resume: str | None = None, progress: bool = True,
             loss = seg_loss(out.main, y, cfg, classes.ignore_index)
             for w, aux in zip(model.aux_weights, out.aux):
                 loss = loss + w * seg_loss(aux, y, cfg, classes.ignore_index)
+        loss_value = float(loss.detach())
+        if not math.isfinite(loss_value):
+            raise FloatingPointError(f"loss became {loss_value} at iteration {it}; the weights "
+                                     "were not updated; lower --lr or check the labels")
         opt.zero_grad(set_to_none=True)
         scaler.scale(loss).backward()
         scaler.step(opt)
         scaler.update()
-        if not torch.isfinite(loss):
-            raise FloatingPointError(f"loss became {loss.item()} at iteration {it}; "
-                                     "lower --lr or check the labels")
         step_times.append(time.perf_counter() - ts)
-        if cfg.minutes and len(step_times) == 5 and start == 0:
-            # Size the schedule to the budget from the measured step time (validation
-            # passes are budgeted at the cost of ~10 steps each, corrected later).
+        if budget and len(step_times) == 5 and start == 0:
+            # Size the schedule to the budget: each step costs its measured time plus its
+            # share of validation, estimated as one forward (a third of a training step)
+            # per val image every `val_every` steps.
             per = float(np.median(step_times))
-            budget = cfg.minutes * 60 - (time.perf_counter() - t0)
-            total = max(it + 2, it + 1 + int(budget / per * 0.92))
+            n_val = min(len(val_set), cfg.val_limit or len(val_set))
+            per_step = per + n_val * per / (3 * cfg.batch) / cfg.val_every
+            left = budget - (time.perf_counter() - t0)
+            total = max(it + 2, it + 1 + int(0.95 * left / per_step))
             bar.total = total - start
         if hasattr(bar, "set_postfix"):
-            bar.set_postfix(loss=f"{loss.item():.3f}", lr=f"{opt.param_groups[0]['lr']:.2e}",
+            bar.set_postfix(loss=f"{loss_value:.3f}", lr=f"{opt.param_groups[0]['lr']:.2e}",
                             refresh=False)
         done = it + 1
         if done % cfg.val_every == 0 or done == total:
             metrics = validate(done)
-            history.append({"iteration": done, "loss": round(float(loss.item()), 5),
-                            "miou": metrics["miou"],
-                            "seconds": round(time.perf_counter() - t0, 1)})
-            log(f"iteration {done}/{total}: loss {loss.item():.3f}, val mIoU "
-                f"{metrics['miou']:.4f}")
-            checkpoint(done, time.perf_counter() - t0, metrics)
-        if cfg.minutes and time.perf_counter() - t0 > cfg.minutes * 60 * 1.1 and done < total:
-            log(f"stopping at iteration {done}: past the {cfg.minutes} min budget")
-            total = done
-            metrics = validate(done)
-            checkpoint(done, time.perf_counter() - t0, metrics)
-            break
+            checkpoint(done, metrics, loss_value)
     if hasattr(bar, "close"):
         bar.close()
-    seconds = time.perf_counter() - t0
     if metrics is None or metrics["iteration"] != total:
         metrics = validate(total)
-        checkpoint(total, seconds, metrics)
-    return {"iterations": total, "train_seconds": seconds, "metrics": metrics,
-            "out": str(Path(cfg.out))}
+        checkpoint(total, metrics, loss_value)
+    return {"iterations": total, "train_seconds": time.perf_counter() - t0,
+            "metrics": metrics, "out": str(Path(cfg.out))}

@@ -94,3 +94,17 @@ def test_evaluate_drives_any_predictor():
     assert m.images == 2 and m.pixels == 14
     assert m.miou == pytest.approx((0.25 + 2 / 3 + 1 / 3) / 3)
     assert evaluate(lambda img: PRED, TinySet(), limit=1).images == 1
+
+
+def test_torch_predictor_follows_the_model_dtype():
+    import torch
+
+    from edgeseg.data.transforms import Preprocess
+    from edgeseg.evaluate import TorchPredictor
+    from edgeseg.models import create_model
+
+    torch.manual_seed(0)
+    model = create_model("icnet", num_classes=3).double()
+    img = np.random.default_rng(0).integers(0, 255, (40, 70, 3), dtype=np.uint8)
+    labels = TorchPredictor(model, Preprocess((64, 64)))(img)
+    assert labels.shape == (40, 70) and labels.dtype == np.uint8 and labels.max() < 3

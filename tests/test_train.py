@@ -46,6 +46,21 @@ def test_ohem_keeps_only_hard_pixels():
     assert ce.item() == pytest.approx((10.0 + 0.6931 + 4.5e-5) / 3, rel=1e-3)
 
 
+def test_warmup_is_capped_for_short_schedules():
+    c = TrainConfig(model="icnet", data="x", out="y", lr=1.0, warmup=50)
+    assert poly_lr(c, 0, 20) == pytest.approx(0.5)  # warm-up of 2 steps, not 50
+    assert poly_lr(c, 19, 20) < 0.1
+
+
+def test_all_ignore_batch_gives_zero_loss():
+    logits = torch.randn(1, 3, 2, 2, requires_grad=True)
+    target = torch.full((1, 2, 2), 255)
+    for loss in ("ce", "ohem"):
+        v = seg_loss(logits, target, TrainConfig(model="icnet", data="x", out="y", loss=loss))
+        assert v.item() == 0.0
+        v.backward()
+
+
 @pytest.mark.parametrize("kw, pattern", [({"optimizer": "rmsprop"}, "optimizer"),
                                          ({"batch": 1}, "batch >= 2"), ({"lr": 0}, "lr"),
                                          ({"loss": "dice"}, "loss")])
@@ -82,13 +97,51 @@ def test_checkpoint_metadata_and_reload(data, tmp_path):
     assert not model.training and classes.num_classes == 8 and pre.size == (64, 128)
 
 
-def test_resume_continues_where_it_stopped(data, tmp_path):
-    train(cfg(data, tmp_path / "r.pt", iters=3), progress=False, log=lambda s: None)
+class Interrupt(Exception):
+    pass
+
+
+def test_resume_matches_an_uninterrupted_run(data, tmp_path):
+    """6 steps straight == 3 steps, a crash right after the checkpoint, then --resume."""
+    straight = train(cfg(data, tmp_path / "s.pt", iters=6, val_every=3), progress=False,
+                     log=lambda s: None)
+
+    def crash_at_3(msg):
+        if msg.startswith("iteration 3/"):
+            raise Interrupt
+
+    with pytest.raises(Interrupt):
+        train(cfg(data, tmp_path / "r.pt", iters=6, val_every=3), progress=False,
+              log=crash_at_3)
+    assert read_checkpoint(tmp_path / "r.pt")["iteration"] == 3
     logs = []
-    r = train(cfg(data, tmp_path / "r2.pt", iters=3), resume=str(tmp_path / "r.pt"),
+    resumed = train(cfg(data, tmp_path / "r.pt", iters=6, val_every=3),
+                    resume=str(tmp_path / "r.pt"), progress=False, log=logs.append)
+    assert logs[0].endswith("at iteration 3/6")
+    a = read_checkpoint(tmp_path / "s.pt")
+    b = read_checkpoint(tmp_path / "r.pt")
+    for k, v in a["state_dict"].items():
+        torch.testing.assert_close(b["state_dict"][k], v, rtol=1e-5, atol=1e-6, msg=k)
+    assert [h["iteration"] for h in b["history"]] == [3, 6]
+    assert resumed["metrics"]["miou"] == pytest.approx(straight["metrics"]["miou"], abs=1e-3)
+
+
+def test_resume_with_more_iterations_extends_the_schedule(data, tmp_path):
+    train(cfg(data, tmp_path / "e.pt", iters=3), progress=False, log=lambda s: None)
+    logs = []
+    r = train(cfg(data, tmp_path / "e.pt", iters=5), resume=str(tmp_path / "e.pt"),
               progress=False, log=logs.append)
-    assert "resumed" in logs[0] and "at iteration 3/3" in logs[0]
-    assert r["iterations"] == 3
+    assert logs[0].endswith("at iteration 3/5") and r["iterations"] == 5
+
+
+def test_budget_is_kept(data, tmp_path):
+    import time
+
+    t = time.perf_counter()
+    r = train(cfg(data, tmp_path / "b.pt", iters=10**6, minutes=0.08, val_every=10),
+              progress=False, log=lambda s: None)
+    assert r["iterations"] < 10**6
+    assert time.perf_counter() - t < 0.08 * 60 * 1.5 + 5  # + model build and final val
 
 
 def test_mismatched_checkpoint_lists_keys():

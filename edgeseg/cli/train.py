@@ -51,6 +51,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto")
     p.add_argument("--threads", type=positive_int, default=None)
     p.add_argument("--resume", default=None, help="continue from this checkpoint")
+    p.add_argument("--skip-missing", action="store_true",
+                   help="leave out images that have no mask (warns with a count)")
     p.add_argument("--no-progress", action="store_true")
     p.set_defaults(func=run_train)
 
@@ -64,6 +66,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     e.add_argument("--json", dest="json_out", default=None, metavar="OUT",
                    help="also write the metrics as JSON")
     e.add_argument("--threads", type=positive_int, default=None)
+    e.add_argument("--skip-missing", action="store_true",
+                   help="leave out images that have no mask (warns with a count)")
     e.add_argument("--no-progress", action="store_true")
     e.set_defaults(func=run_eval)
 
@@ -78,7 +82,8 @@ def run_train(args: argparse.Namespace) -> int:
             batch=args.batch, optimizer=args.optimizer, lr=args.lr,
             weight_decay=args.weight_decay, warmup=args.warmup, loss=args.loss,
             val_every=args.val_every, val_limit=args.val_limit, seed=args.seed,
-            device=args.device, threads=args.threads, resize=args.resize)
+            device=args.device, threads=args.threads, resize=args.resize,
+            skip_missing=args.skip_missing)
         result = train(cfg, resume=args.resume, progress=not args.no_progress, log=status)
     except (ValueError, KeyError, TypeError, FileNotFoundError, argparse.ArgumentTypeError) as e:
         status(f"error: {e}")
@@ -101,7 +106,7 @@ def run_eval(args: argparse.Namespace) -> int:
         torch.set_num_threads(args.threads)
     try:
         model, classes, preprocess = model_from_checkpoint(args.checkpoint)
-        ds = open_dataset(args.data, args.split)
+        ds = open_dataset(args.data, args.split, skip_missing=args.skip_missing)
         if ds.classes.names != classes.names:
             raise ValueError(f"{args.data} has classes {list(ds.classes.names)} but the "
                              f"checkpoint was trained on {list(classes.names)}")

@@ -24,10 +24,24 @@ _CITYSCAPES_IDS = {7: 0, 8: 1, 11: 2, 12: 3, 13: 4, 17: 5, 19: 6, 20: 7, 21: 8, 
                    24: 11, 25: 12, 26: 13, 27: 14, 28: 15, 31: 16, 32: 17, 33: 18}
 
 
+# Label lookup tables map stored ids to train ids; INVALID marks ids the format does not
+# define, which are an error (a wrong file), not "ignore".
+INVALID = -1
+
+
 def cityscapes_label_lut() -> np.ndarray:
-    lut = np.full(256, IGNORE_INDEX, np.uint8)
+    lut = np.full(256, INVALID, np.int16)
+    lut[:34] = IGNORE_INDEX  # ids 0..33 exist; those not evaluated are ignored
     for label_id, train_id in _CITYSCAPES_IDS.items():
         lut[label_id] = train_id
+    return lut
+
+
+def camvid_label_lut() -> np.ndarray:
+    lut = np.full(256, INVALID, np.int16)
+    lut[: CAMVID.num_classes] = np.arange(CAMVID.num_classes)
+    lut[CAMVID.num_classes] = IGNORE_INDEX  # 11 = void
+    lut[IGNORE_INDEX] = IGNORE_INDEX
     return lut
 
 
@@ -80,16 +94,19 @@ def read_mask(path: Path) -> np.ndarray:
 
 
 class SegDataset:
-    """Image/mask pairs with a class set; `label_lut` maps stored ids to train ids."""
+    """Image/mask pairs with a class set; `label_luts` maps a mask's stored ids to train ids
+    (one table for all samples, or one per sample)."""
 
     def __init__(self, samples: list[Sample], classes: ClassSet, *, name: str,
-                 label_lut: np.ndarray | None = None) -> None:
+                 label_luts: np.ndarray | list[np.ndarray | None] | None = None) -> None:
         if not samples:
             raise DatasetError(f"{name}: no image/mask pairs found")
         self.samples = samples
         self.classes = classes
         self.name = name
-        self.label_lut = label_lut
+        if label_luts is None or isinstance(label_luts, np.ndarray):
+            label_luts = [label_luts] * len(samples)
+        self.label_luts = label_luts
 
     def __len__(self) -> int:
         return len(self.samples)
@@ -102,8 +119,14 @@ class SegDataset:
                 f"{s.mask}: mask is {mask.shape[0]}x{mask.shape[1]} but its image {s.image.name} "
                 f"is {img.shape[0]}x{img.shape[1]}; masks must match their image's size"
             )
-        if self.label_lut is not None:
-            mask = self.label_lut[mask]
+        lut = self.label_luts[i]
+        if lut is not None:
+            mapped = lut[mask]
+            if (mapped == INVALID).any():
+                values = sorted(int(v) for v in np.unique(mask[mapped == INVALID]))[:10]
+                raise DatasetError(f"{s.mask}: label ids {values} are not defined by the "
+                                   f"{self.classes.name} format; wrong file or encoding?")
+            mask = mapped.astype(np.uint8)
         bad = (mask >= self.classes.num_classes) & (mask != self.classes.ignore_index)
         if bad.any():
             values = sorted(int(v) for v in np.unique(mask[bad]))[:10]
@@ -124,7 +147,7 @@ def _pair_up(images: list[Path], mask_for, name: str, skip_missing: bool) -> lis
         shown = ", ".join(str(m) for m in missing[:3])
         raise DatasetError(
             f"{name}: {len(missing)} of {len(images)} images have no mask (expected e.g. "
-            f"{shown}); add them, or pass skip_missing=True / --skip-missing to leave "
+            f"{shown}); add them, or pass --skip-missing (skip_missing=True) to leave "
             "those images out"
         )
     if missing:
@@ -160,11 +183,24 @@ def cityscapes(root: Path, split: str, *, skip_missing: bool = False) -> SegData
         rel = img.relative_to(img_dir)
         return gt_dir / rel.parent / rel.name.replace("_leftImg8bit.png", f"_gtFine_{kind}.png")
 
-    use_train_ids = mask_path(images[0], "labelTrainIds").is_file() or class_file is not None
-    kind = "labelTrainIds" if use_train_ids else "labelIds"
-    samples = _pair_up(images, lambda p: mask_path(p, kind), f"{root} [{split}]", skip_missing)
-    lut = None if use_train_ids else cityscapes_label_lut()
-    return SegDataset(samples, classes, name=f"{root.name}/{split}", label_lut=lut)
+    def best_mask(img: Path) -> Path:
+        # Per image: train ids when present, else Cityscapes label ids (mapped below).
+        train_ids = mask_path(img, "labelTrainIds")
+        if train_ids.is_file() or class_file is not None:
+            if class_file is not None and not train_ids.is_file() \
+                    and mask_path(img, "labelIds").is_file():
+                raise DatasetError(
+                    f"{mask_path(img, 'labelIds')}: only Cityscapes labelIds, but "
+                    f"{class_file.name} defines a custom class set; write *_labelTrainIds.png "
+                    "masks with those classes' ids (or remove the class file)")
+            return train_ids
+        label_ids = mask_path(img, "labelIds")
+        return label_ids if label_ids.is_file() else train_ids
+
+    samples = _pair_up(images, best_mask, f"{root} [{split}]", skip_missing)
+    lut = cityscapes_label_lut()
+    luts = [lut if s.mask.name.endswith("_labelIds.png") else None for s in samples]
+    return SegDataset(samples, classes, name=f"{root.name}/{split}", label_luts=luts)
 
 
 def camvid(root: Path, split: str, *, skip_missing: bool = False) -> SegDataset:
@@ -176,11 +212,10 @@ def camvid(root: Path, split: str, *, skip_missing: bool = False) -> SegDataset:
     images = _list_images(img_dir)
     if not images:
         raise DatasetError(f"{img_dir}: split {split!r} is empty")
-    lut = np.full(256, IGNORE_INDEX, np.uint8)
-    lut[: CAMVID.num_classes] = np.arange(CAMVID.num_classes)
     samples = _pair_up(images, lambda p: ann_dir / p.relative_to(img_dir), f"{root} [{split}]",
                        skip_missing)
-    return SegDataset(samples, CAMVID, name=f"{root.name}/{split}", label_lut=lut)
+    return SegDataset(samples, CAMVID, name=f"{root.name}/{split}",
+                      label_luts=camvid_label_lut())
 
 
 def folder(root: Path, split: str, *, skip_missing: bool = False) -> SegDataset:
@@ -201,10 +236,18 @@ def folder(root: Path, split: str, *, skip_missing: bool = False) -> SegDataset:
             if len(parts) != 2:
                 raise DatasetError(f"{list_file}:{n}: expected 'image mask', got {line!r}")
             samples.append(Sample(root / parts[0], root / parts[1]))
-        missing = [s.mask for s in samples if not s.mask.is_file()]
+        missing = [s for s in samples if not (s.mask.is_file() and s.image.is_file())]
         if missing and not skip_missing:
-            raise DatasetError(f"{list_file}: {len(missing)} masks do not exist, e.g. {missing[0]}")
-        samples = [s for s in samples if s.mask.is_file()]
+            first = missing[0].image if not missing[0].image.is_file() else missing[0].mask
+            raise DatasetError(f"{list_file}: {len(missing)} of {len(samples)} listed pairs "
+                               f"lack a file, e.g. {first}; fix the list, or pass "
+                               "--skip-missing to leave them out")
+        if missing:
+            import warnings
+
+            warnings.warn(f"{list_file}: skipped {len(missing)} listed pairs with a missing "
+                          "file", stacklevel=2)
+        samples = [s for s in samples if s not in missing]
         if not samples:
             raise DatasetError(f"{list_file}: split {split!r} is empty")
         return SegDataset(samples, classes, name=f"{root.name}/{split}")

@@ -341,7 +341,9 @@ def write_dataset(out, num: int, size: tuple[int, int] = (256, 512), seed: int =
         raise ValueError(f"need at least 2 scenes (one train, one val), got {num}")
     if not 0.0 < val_fraction < 1.0:
         raise ValueError(f"val_fraction must be between 0 and 1, got {val_fraction}")
-    n_val = max(1, round(num * val_fraction))
+    if seed < 0:
+        raise ValueError(f"seed must be >= 0, got {seed}")
+    n_val = min(num - 1, max(1, round(num * val_fraction)))
     out = Path(out)
     with atomic_output_dir(out, overwrite=overwrite) as tmp:
         SYNTHETIC.save(tmp / "classes.json")

@@ -2,9 +2,10 @@
 
 `Preprocess` is used unchanged by training, evaluation, calibration and the runtimes (the C++
 runtime reads the same fields from `meta.json`): resize to the network input (`stretch`, or
-`letterbox` that keeps the aspect ratio and pads with the mean colour), channel order, then
-(x - mean) / std with mean and std in 0..255 units. `restore` maps a network-resolution label
-map or score map back to the original image.
+`letterbox` that keeps the aspect ratio and pads with the mean colour), then (x - mean) / std
+with mean and std in 0..255 units and in RGB order, then the channel order the network wants
+(`color="BGR"` flips the normalised channels). `restore` maps a network-resolution label map
+or score map back to the original image.
 """
 
 from __future__ import annotations
@@ -33,8 +34,8 @@ class Preprocess:
     size: tuple[int, int]  # network input H, W
     resize: str = "stretch"
     color: str = "RGB"  # channel order the network expects
-    mean: tuple[float, float, float] = IMAGENET_MEAN
-    std: tuple[float, float, float] = IMAGENET_STD
+    mean: tuple[float, float, float] = IMAGENET_MEAN  # RGB order, 0..255
+    std: tuple[float, float, float] = IMAGENET_STD  # RGB order, 0..255
 
     def __post_init__(self) -> None:
         if self.resize not in RESIZE_POLICIES:
@@ -135,10 +136,15 @@ class Augment:
                  ) -> tuple[np.ndarray, np.ndarray]:
         th, tw = self.size
         h, w = labels.shape
-        # Scale relative to the image as the resize policy would fit it, then crop.
+        # Scale relative to the image as the resize policy fits it (letterbox: the whole
+        # image inside the input; stretch: exactly the input), then crop.
         s = rng.uniform(*self.scale)
-        fit_w = th * w / h if self.keep_aspect else tw
-        nh, nw = max(1, round(th * s)), max(1, round(fit_w * s))
+        if self.keep_aspect:
+            fit = min(th / h, tw / w)
+            fit_h, fit_w = h * fit, w * fit
+        else:
+            fit_h, fit_w = th, tw
+        nh, nw = max(1, round(fit_h * s)), max(1, round(fit_w * s))
         image = _resize(image, (nh, nw), nearest=False)
         labels = _resize(labels, (nh, nw), nearest=True)
         ph, pw = max(0, th - nh), max(0, tw - nw)

@@ -139,3 +139,46 @@ def test_class_set_validation():
         ClassSet("x", ("a", "a"), ((0, 0, 0),) * 2)
     with pytest.raises(ValueError, match="expected 'names'"):
         ClassSet.from_dict({"palette": []})
+
+
+def test_cityscapes_mask_kind_is_chosen_per_image(tmp_path):
+    """The first image having no mask, or images mixing labelIds and labelTrainIds, must not
+    switch the whole split to one kind."""
+    base = tmp_path / "gtFine/val/c"
+    for i in range(3):
+        png(tmp_path / f"leftImg8bit/val/c/c_{i}_leftImg8bit.png", rgb())
+    png(base / "c_1_gtFine_labelIds.png", np.full((8, 12), 26, np.uint8))  # car
+    png(base / "c_2_gtFine_labelTrainIds.png", np.full((8, 12), 13, np.uint8))  # car
+    with pytest.raises(DatasetError, match=r"1 of 3 images have no mask.*c_0_gtFine"):
+        open_dataset(tmp_path, "val")
+    with pytest.warns(UserWarning, match="skipped 1"):
+        ds = open_dataset(tmp_path, "val", skip_missing=True)
+    assert [ds[i][1].max() for i in range(len(ds))] == [13, 13]
+
+
+def test_custom_classes_with_label_ids_only_is_explained(tmp_path):
+    make_cityscapes(tmp_path, np.zeros((8, 12), np.uint8))
+    classes_json(tmp_path)
+    with pytest.raises(DatasetError, match=r"only Cityscapes labelIds.*classes.json"):
+        open_dataset(tmp_path, "val")
+
+
+def test_undefined_ids_are_errors_not_ignored(tmp_path):
+    make_cityscapes(tmp_path / "cs", np.full((8, 12), 200, np.uint8))
+    with pytest.raises(DatasetError, match=r"label ids \[200\] are not defined by the cityscapes"):
+        open_dataset(tmp_path / "cs", "val")[0]
+    png(tmp_path / "cv/val/a.png", rgb())
+    png(tmp_path / "cv/valannot/a.png", np.full((8, 12), 42, np.uint8))
+    with pytest.raises(DatasetError, match=r"a.png: label ids \[42\] are not defined by the camvid"):
+        open_dataset(tmp_path / "cv", "val")[0]
+
+
+def test_list_file_missing_entries(tmp_path):
+    classes_json(tmp_path)
+    png(tmp_path / "a.png", rgb())
+    png(tmp_path / "a_m.png", np.zeros((8, 12), np.uint8))
+    (tmp_path / "val.txt").write_text("a.png a_m.png\nb.png b_m.png\n")
+    with pytest.raises(DatasetError, match=r"1 of 2 listed pairs lack a file, e.g. .*b.png"):
+        open_dataset(tmp_path, "val")
+    with pytest.warns(UserWarning, match="skipped 1 listed pairs"):
+        assert len(open_dataset(tmp_path, "val", skip_missing=True)) == 1

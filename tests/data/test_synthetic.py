@@ -86,8 +86,14 @@ def test_write_dataset_refuses_to_clobber(tmp_path):
     assert not [p for p in tmp_path.iterdir() if p.name.endswith(".partial")]
 
 
+def test_val_split_never_takes_every_scene(tmp_path):
+    out = write_dataset(tmp_path / "s", 2, (64, 64), val_fraction=0.9, progress=False)
+    assert len(open_dataset(out, "train")) == 1 and len(open_dataset(out, "val")) == 1
+
+
 @pytest.mark.parametrize("kwargs, pattern", [({"num": 1}, "at least 2"),
-                                             ({"num": 4, "val_fraction": 1.0}, "val_fraction")])
+                                             ({"num": 4, "val_fraction": 1.0}, "val_fraction"),
+                                             ({"num": 4, "seed": -1}, "seed must be >= 0")])
 def test_write_dataset_bad_arguments(tmp_path, kwargs, pattern):
     with pytest.raises(ValueError, match=pattern):
         write_dataset(tmp_path / "x", size=(64, 64), progress=False, **kwargs)

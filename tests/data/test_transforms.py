@@ -82,3 +82,26 @@ def test_augment_keeps_image_and_labels_aligned():
             (p[1:-1, :-2] == lab) & (p[1:-1, 2:] == lab)
         expected = palette[lab[interior]].astype(int)
         assert (np.abs(img[interior].astype(int) - expected).sum(1) < 30).all()
+
+
+def test_letterbox_restore_with_resize_inverts_the_geometry():
+    """A score map that is a ramp along x in the network input maps back to a ramp over the
+    original image's full width (padding rows cropped first)."""
+    p = Preprocess(size=(64, 64), resize="letterbox")
+    (rh, rw), (top, left) = p.geometry(60, 200)
+    assert (rh, rw, top, left) == (19, 64, 22, 0)
+    scores = np.zeros((2, 64, 64), np.float32)
+    scores[0, top:top + rh] = 1.0  # class 0 exactly over the content
+    back = p.restore(scores, (60, 200))
+    assert back.shape == (2, 60, 200)
+    assert np.allclose(back[0], 1.0)
+
+
+def test_letterbox_augment_uses_the_letterbox_scale():
+    """At scale 1 the content fills the input as letterbox would: wide images fit the width."""
+    aug = Augment(size=(128, 128), scale=(1.0, 1.0), flip=False, jitter=0.0, keep_aspect=True)
+    img = np.zeros((512, 1024, 3), np.uint8)
+    lab = np.zeros((512, 1024), np.uint8)
+    _, out = aug(img, lab, np.random.default_rng(0))
+    # 512x1024 fitted into 128x128 is 64x128: 64 rows of content, the rest ignore padding
+    assert (out != 255).sum() == 64 * 128
