@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import os
 import platform
+import re
 import shlex
 import time
 from collections.abc import Callable
@@ -196,7 +197,9 @@ def render_markdown(results: list[dict[str, Any]], chance: dict | None = None) -
     for e in results:
         mach = e["machine"]
         data = f" after `{e['data_command']}`" if e.get("data_command") else ""
+        fixed = re.sub(r"--minutes \S+", f"--iters {e['iters']}", e["command"])
         lines.append(f"- {e['model']} ({e['date']}, {mach['cpu']}, {mach['threads']} threads, "
                      f"torch {mach['torch']}, {e.get('loss', 'ce')} loss, lr {e['lr']:g}): "
-                     f"`{e['command']}`{data}")
+                     f"`{e['command']}`{data}; the same schedule without the wall clock: "
+                     f"`{fixed}`")
     return "\n".join(lines) + "\n"
