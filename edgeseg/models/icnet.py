@@ -32,6 +32,28 @@ from edgeseg.models.registry import check_choice, register_model
 PYRAMID_BINS = (1, 2, 3, 6)
 
 
+def adaptive_windows(size: int, bins: int) -> list[tuple[int, int]]:
+    """[start, end) of each output cell of adaptive average pooling (PyTorch's rule)."""
+    return [((i * size) // bins, -(-((i + 1) * size) // bins)) for i in range(bins)]
+
+
+def adaptive_avg_pool_static(x: torch.Tensor, bins: int) -> torch.Tensor:
+    """`F.adaptive_avg_pool2d(x, bins)` written with static operators.
+
+    Where every window has the same size and stride (the size divides evenly) this is one
+    AveragePool. Otherwise the windows differ, and the pooling is done separably: means over
+    each row window, then over each column window (a mean of equal-length row means is the
+    window mean), i.e. Slice/ReduceMean/Concat with constant bounds: exact, and free of the
+    Gather chains that exporters emit for adaptive pooling. Needs a static size (no dynamic
+    H/W export)."""
+    h, w = int(x.shape[-2]), int(x.shape[-1])
+    if h % bins == 0 and w % bins == 0:
+        return F.avg_pool2d(x, (h // bins, w // bins))
+    rows = torch.cat([x[:, :, a:b].mean(2, keepdim=True) for a, b in adaptive_windows(h, bins)], 2)
+    return torch.cat([rows[..., a:b].mean(3, keepdim=True) for a, b in adaptive_windows(w, bins)],
+                     3)
+
+
 class PyramidPoolingSum(nn.Module):
     """Average-pool to each bin grid, upsample back and add to the input (no convs)."""
 
@@ -42,7 +64,7 @@ class PyramidPoolingSum(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         out = x
         for b in self.bins:
-            out = out + resize(F.adaptive_avg_pool2d(x, b), x.shape[-2:])
+            out = out + resize(adaptive_avg_pool_static(x, b), x.shape[-2:])
         return out
 
 

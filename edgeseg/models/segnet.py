@@ -2,9 +2,10 @@
 
 The encoder is VGG16's 13 conv layers with BatchNorm; each 2x2 max-pool keeps its argmax
 indices, and the decoder's max-unpooling puts every value back where its maximum came from
-(zeros elsewhere) before the convs densify the map. Unpooling is written without a scatter
-(`unpool2x`), equal to `F.max_unpool2d` and deterministic; the sides are always even here
-because inputs are padded to multiples of 32. No fully connected layers, no learnt
+(zeros elsewhere) before the convs densify the map. Unpooling is written without indices or
+a scatter (`unpool2x`): it rebuilds the argmax mask from the pooling's input, equals
+`F.max_unpool2d` exactly (ties included), is deterministic, and exports to operators every
+backend has. The sides are always even here because inputs are padded to multiples of 32. No fully connected layers, no learnt
 upsampling. The decoder mirrors the encoder; its last conv outputs the class scores.
 
 SegNet has no auxiliary heads: the training forward returns an empty aux tuple.
@@ -50,25 +51,41 @@ class SegNet(SegmentationModel):
             self.decoder.append(nn.Sequential(*convs))
 
     def _forward(self, x: torch.Tensor) -> tuple[torch.Tensor, list[torch.Tensor]]:
-        indices = []
+        skips = []
         for stage in self.encoder:
-            x, idx = F.max_pool2d(stage(x), 2, 2, return_indices=True)
-            indices.append(idx)
-        for stage, idx in zip(self.decoder, reversed(indices)):
-            x = stage(unpool2x(x, idx))
+            x = stage(x)
+            skips.append(x)
+            x = F.max_pool2d(x, 2, 2)
+        for stage, before in zip(self.decoder, reversed(skips)):
+            x = stage(unpool2x(x, before))
         return x, []
 
 
-def unpool2x(x: torch.Tensor, indices: torch.Tensor) -> torch.Tensor:
-    """`F.max_unpool2d(x, indices, 2, 2)` for 2x2/2 pooling of an even-sized map, without
-    a scatter: every value is copied to its 2x2 window (nearest upsampling) and kept only at
-    the position its index names. Equal to max_unpool2d (ties included: the index picks one
-    position), deterministic, and made of ops every exporter handles."""
-    h, w = x.shape[-2:]
-    up = x.repeat_interleave(2, dim=2).repeat_interleave(2, dim=3)
-    where = indices.repeat_interleave(2, dim=2).repeat_interleave(2, dim=3)
-    grid = torch.arange(4 * h * w, device=x.device).view(1, 1, 2 * h, 2 * w)
-    return torch.where(where == grid, up, torch.zeros((), dtype=x.dtype, device=x.device))
+def unpool2x(pooled: torch.Tensor, before: torch.Tensor) -> torch.Tensor:
+    """Max-unpooling of a 2x2/2 max-pool without indices or scatter.
+
+    `before` is the pooling's input. Each pooled value is copied to its 2x2 window (nearest
+    upsampling) and kept at the position of the window's maximum: the positions where
+    `before` equals the upsampled window maximum. When several positions tie for the
+    maximum, only the first in row-major order keeps it, which is the position PyTorch's
+    max_pool2d records as the index; so this equals
+    `F.max_unpool2d(*F.max_pool2d(before, 2, 2, return_indices=True), 2, 2)` exactly, ties
+    included (tested). For `pooled` other than the pooling's own output (SegNet's decoder)
+    the same mask is applied: that is what max-unpooling with indices does. In ONNX this is
+    MaxPool (one output), Resize/Expand, Equal, SpaceToDepth-style reshapes and Where: no
+    MaxUnpool, no indices output, which TensorRT and OpenVINO lack.
+    """
+    n, c, h2, w2 = before.shape
+    h, w = h2 // 2, w2 // 2
+    window_max = F.max_pool2d(before, 2, 2).repeat_interleave(2, 2).repeat_interleave(2, 3)
+    is_max = before == window_max
+    # Windows as 4 ordered slots (row-major: a b / c d); keep only the first maximum.
+    slots = is_max.view(n, c, h, 2, w, 2).permute(0, 1, 2, 4, 3, 5).reshape(n, c, h, w, 4)
+    a, b, cc, d = slots.unbind(-1)
+    first = torch.stack([a, b & ~a, cc & ~(a | b), d & ~(a | b | cc)], dim=-1)
+    keep = first.view(n, c, h, w, 2, 2).permute(0, 1, 2, 4, 3, 5).reshape(n, c, h2, w2)
+    up = pooled.repeat_interleave(2, 2).repeat_interleave(2, 3)
+    return torch.where(keep, up, torch.zeros((), dtype=up.dtype, device=up.device))
 
 
 @register_model(

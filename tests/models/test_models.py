@@ -160,3 +160,13 @@ def test_eval_forward_skips_auxiliary_heads(variant):
     c = measure(model, (64, 64))
     aux_params = sum({id(p): p.numel() for m in aux.values() for p in m.parameters()}.values())
     assert c.params_train - c.params == aux_params
+
+
+@pytest.mark.parametrize("h, w", [(16, 32), (12, 12), (5, 7), (1, 3), (33, 65)])
+@pytest.mark.parametrize("bins", [1, 2, 3, 6])
+def test_icnet_static_pooling_equals_adaptive(h, w, bins):
+    from edgeseg.models.icnet import adaptive_avg_pool_static
+
+    x = torch.randn(2, 3, h, w)
+    torch.testing.assert_close(adaptive_avg_pool_static(x, bins), F.adaptive_avg_pool2d(x, bins),
+                               rtol=1e-5, atol=1e-6)
