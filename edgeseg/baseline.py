@@ -79,6 +79,7 @@ def run(models: list[str], *, data: str, bench_dir: Path, cache: Path = DEFAULT_
         m = r["metrics"]
         entry = {
             "model": model, "size": f"{size[0]}x{size[1]}", "iters": r["iterations"],
+            "planned_iters": r["planned_iterations"],
             "batch": recipe["batch"], "lr": recipe["lr"],
             "loss": recipe["loss"], "train_seconds": round(r["train_seconds"], 1),
             "budget_minutes": budget,
@@ -197,9 +198,15 @@ def render_markdown(results: list[dict[str, Any]], chance: dict | None = None) -
     for e in results:
         mach = e["machine"]
         data = f" after `{e['data_command']}`" if e.get("data_command") else ""
-        fixed = re.sub(r"--minutes \S+", f"--iters {e['iters']}", e["command"])
+        planned = e.get("planned_iters")
+        if planned == e["iters"]:
+            fixed = re.sub(r"--minutes \S+", f"--iters {e['iters']}", e["command"])
+            again = f"; the same schedule without the wall clock: `{fixed}`"
+        else:
+            again = (f"; the budget ran out at iteration {e['iters']} of "
+                     f"{planned or 'an unrecorded number'} planned (the machine was busy), so "
+                     "the schedule did not finish")
         lines.append(f"- {e['model']} ({e['date']}, {mach['cpu']}, {mach['threads']} threads, "
                      f"torch {mach['torch']}, {e.get('loss', 'ce')} loss, lr {e['lr']:g}): "
-                     f"`{e['command']}`{data}; the same schedule without the wall clock: "
-                     f"`{fixed}`")
+                     f"`{e['command']}`{data}{again}")
     return "\n".join(lines) + "\n"

@@ -215,14 +215,16 @@ def train(cfg: TrainConfig, *, resume: str | None = None, progress: bool = True,
     bar = progress_bar(range(start, 10**9), desc=f"train {cfg.model}", enable=progress,
                        unit="step", total=max(0, total - start))
     metrics: dict[str, Any] | None = None
+    planned: int | None = None  # set when the budget cuts the schedule short
     step_times: list[float] = []
     loss_value = float("nan")
     for it in bar:
         if it >= total:
             break
         if budget and time.perf_counter() - t0 > budget:
-            log(f"stopping at iteration {it}: the {cfg.minutes:g} min budget is spent")
-            total = it
+            log(f"stopping at iteration {it} of {total}: the {cfg.minutes:g} min budget is "
+                "spent (the schedule did not finish)")
+            planned, total = total, it
             break
         ts = time.perf_counter()
         for g in opt.param_groups:
@@ -265,5 +267,6 @@ def train(cfg: TrainConfig, *, resume: str | None = None, progress: bool = True,
     if metrics is None or metrics["iteration"] != total:
         metrics = validate(total)
         checkpoint(total, metrics, loss_value)
-    return {"iterations": total, "train_seconds": time.perf_counter() - t0,
-            "metrics": metrics, "out": str(Path(cfg.out))}
+    return {"iterations": total, "planned_iterations": planned or total,
+            "train_seconds": time.perf_counter() - t0, "metrics": metrics,
+            "out": str(Path(cfg.out))}

@@ -6,9 +6,9 @@ import argparse
 import sys
 
 from edgeseg import __version__
-from edgeseg.cli import baseline, data, demo, models, train
+from edgeseg.cli import baseline, data, demo, export, models, train
 
-SUBCOMMANDS = (models, data, train, baseline, demo)
+SUBCOMMANDS = (models, data, train, baseline, export, demo)
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -33,14 +33,15 @@ def write_image_png(path: Path, image: np.ndarray) -> None:
 
 
 @contextlib.contextmanager
-def atomic_output_dir(out: Path, *, overwrite: bool = False) -> Iterator[Path]:
+def atomic_output_dir(out: Path, *, overwrite: bool = False,
+                      flag: str = "--overwrite") -> Iterator[Path]:
     """Yield a temporary sibling of `out` to fill; it becomes `out` only when the block ends
     without an error, so an interrupted run leaves no half-written output and never damages
     an existing one. An existing non-empty `out` is refused unless `overwrite`."""
     out = Path(out)
     if out.exists() and (not out.is_dir() or any(out.iterdir())) and not overwrite:
         raise FileExistsError(f"{out} already exists and is not empty; choose another path or "
-                              "pass --overwrite to replace it")
+                              f"pass {flag} to replace it")
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", suffix=".partial", dir=out.parent))
     try:

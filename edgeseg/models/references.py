@@ -38,7 +38,8 @@ REFERENCES: dict[tuple[str, str], Reference] = {
     ),
     ("bisenetv1", "xception39"): Reference(
         params_m=Figure(5.8, _BISENET_PAPER, comparable=False,
-                        note="TorchSeg's public Xception39 layer config, which ours follows, counts 1.5 M"),
+                        note="TorchSeg's public Xception39 layer config, which ours "
+                        "follows, counts 1.5 M"),
         gmacs=Figure(2.9, _BISENET_PAPER, size=(360, 640)),
     ),
     ("bisenetv2", "default"): Reference(

@@ -1,12 +1,14 @@
 """SegNet (Badrinarayanan et al., TPAMI 2017): VGG16-BN encoder, mirrored decoder.
 
-The encoder is VGG16's 13 conv layers with BatchNorm; each 2x2 max-pool keeps its argmax
-indices, and the decoder's max-unpooling puts every value back where its maximum came from
-(zeros elsewhere) before the convs densify the map. Unpooling is written without indices or
-a scatter (`unpool2x`): it rebuilds the argmax mask from the pooling's input, equals
-`F.max_unpool2d` exactly (ties included), is deterministic, and exports to operators every
-backend has. The sides are always even here because inputs are padded to multiples of 32. No fully connected layers, no learnt
-upsampling. The decoder mirrors the encoder; its last conv outputs the class scores.
+The encoder is VGG16's 13 conv layers with BatchNorm; each 2x2 max-pool remembers where its
+maximum was, and the decoder's max-unpooling puts every value back there (zeros elsewhere)
+before the convs densify the map. No fully connected layers, no learnt upsampling. The
+decoder mirrors the encoder; its last conv outputs the class scores.
+
+Unpooling is written without indices or a scatter (`unpool2x`): it rebuilds the argmax mask
+from the pooling's input, equals `F.max_unpool2d` exactly (ties included), is deterministic,
+and exports to operators every backend has. The sides are always even here because inputs
+are padded to multiples of 32.
 
 SegNet has no auxiliary heads: the training forward returns an empty aux tuple.
 """

@@ -68,7 +68,8 @@ def test_console_script_is_installed():
 
 def test_import_is_light():
     code = "import sys, edgeseg; print('torch' in sys.modules)"
-    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, check=False)
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                       timeout=120, check=False)
     assert r.stdout.strip() == "False"
 
 

@@ -51,7 +51,8 @@ def test_camvid_void_is_ignored(tmp_path):
 def classes_json(root, n=3):
     root.mkdir(parents=True, exist_ok=True)
     (root / "classes.json").write_text(json.dumps(
-        {"name": "mine", "names": [f"c{i}" for i in range(n)], "palette": [[i, i, i] for i in range(n)]}))
+        {"name": "mine", "names": [f"c{i}" for i in range(n)],
+         "palette": [[i, i, i] for i in range(n)]}))
 
 
 def test_folder_list_file_and_toml_classes(tmp_path):
@@ -169,7 +170,8 @@ def test_undefined_ids_are_errors_not_ignored(tmp_path):
         open_dataset(tmp_path / "cs", "val")[0]
     png(tmp_path / "cv/val/a.png", rgb())
     png(tmp_path / "cv/valannot/a.png", np.full((8, 12), 42, np.uint8))
-    with pytest.raises(DatasetError, match=r"a.png: label ids \[42\] are not defined by the camvid"):
+    with pytest.raises(DatasetError,
+                       match=r"a.png: label ids \[42\] are not defined by the camvid"):
         open_dataset(tmp_path / "cv", "val")[0]
 
 

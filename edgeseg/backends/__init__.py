@@ -1,0 +1,38 @@
+"""Inference engines, one folder each. Every backend module offers `is_available()` (a
+`find_spec` check, never a swallowed import error) and a `Runner`: a context manager with
+`infer({input_name: array}) -> {output_name: array}`. Engines are imported lazily, only here.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+
+# name -> (python module that must be importable, pip requirement that provides it)
+ENGINES = {
+    "onnxruntime": ("onnxruntime", "onnxruntime"),
+    "openvino": ("openvino", "openvino"),
+}
+
+
+def is_available(name: str) -> bool:
+    module, _ = ENGINES[name]
+    return importlib.util.find_spec(module) is not None
+
+
+def require(name: str) -> None:
+    """Raise an ImportError that says what to install when engine `name` is missing."""
+    if name not in ENGINES:
+        raise ValueError(f"unknown backend {name!r}; known: {', '.join(ENGINES)}")
+    if not is_available(name):
+        raise ImportError(f"the {name} backend needs the '{ENGINES[name][1]}' package: "
+                          f"pip install {ENGINES[name][1]}")
+
+
+def get_runner(name: str, model_path, **options):
+    """The Runner of backend `name` for a model file (not yet entered)."""
+    require(name)
+    if name == "onnxruntime":
+        from edgeseg.backends.onnxruntime import Runner
+    else:
+        from edgeseg.backends.openvino import Runner
+    return Runner(model_path, **options)

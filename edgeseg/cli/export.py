@@ -1,0 +1,92 @@
+"""`edgeseg export` and `edgeseg compare`."""
+
+from __future__ import annotations
+
+import argparse
+import json
+
+from edgeseg.cli.common import parse_size, positive_int, status
+
+
+def add_parser(sub: argparse._SubParsersAction) -> None:
+    from edgeseg.models.deploy import OUTPUT_KINDS
+
+    p = sub.add_parser("export", help="export a model to an artifact directory (ONNX)",
+                       description="Deploy graph (one input, one output, BatchNorm folded) to "
+                       "a single-file ONNX, simplified, checked against PyTorch in ONNX Runtime "
+                       "and OpenVINO; written as an artifact directory with meta.json only if "
+                       "parity holds.")
+    p.add_argument("--model", default=None, help="registered model (random weights unless "
+                   "--checkpoint)")
+    p.add_argument("--checkpoint", default=None, help="a checkpoint from `edgeseg train`")
+    p.add_argument("--opt", action="append", default=[], metavar="KEY=VALUE",
+                   help="model option for a registry model (e.g. --opt backbone=resnet50)")
+    p.add_argument("--num-classes", type=positive_int, default=19,
+                   help="classes of a randomly initialised model (default 19)")
+    p.add_argument("--size", type=parse_size, default=(512, 1024), metavar="HxW")
+    p.add_argument("--out", required=True, help="artifact directory to create")
+    p.add_argument("--output", choices=OUTPUT_KINDS, default="logits",
+                   help="what the graph returns (labels: argmax in the graph)")
+    p.add_argument("--fuse-preprocess", action="store_true",
+                   help="graph input is uint8 NHWC frames, normalised inside")
+    p.add_argument("--color", choices=("RGB", "BGR"), default="RGB",
+                   help="channel order of the (fused) input")
+    p.add_argument("--opset", type=int, default=17)
+    p.add_argument("--dynamic", choices=("batch",), default=None)
+    p.add_argument("--no-simplify", action="store_true")
+    p.add_argument("--parity-inputs", type=positive_int, default=3)
+    p.add_argument("--data", default=None, help="dataset for the parity check (val images)")
+    p.add_argument("--force", action="store_true", help="replace an existing --out")
+    p.set_defaults(func=run_export)
+
+    c = sub.add_parser("compare", help="check an artifact against PyTorch",
+                       description="Run the artifact's ONNX in ONNX Runtime and OpenVINO (f32) "
+                       "against the PyTorch model it came from; exit 1 below the thresholds "
+                       "recorded in meta.json.")
+    c.add_argument("artifact")
+    c.add_argument("--inputs", type=positive_int, default=3)
+    c.add_argument("--data", default=None)
+    c.add_argument("--backends", nargs="+", default=["onnxruntime", "openvino"],
+                   choices=["onnxruntime", "openvino"])
+    c.add_argument("--json", dest="json_out", default=None, metavar="OUT")
+    c.set_defaults(func=run_compare)
+
+
+def run_export(args: argparse.Namespace) -> int:
+    from edgeseg.checkpoint import CheckpointError
+    from edgeseg.cli.train import parse_options
+    from edgeseg.export.exporter import ExportConfig, ParityError, export
+
+    try:
+        export(ExportConfig(
+            out=args.out, model=args.model, checkpoint=args.checkpoint, size=args.size,
+            output=args.output, fuse_preprocess=args.fuse_preprocess, color=args.color,
+            opset=args.opset, dynamic=args.dynamic, simplify=not args.no_simplify,
+            num_classes=args.num_classes, model_options=parse_options(args.opt),
+            parity_inputs=args.parity_inputs, data=args.data, force=args.force), log=status)
+    except (ValueError, TypeError, KeyError, FileExistsError, CheckpointError,
+            ParityError) as e:
+        status(f"error: {e}")
+        return 1 if isinstance(e, ParityError) else 2
+    return 0
+
+
+def run_compare(args: argparse.Namespace) -> int:
+    from edgeseg.export.artifact import ArtifactError
+    from edgeseg.export.exporter import ParityError, compare
+
+    try:
+        results = compare(args.artifact, inputs=args.inputs, data=args.data,
+                          backends=tuple(args.backends), log=status)
+    except ParityError as e:
+        status(f"FAILED: {e}")
+        return 1
+    except (ArtifactError, RuntimeError, ValueError) as e:
+        status(f"error: {e}")
+        return 2
+    if args.json_out:
+        from pathlib import Path
+
+        Path(args.json_out).write_text(json.dumps(results, indent=2) + "\n")
+    status("parity: PASS")
+    return 0

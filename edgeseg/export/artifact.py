@@ -1,0 +1,101 @@
+"""The artifact directory: `meta.json` plus model files, the contract between every stage,
+the Python runtime and the C++ runtime (see ARCHITECTURE.md).
+
+meta.json, schema version 1:
+
+    schema, schema_version, created
+    model       {name, options, num_classes, source: registry|checkpoint|import, checkpoint}
+    classes     {name, names, palette, ignore_index}
+    input       {name, shape (NCHW, or NHWC when fused), dtype, layout, color, mean, std,
+                 resize, fused_preprocess, dynamic}
+    output      {name, kind: logits|probs|labels|labels_lowres, dtype, shape}
+    precision   fp32|fp16|int8
+    calibration null until INT8
+    accuracy    {reference_miou, miou} when measured
+    parity      {thresholds, results: [{backend, inputs, max_abs_diff, argmax_agreement}]}
+    export      {opset, exporter, simplifier, ops_before, ops_after}
+    files       {name: sha256}
+    versions    {edgeseg, torch, onnx, onnxruntime, openvino}
+    builds      []  (engines built from this artifact: backend, file, device, versions)
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib.metadata
+import json
+import time
+from pathlib import Path
+from typing import Any
+
+SCHEMA = "edgeseg-artifact"
+SCHEMA_VERSION = 1
+REQUIRED = ("model", "classes", "input", "output", "precision", "files", "versions")
+
+
+class ArtifactError(ValueError):
+    """An artifact directory that is missing, incomplete or inconsistent."""
+
+
+def sha256(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def package_versions() -> dict[str, str | None]:
+    out = {}
+    for dist in ("edgeseg", "torch", "onnx", "onnxruntime", "openvino", "onnxsim"):
+        try:
+            out[dist] = importlib.metadata.version(dist)
+        except importlib.metadata.PackageNotFoundError:
+            out[dist] = None
+    return out
+
+
+def new_meta(**sections: Any) -> dict[str, Any]:
+    meta = {"schema": SCHEMA, "schema_version": SCHEMA_VERSION,
+            "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+            "calibration": None, "accuracy": {}, "builds": [], "versions": package_versions()}
+    meta.update(sections)
+    return meta
+
+
+def write_meta(directory: Path, meta: dict[str, Any]) -> None:
+    """Hash every model file listed in meta['files'] and write meta.json."""
+    meta["files"] = {name: sha256(directory / name) for name in meta.get("files", {})}
+    (directory / "meta.json").write_text(json.dumps(meta, indent=2) + "\n")
+
+
+def read_meta(directory: str | Path, verify: bool = True) -> dict[str, Any]:
+    """Read and check an artifact's meta.json; with `verify`, the listed files' hashes too."""
+    directory = Path(directory)
+    path = directory / "meta.json"
+    if not directory.is_dir():
+        raise ArtifactError(f"{directory}: artifact directory not found")
+    if not path.is_file():
+        raise ArtifactError(f"{directory}: no meta.json; not an edgeseg artifact (make one with "
+                            "`edgeseg export` or `edgeseg import`)")
+    try:
+        meta = json.loads(path.read_text())
+    except json.JSONDecodeError as e:
+        raise ArtifactError(f"{path}: not valid JSON ({e})") from None
+    if meta.get("schema") != SCHEMA:
+        raise ArtifactError(f"{path}: not an edgeseg artifact (schema {meta.get('schema')!r})")
+    if meta.get("schema_version", 0) > SCHEMA_VERSION:
+        raise ArtifactError(f"{path}: schema version {meta['schema_version']} is newer than "
+                            f"this edgeseg reads ({SCHEMA_VERSION}); upgrade edgeseg")
+    missing = [k for k in REQUIRED if k not in meta]
+    if missing:
+        raise ArtifactError(f"{path}: missing sections {', '.join(missing)}")
+    if verify:
+        for name, digest in meta["files"].items():
+            f = directory / name
+            if not f.is_file():
+                raise ArtifactError(f"{directory}: {name} is listed in meta.json but missing")
+            if sha256(f) != digest:
+                raise ArtifactError(f"{f}: its sha256 differs from meta.json: the file was "
+                                    "changed or replaced after export; re-export the artifact")
+    return meta

@@ -1,0 +1,207 @@
+"""`edgeseg export` and `edgeseg compare`: a model to a verified artifact directory."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from edgeseg.export.artifact import ArtifactError, new_meta, read_meta, write_meta
+from edgeseg.export.parity import THRESHOLDS, ParityError, compare_outputs, run_backend
+
+
+@dataclass(frozen=True)
+class ExportConfig:
+    out: str
+    model: str | None = None  # taken from the checkpoint when omitted
+    checkpoint: str | None = None
+    size: tuple[int, int] = (512, 1024)
+    output: str = "logits"
+    fuse_preprocess: bool = False
+    color: str = "RGB"
+    opset: int = 17
+    dynamic: str | None = None  # None | "batch"
+    simplify: bool = True
+    num_classes: int = 19  # for a randomly initialised registry model
+    model_options: dict[str, Any] = field(default_factory=dict)
+    init_seed: int = 0
+    parity_backends: tuple[str, ...] = ("onnxruntime", "openvino")
+    parity_inputs: int = 3
+    data: str | None = None  # real images (and labels) for the parity check
+    force: bool = False
+
+
+def build_reference(meta_model: dict, input_meta: dict, output_kind: str):
+    """The PyTorch deploy module an artifact must match, rebuilt from its meta."""
+    import torch
+
+    from edgeseg.checkpoint import model_from_checkpoint
+    from edgeseg.models import create_model
+    from edgeseg.models.deploy import DeployModel
+
+    if meta_model["source"] == "checkpoint":
+        model, _, _ = model_from_checkpoint(meta_model["checkpoint"])
+    else:
+        torch.manual_seed(meta_model["init_seed"])
+        model = create_model(meta_model["name"], num_classes=meta_model["num_classes"],
+                             **meta_model["options"])
+    return DeployModel(model.eval(), output=output_kind,
+                       fuse_preprocess=input_meta["fused_preprocess"], mean=input_meta["mean"],
+                       std=input_meta["std"], color=input_meta["color"]).eval()
+
+
+def parity_inputs(meta: dict, n: int, data: str | None, seed: int = 0):
+    """(inputs in the graph's format, labels or None): random inputs, or real val images."""
+    from edgeseg.data.transforms import Preprocess
+
+    inp = meta["input"]
+    h, w = inp["size"]
+    pre = Preprocess(size=(h, w), resize=inp["resize"], color=inp["color"],
+                     mean=tuple(inp["mean"]), std=tuple(inp["std"]))
+    if data:
+        from edgeseg.data.datasets import open_dataset
+
+        ds = open_dataset(data, "val")
+        images, labels = zip(*(ds[i] for i in range(min(n, len(ds)))))
+        resized = [pre.resize_image(im) for im in images]
+        labels = [pre.resize_labels(lab) for lab in labels]
+    else:
+        rng = np.random.default_rng(seed)
+        resized = [rng.integers(0, 256, (h, w, 3), dtype=np.uint8) for _ in range(n)]
+        labels = None
+    if inp["fused_preprocess"]:
+        frames = [r[..., ::-1] if inp["color"] == "BGR" else r for r in resized]
+        return [np.ascontiguousarray(f[None]) for f in frames], labels
+    return [pre.normalize(r)[None] for r in resized], labels
+
+
+def check_parity(directory: Path, meta: dict, n: int, data: str | None,
+                 backends: tuple[str, ...], log: Callable[[str], None]) -> list[dict]:
+    import torch
+
+    from edgeseg.backends import is_available
+
+    reference = build_reference(meta["model"], meta["input"], meta["output"]["kind"])
+    inputs, labels = parity_inputs(meta, n, data)
+    with torch.inference_mode():
+        ref = [reference(torch.from_numpy(x)).numpy() for x in inputs]
+    thresholds = meta["parity"]["thresholds"]
+    results, problems = [], []
+    for backend in backends:
+        if not is_available(backend):
+            log(f"parity: {backend} not installed, skipped")
+            continue
+        got = run_backend(backend, directory / "model.onnx", inputs, meta["input"]["name"])
+        r = compare_outputs(backend, ref, got, meta["output"]["kind"], labels,
+                            meta["model"]["num_classes"])
+        results.append(r.to_dict())
+        diff = "n/a" if r.max_abs_diff is None else f"{r.max_abs_diff:.2e}"
+        miou = ("" if r.miou_reference is None else
+                f", mIoU torch {r.miou_reference:.4f} vs {r.miou_backend:.4f}")
+        log(f"parity {backend}: {r.inputs} inputs, max abs diff {diff}, argmax agreement "
+            f"{100 * r.argmax_agreement:.3f}%{miou}")
+        problems += [f"{backend}: {f}" for f in r.failures(thresholds)]
+    if problems:
+        raise ParityError("parity check failed: " + "; ".join(problems))
+    return results
+
+
+def export(cfg: ExportConfig, log: Callable[[str], None] = print) -> Path:
+    """Export, simplify, check parity and write the artifact directory atomically."""
+    import torch
+
+    from edgeseg.checkpoint import model_from_checkpoint, read_checkpoint
+    from edgeseg.data.classes import CITYSCAPES, ClassSet
+    from edgeseg.data.io import atomic_output_dir
+    from edgeseg.data.transforms import Preprocess
+    from edgeseg.export.onnx import export_onnx, simplify
+    from edgeseg.models import create_model
+    from edgeseg.models.deploy import OUTPUT_KINDS, DeployModel, label_dtype
+
+    if cfg.output not in OUTPUT_KINDS:
+        raise ValueError(f"unknown output kind {cfg.output!r}; choose one of "
+                         f"{', '.join(OUTPUT_KINDS)}")
+    if cfg.dynamic not in (None, "batch"):
+        raise ValueError(f"--dynamic {cfg.dynamic}: only 'batch' is supported; a dynamic "
+                         "H/W graph is refused because ICNet's pyramid pooling and the "
+                         "padding to multiples of 32 are computed from a static size")
+    h, w = cfg.size
+    if cfg.checkpoint:
+        ck = read_checkpoint(cfg.checkpoint)
+        if cfg.model and cfg.model != ck["model"]["name"]:
+            raise ValueError(f"{cfg.checkpoint} is a {ck['model']['name']} checkpoint, not "
+                             f"{cfg.model}; drop --model or pass the matching checkpoint")
+        model, classes, pre = model_from_checkpoint(ck, source=cfg.checkpoint)
+        spec = {**ck["model"], "source": "checkpoint",
+                "checkpoint": str(Path(cfg.checkpoint).resolve())}
+    else:
+        if not cfg.model:
+            raise ValueError("give --model NAME (random weights) or --checkpoint CKPT")
+        torch.manual_seed(cfg.init_seed)
+        model = create_model(cfg.model, num_classes=cfg.num_classes, **cfg.model_options)
+        classes = CITYSCAPES if cfg.num_classes == 19 else ClassSet(
+            "unnamed", tuple(f"class{i}" for i in range(cfg.num_classes)),
+            tuple((0, 0, 0) for _ in range(cfg.num_classes)))
+        pre = Preprocess(size=(h, w))
+        spec = {"name": cfg.model, "options": dict(cfg.model_options),
+                "num_classes": cfg.num_classes, "source": "registry",
+                "init_seed": cfg.init_seed, "checkpoint": None}
+    model.eval()
+    model.check_input(torch.zeros(1, model.in_channels, h, w))  # a size it cannot take
+    deploy = DeployModel(model, output=cfg.output, fuse_preprocess=cfg.fuse_preprocess,
+                         mean=pre.mean, std=pre.std, color=cfg.color).eval()
+    if cfg.fuse_preprocess:
+        example = torch.zeros(1, h, w, 3, dtype=torch.uint8)
+        in_shape, in_dtype, layout = [1, h, w, 3], "uint8", "NHWC"
+    else:
+        example = torch.zeros(1, 3, h, w)
+        in_shape, in_dtype, layout = [1, 3, h, w], "float32", "NCHW"
+    if cfg.output.startswith("labels"):
+        out_shape = [1, h, w]
+        out_dtype = "uint8" if label_dtype(model.num_classes) == torch.uint8 else "int32"
+    else:
+        out_shape, out_dtype = [1, model.num_classes, h, w], "float32"
+    if cfg.dynamic == "batch":
+        in_shape[0] = out_shape[0] = "batch"
+    out_name = "labels" if cfg.output.startswith("labels") else cfg.output
+    meta = new_meta(
+        model=spec, classes=classes.to_dict(),
+        input={"name": "input", "shape": in_shape, "dtype": in_dtype, "layout": layout,
+               "size": [h, w], "color": cfg.color, "mean": list(pre.mean), "std": list(pre.std),
+               "resize": pre.resize, "fused_preprocess": cfg.fuse_preprocess,
+               "dynamic": cfg.dynamic},
+        output={"name": out_name, "kind": cfg.output, "dtype": out_dtype, "shape": out_shape},
+        precision="fp32", parity={"thresholds": THRESHOLDS["fp32"], "results": []},
+        files={"model.onnx": None},
+    )
+    with atomic_output_dir(Path(cfg.out), overwrite=cfg.force, flag="--force") as tmp:
+        log(f"exporting {spec['name']} ({cfg.output}) at {h}x{w}, opset {cfg.opset}")
+        with torch.inference_mode(False), torch.no_grad():
+            export_onnx(deploy, example, tmp / "model.onnx", opset=cfg.opset,
+                        dynamic_batch=cfg.dynamic == "batch", output_name=out_name)
+        info = {"opset": cfg.opset, "exporter": f"torch.onnx (dynamo) {torch.__version__}"}
+        if cfg.simplify:
+            info.update(simplify(tmp / "model.onnx", log))
+        meta["export"] = info
+        meta["parity"]["results"] = check_parity(tmp, meta, cfg.parity_inputs, cfg.data,
+                                                 cfg.parity_backends, log)
+        write_meta(tmp, meta)
+    log(f"wrote {cfg.out}")
+    return Path(cfg.out)
+
+
+def compare(artifact: str, *, inputs: int = 3, data: str | None = None,
+            backends: tuple[str, ...] = ("onnxruntime", "openvino"),
+            log: Callable[[str], None] = print) -> list[dict]:
+    """Re-run the parity check of an existing artifact (raises ParityError below its
+    thresholds)."""
+    meta = read_meta(artifact)
+    if "model.onnx" not in meta["files"]:
+        raise ArtifactError(f"{artifact}: no model.onnx to compare")
+    return check_parity(Path(artifact), meta, inputs, data, backends, log)
+
+
+__all__ = ["ExportConfig", "ParityError", "compare", "export"]

@@ -1,0 +1,136 @@
+"""Export to an artifact directory, parity in ONNX Runtime and OpenVINO, and bad input."""
+
+from __future__ import annotations
+
+import json
+
+import onnx
+import pytest
+
+from edgeseg.cli.main import main
+from edgeseg.export.artifact import ArtifactError, read_meta
+from edgeseg.export.exporter import ExportConfig, ParityError, compare, export
+
+FAMILIES = ["bisenetv1", "bisenetv2", "icnet", "segnet", "deeplabv3plus"]
+QUIET = {"log": lambda s: None}
+
+
+def cfg(tmp_path, model="bisenetv2", **kw):
+    return ExportConfig(out=str(tmp_path / "art"), model=model, size=(64, 128),
+                        parity_inputs=2, num_classes=5, **kw)
+
+
+@pytest.mark.parametrize("model", FAMILIES)
+def test_every_family_exports_with_parity(tmp_path, model):
+    out = export(cfg(tmp_path, model), **QUIET)
+    meta = read_meta(out)
+    assert meta["input"]["shape"] == [1, 3, 64, 128] and meta["output"]["kind"] == "logits"
+    results = {r["backend"]: r for r in meta["parity"]["results"]}
+    assert set(results) == {"onnxruntime", "openvino"}
+    for r in results.values():
+        assert r["argmax_agreement"] >= 0.999 and r["max_abs_diff"] <= 1e-3
+    graph = onnx.load(out / "model.onnx").graph
+    assert len(graph.input) == 1 and len(graph.output) == 1
+    ops = {n.op_type for n in graph.node}
+    assert "MaxUnpool" not in ops and "BatchNormalization" not in ops - {"BatchNormalization"}
+    assert all(len(n.output) == 1 for n in graph.node if n.op_type == "MaxPool")  # no indices
+    assert not {"ScatterND", "ScatterElements", "GatherND"} & ops
+    assert meta["export"]["ops_after"] and meta["export"]["simplifier"].startswith("onnx")
+    assert compare(str(out), inputs=1, **QUIET)[0]["argmax_agreement"] >= 0.999
+
+
+@pytest.mark.parametrize("output, dtype", [("labels", "uint8"), ("probs", "float32"),
+                                           ("labels_lowres", "uint8")])
+def test_output_kinds(tmp_path, output, dtype):
+    meta = read_meta(export(cfg(tmp_path, "icnet", output=output), **QUIET))
+    assert meta["output"]["kind"] == output and meta["output"]["dtype"] == dtype
+    graph = onnx.load(tmp_path / "art" / "model.onnx").graph
+    assert ("ArgMax" in {n.op_type for n in graph.node}) == output.startswith("labels")
+
+
+def test_fused_preprocess_takes_uint8_frames(tmp_path):
+    meta = read_meta(export(cfg(tmp_path, "icnet", fuse_preprocess=True, color="BGR"), **QUIET))
+    assert meta["input"]["dtype"] == "uint8" and meta["input"]["shape"] == [1, 64, 128, 3]
+    assert meta["input"]["layout"] == "NHWC" and meta["input"]["color"] == "BGR"
+    elem = onnx.load(tmp_path / "art" / "model.onnx").graph.input[0].type.tensor_type.elem_type
+    assert elem == onnx.TensorProto.UINT8
+
+
+def test_trained_checkpoint_and_real_images(tmp_path):
+    from edgeseg.data.synthetic import write_dataset
+    from edgeseg.train import TrainConfig, train
+
+    data = write_dataset(tmp_path / "d", 6, (64, 128), progress=False)
+    train(TrainConfig(model="icnet", data=str(data), out=str(tmp_path / "c.pt"), size=(64, 128),
+                      iters=2, batch=2, threads=1), progress=False, log=lambda s: None)
+    out = export(ExportConfig(out=str(tmp_path / "art"), checkpoint=str(tmp_path / "c.pt"),
+                              size=(64, 128), data=str(data), parity_inputs=2), **QUIET)
+    meta = read_meta(out)
+    assert meta["model"]["source"] == "checkpoint" and meta["classes"]["names"][-1] == "pole"
+    r = meta["parity"]["results"][0]
+    assert r["miou_reference"] is not None and r["miou_backend"] == pytest.approx(
+        r["miou_reference"], abs=1e-3)
+    with pytest.raises(ValueError, match=r"is a icnet checkpoint, not segnet"):
+        export(ExportConfig(out=str(tmp_path / "x"), model="segnet",
+                            checkpoint=str(tmp_path / "c.pt"), size=(64, 128)), **QUIET)
+    assert not (tmp_path / "x").exists()
+
+
+def test_existing_output_is_kept_without_force(tmp_path):
+    (tmp_path / "art").mkdir()
+    (tmp_path / "art" / "keep").write_text("x")
+    with pytest.raises(FileExistsError, match="--force"):
+        export(cfg(tmp_path), **QUIET)
+    assert (tmp_path / "art" / "keep").read_text() == "x"
+
+
+def test_failed_parity_leaves_nothing(tmp_path, monkeypatch):
+    from edgeseg.export import exporter
+
+    monkeypatch.setitem(exporter.THRESHOLDS, "fp32",
+                        {"argmax_agreement": 1.01, "max_abs_diff": 1e-3})
+    with pytest.raises(ParityError, match="argmax agreement 1.00000 < 1.01"):
+        export(cfg(tmp_path, "icnet"), **QUIET)
+    assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize("kw, pattern", [
+    ({"output": "mask"}, "unknown output kind 'mask'"),
+    ({"size": (16, 64)}, "at least 32x32"),
+    ({"dynamic": "hw"}, "only 'batch'"),
+    ({"model": None}, "give --model NAME"),
+])
+def test_bad_export_requests(tmp_path, kw, pattern):
+    base = {"out": str(tmp_path / "art"), "model": "icnet", "size": (64, 128)}
+    with pytest.raises(ValueError, match=pattern):
+        export(ExportConfig(**{**base, **kw}), **QUIET)
+    assert not (tmp_path / "art").exists()
+
+
+def test_changed_model_file_is_detected(tmp_path):
+    out = export(cfg(tmp_path, "icnet"), **QUIET)
+    with open(out / "model.onnx", "ab") as f:
+        f.write(b"\0")
+    with pytest.raises(ArtifactError, match="sha256 differs"):
+        read_meta(out)
+
+
+def test_not_an_artifact(tmp_path):
+    with pytest.raises(ArtifactError, match="no meta.json"):
+        read_meta(tmp_path)
+    (tmp_path / "meta.json").write_text("{")
+    with pytest.raises(ArtifactError, match="not valid JSON"):
+        read_meta(tmp_path)
+
+
+def test_cli_export_and_compare(tmp_path, capsys):
+    art = tmp_path / "a"
+    assert main(["export", "--model", "icnet", "--size", "64x128", "--out", str(art),
+                 "--num-classes", "3", "--parity-inputs", "1"]) == 0
+    assert main(["compare", str(art), "--inputs", "1", "--json", str(tmp_path / "p.json")]) == 0
+    assert "parity: PASS" in capsys.readouterr().err
+    assert json.loads((tmp_path / "p.json").read_text())[0]["backend"] == "onnxruntime"
+    assert main(["export", "--model", "icnet", "--size", "64x128", "--out", str(art)]) == 2
+    assert "--force" in capsys.readouterr().err
+    assert main(["compare", str(tmp_path)]) == 2
+    assert "no meta.json" in capsys.readouterr().err
