@@ -31,6 +31,12 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                    help="graph input is uint8 NHWC frames, normalised inside")
     p.add_argument("--color", choices=("RGB", "BGR"), default="RGB",
                    help="channel order of the (fused) input")
+    p.add_argument("--precision", choices=("fp32", "fp16"), default="fp32",
+                   help="fp16: FP16 weights and math, FP32 inputs and outputs")
+    p.add_argument("--fp16-block", nargs="*", default=["Softmax", "ReduceMean"], metavar="OP",
+                   help="op types kept in FP32 in an fp16 export (default Softmax ReduceMean)")
+    p.add_argument("--format", nargs="+", default=["onnx"], choices=("onnx", "openvino"),
+                   help="openvino: also write OpenVINO IR (model.xml/.bin)")
     p.add_argument("--opset", type=int, default=17)
     p.add_argument("--dynamic", choices=("batch",), default=None)
     p.add_argument("--no-simplify", action="store_true")
@@ -62,6 +68,8 @@ def run_export(args: argparse.Namespace) -> int:
             out=args.out, model=args.model, checkpoint=args.checkpoint, size=args.size,
             output=args.output, fuse_preprocess=args.fuse_preprocess, color=args.color,
             opset=args.opset, dynamic=args.dynamic, simplify=not args.no_simplify,
+            precision=args.precision, fp16_block=tuple(args.fp16_block),
+            formats=tuple(dict.fromkeys(["onnx", *args.format])),
             num_classes=args.num_classes, model_options=parse_options(args.opt),
             parity_inputs=args.parity_inputs, data=args.data, force=args.force), log=status)
     except (ValueError, TypeError, KeyError, FileExistsError, CheckpointError,

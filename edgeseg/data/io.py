@@ -44,6 +44,9 @@ def atomic_output_dir(out: Path, *, overwrite: bool = False,
                               f"pass {flag} to replace it")
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", suffix=".partial", dir=out.parent))
+    umask = os.umask(0)
+    os.umask(umask)
+    os.chmod(tmp, 0o777 & ~umask)  # mkdtemp makes it private; the result should not be
     try:
         yield tmp
     except BaseException:

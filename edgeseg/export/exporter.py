@@ -28,6 +28,9 @@ class ExportConfig:
     num_classes: int = 19  # for a randomly initialised registry model
     model_options: dict[str, Any] = field(default_factory=dict)
     init_seed: int = 0
+    precision: str = "fp32"  # fp32 | fp16 (FP16 weights and math, FP32 inputs and outputs)
+    fp16_block: tuple[str, ...] = ("Softmax", "ReduceMean")  # op types kept in FP32
+    formats: tuple[str, ...] = ("onnx",)  # plus "openvino" for model.xml/.bin
     parity_backends: tuple[str, ...] = ("onnxruntime", "openvino")
     parity_inputs: int = 3
     data: str | None = None  # real images (and labels) for the parity check
@@ -94,10 +97,13 @@ def check_parity(directory: Path, meta: dict, n: int, data: str | None,
         if not is_available(backend):
             log(f"parity: {backend} not installed, skipped")
             continue
-        got = run_backend(backend, directory / "model.onnx", inputs, meta["input"]["name"])
+        model_file = "model.onnx"
+        if backend == "openvino" and "model.xml" in meta["files"]:
+            model_file = "model.xml"  # the IR is what OpenVINO users deploy
+        got = run_backend(backend, directory / model_file, inputs, meta["input"]["name"])
         r = compare_outputs(backend, ref, got, meta["output"]["kind"], labels,
                             meta["model"]["num_classes"])
-        results.append(r.to_dict())
+        results.append({**r.to_dict(), "file": model_file})
         diff = "n/a" if r.max_abs_diff is None else f"{r.max_abs_diff:.2e}"
         miou = ("" if r.miou_reference is None else
                 f", mIoU torch {r.miou_reference:.4f} vs {r.miou_backend:.4f}")
@@ -107,6 +113,28 @@ def check_parity(directory: Path, meta: dict, n: int, data: str | None,
     if problems:
         raise ParityError("parity check failed: " + "; ".join(problems))
     return results
+
+
+def to_fp16(path: Path, block: tuple[str, ...], log: Callable[[str], None]) -> list[str]:
+    """Convert the ONNX at `path` to FP16 weights and math with FP32 inputs and outputs,
+    keeping the `block` op types in FP32; returns the op types kept."""
+    import onnx
+    from onnxruntime.transformers.float16 import convert_float_to_float16
+
+    model = convert_float_to_float16(onnx.load(str(path)), keep_io_types=True,
+                                     op_block_list=list(block))
+    onnx.save(model, str(path))
+    log(f"converted to FP16 (FP32 inputs/outputs; kept in FP32: {', '.join(block) or 'none'})")
+    return list(block)
+
+
+def to_openvino_ir(onnx_path: Path, xml_path: Path, fp16: bool) -> None:
+    from edgeseg.backends import require
+
+    require("openvino")
+    import openvino as ov
+
+    ov.save_model(ov.convert_model(str(onnx_path)), str(xml_path), compress_to_fp16=fp16)
 
 
 def export(cfg: ExportConfig, log: Callable[[str], None] = print) -> Path:
@@ -124,6 +152,12 @@ def export(cfg: ExportConfig, log: Callable[[str], None] = print) -> Path:
     if cfg.output not in OUTPUT_KINDS:
         raise ValueError(f"unknown output kind {cfg.output!r}; choose one of "
                          f"{', '.join(OUTPUT_KINDS)}")
+    if cfg.precision not in ("fp32", "fp16"):
+        raise ValueError(f"--precision {cfg.precision}: export writes fp32 or fp16; INT8 is "
+                         "`edgeseg quantize` (calibration needed)")
+    unknown_formats = set(cfg.formats) - {"onnx", "openvino"}
+    if unknown_formats:
+        raise ValueError(f"unknown format(s) {sorted(unknown_formats)}; choose onnx, openvino")
     if cfg.dynamic not in (None, "batch"):
         raise ValueError(f"--dynamic {cfg.dynamic}: only 'batch' is supported; a dynamic "
                          "H/W graph is refused because ICNet's pyramid pooling and the "
@@ -174,7 +208,8 @@ def export(cfg: ExportConfig, log: Callable[[str], None] = print) -> Path:
                "resize": pre.resize, "fused_preprocess": cfg.fuse_preprocess,
                "dynamic": cfg.dynamic},
         output={"name": out_name, "kind": cfg.output, "dtype": out_dtype, "shape": out_shape},
-        precision="fp32", parity={"thresholds": THRESHOLDS["fp32"], "results": []},
+        precision=cfg.precision,
+        parity={"thresholds": THRESHOLDS[cfg.precision], "results": []},
         files={"model.onnx": None},
     )
     with atomic_output_dir(Path(cfg.out), overwrite=cfg.force, flag="--force") as tmp:
@@ -185,6 +220,12 @@ def export(cfg: ExportConfig, log: Callable[[str], None] = print) -> Path:
         info = {"opset": cfg.opset, "exporter": f"torch.onnx (dynamo) {torch.__version__}"}
         if cfg.simplify:
             info.update(simplify(tmp / "model.onnx", log))
+        if cfg.precision == "fp16":
+            info["fp16_block"] = to_fp16(tmp / "model.onnx", cfg.fp16_block, log)
+        if "openvino" in cfg.formats:
+            to_openvino_ir(tmp / "model.onnx", tmp / "model.xml", cfg.precision == "fp16")
+            meta["files"].update({"model.xml": None, "model.bin": None})
+            log("wrote OpenVINO IR model.xml/.bin")
         meta["export"] = info
         meta["parity"]["results"] = check_parity(tmp, meta, cfg.parity_inputs, cfg.data,
                                                  cfg.parity_backends, log)

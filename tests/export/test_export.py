@@ -134,3 +134,28 @@ def test_cli_export_and_compare(tmp_path, capsys):
     assert "--force" in capsys.readouterr().err
     assert main(["compare", str(tmp_path)]) == 2
     assert "no meta.json" in capsys.readouterr().err
+
+
+def test_fp16_with_openvino_ir(tmp_path):
+    import numpy as np
+
+    out = export(cfg(tmp_path, "bisenetv2", precision="fp16", formats=("onnx", "openvino")),
+                 **QUIET)
+    meta = read_meta(out)
+    assert meta["precision"] == "fp16" and set(meta["files"]) == {"model.onnx", "model.xml",
+                                                                   "model.bin"}
+    assert meta["parity"]["thresholds"]["argmax_agreement"] == 0.995
+    by = {r["backend"]: r for r in meta["parity"]["results"]}
+    assert by["openvino"]["file"] == "model.xml" and by["onnxruntime"]["file"] == "model.onnx"
+    assert all(r["argmax_agreement"] >= 0.995 for r in by.values())
+    graph = onnx.load(out / "model.onnx").graph
+    # FP16 inside, FP32 at the boundary
+    assert graph.input[0].type.tensor_type.elem_type == onnx.TensorProto.FLOAT
+    assert any(t.data_type == onnx.TensorProto.FLOAT16 for t in graph.initializer)
+    assert oct((out).stat().st_mode)[-3:] != "700"
+    assert np.isfinite(by["onnxruntime"]["max_abs_diff"])
+
+
+def test_int8_is_not_an_export_precision(tmp_path):
+    with pytest.raises(ValueError, match="INT8 is `edgeseg quantize`"):
+        export(cfg(tmp_path, precision="int8"), **QUIET)
