@@ -56,6 +56,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                    choices=["onnxruntime", "openvino"])
     c.add_argument("--json", dest="json_out", default=None, metavar="OUT")
     c.set_defaults(func=run_compare)
+    add_lint_parser(sub)
 
 
 def run_export(args: argparse.Namespace) -> int:
@@ -98,3 +99,37 @@ def run_compare(args: argparse.Namespace) -> int:
         Path(args.json_out).write_text(json.dumps(results, indent=2) + "\n")
     status("parity: PASS")
     return 0
+
+
+def add_lint_parser(sub: argparse._SubParsersAction) -> None:
+    from edgeseg.export.lint import TARGETS
+
+    p = sub.add_parser("lint", help="check an ONNX/artifact against an engine's op support",
+                       description="Static deployment-readiness check: operators, attributes, "
+                       "types, pooling indices, Resize modes, Q/DQ zero points. Exit 1 when "
+                       "there are errors.")
+    p.add_argument("model", help="artifact directory or .onnx file")
+    p.add_argument("--target", choices=TARGETS, default="tensorrt-10")
+    p.add_argument("--json", action="store_true", help="print findings as JSON")
+    p.set_defaults(func=run_lint)
+
+
+def run_lint(args: argparse.Namespace) -> int:
+    from edgeseg.export.lint import lint, load_onnx, summarize
+
+    try:
+        model = load_onnx(args.model)
+    except (FileNotFoundError, ValueError) as e:
+        status(f"error: {e}")
+        return 2
+    findings = lint(model, args.target)
+    counts = summarize(findings)
+    if args.json:
+        print(json.dumps({"target": args.target, "counts": counts,
+                          "findings": [f.to_dict() for f in findings]}, indent=2))
+    else:
+        for f in findings:
+            print(f)
+        print(f"{args.target}: {counts['error']} errors, {counts['warning']} warnings, "
+              f"{counts['info']} notes")
+    return 1 if counts["error"] else 0

@@ -123,9 +123,31 @@ def to_fp16(path: Path, block: tuple[str, ...], log: Callable[[str], None]) -> l
 
     model = convert_float_to_float16(onnx.load(str(path)), keep_io_types=True,
                                      op_block_list=list(block))
+    # The converter appends its input casts after their consumers; parsers that read
+    # nodes in order (TensorRT's) need them sorted.
+    topological_sort(model.graph)
+    onnx.checker.check_model(model)
     onnx.save(model, str(path))
     log(f"converted to FP16 (FP32 inputs/outputs; kept in FP32: {', '.join(block) or 'none'})")
     return list(block)
+
+
+def topological_sort(graph) -> None:
+    """Reorder `graph.node` in place so every node comes after the producers of its inputs."""
+    produced = {i.name for i in graph.input} | {t.name for t in graph.initializer} | {""}
+    pending, ordered = list(graph.node), []
+    while pending:
+        ready = [n for n in pending if all(i in produced for i in n.input)]
+        if not ready:
+            raise ValueError("graph has a cycle or an input nobody produces: "
+                             f"{[n.name for n in pending[:3]]}")
+        for n in ready:
+            ordered.append(n)
+            produced.update(n.output)
+        done = {id(n) for n in ready}
+        pending = [n for n in pending if id(n) not in done]
+    del graph.node[:]
+    graph.node.extend(ordered)
 
 
 def to_openvino_ir(onnx_path: Path, xml_path: Path, fp16: bool) -> None:

@@ -37,6 +37,11 @@ def test_every_family_exports_with_parity(tmp_path, model):
     assert not {"ScatterND", "ScatterElements", "GatherND"} & ops
     assert meta["export"]["ops_after"] and meta["export"]["simplifier"].startswith("onnx")
     assert compare(str(out), inputs=1, **QUIET)[0]["argmax_agreement"] >= 0.999
+    from edgeseg.export.lint import lint, load_onnx
+
+    for target in ("tensorrt-10", "tensorrt-11", "openvino"):
+        findings = lint(load_onnx(out), target)
+        assert [f for f in findings if f.severity == "error"] == [], (target, findings)
 
 
 @pytest.mark.parametrize("output, dtype", [("labels", "uint8"), ("probs", "float32"),
@@ -153,6 +158,9 @@ def test_fp16_with_openvino_ir(tmp_path):
     assert graph.input[0].type.tensor_type.elem_type == onnx.TensorProto.FLOAT
     assert any(t.data_type == onnx.TensorProto.FLOAT16 for t in graph.initializer)
     assert oct((out).stat().st_mode)[-3:] != "700"
+    from edgeseg.export.lint import lint, load_onnx
+
+    assert [f for f in lint(load_onnx(out), "tensorrt-10") if f.severity == "error"] == []
     assert np.isfinite(by["onnxruntime"]["max_abs_diff"])
 
 
