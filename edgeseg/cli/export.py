@@ -57,6 +57,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     c.add_argument("--json", dest="json_out", default=None, metavar="OUT")
     c.set_defaults(func=run_compare)
     add_lint_parser(sub)
+    add_import_parser(sub)
 
 
 def run_export(args: argparse.Namespace) -> int:
@@ -133,3 +134,55 @@ def run_lint(args: argparse.Namespace) -> int:
         print(f"{args.target}: {counts['error']} errors, {counts['warning']} warnings, "
               f"{counts['info']} notes")
     return 1 if counts["error"] else 0
+
+
+def resolve_classes(spec: str):
+    """A built-in class set name, a classes.json/.toml file, or a count N."""
+    from pathlib import Path
+
+    from edgeseg.data.classes import CAMVID, CITYSCAPES, SYNTHETIC, ClassSet
+
+    builtin = {c.name: c for c in (CITYSCAPES, CAMVID, SYNTHETIC)}
+    if spec in builtin:
+        return builtin[spec]
+    if spec.isdigit():
+        n = int(spec)
+        return ClassSet("unnamed", tuple(f"class{i}" for i in range(n)), ((0, 0, 0),) * n)
+    if Path(spec).is_file():
+        return ClassSet.load(spec)
+    raise ValueError(f"--classes {spec!r}: give {', '.join(builtin)}, a classes.json/.toml "
+                     "file, or a number of classes")
+
+
+def add_import_parser(sub: argparse._SubParsersAction) -> None:
+    from edgeseg.data.transforms import IMAGENET_MEAN, IMAGENET_STD
+
+    p = sub.add_parser("import", help="wrap your own segmentation ONNX as an artifact",
+                       description="Check a one-input, one-output NCHW segmentation ONNX, run "
+                       "it in ONNX Runtime and OpenVINO, and write an artifact directory so "
+                       "every later stage can use it.")
+    p.add_argument("onnx")
+    p.add_argument("--out", required=True)
+    p.add_argument("--classes", required=True,
+                   help="cityscapes | camvid | synthetic | classes.json/.toml | N")
+    p.add_argument("--mean", type=float, nargs=3, default=list(IMAGENET_MEAN),
+                   metavar=("R", "G", "B"), help="0..255 units, RGB order")
+    p.add_argument("--std", type=float, nargs=3, default=list(IMAGENET_STD),
+                   metavar=("R", "G", "B"))
+    p.add_argument("--color", choices=("RGB", "BGR"), default="RGB")
+    p.add_argument("--resize", choices=("stretch", "letterbox"), default="stretch")
+    p.add_argument("--force", action="store_true")
+    p.set_defaults(func=run_import)
+
+
+def run_import(args: argparse.Namespace) -> int:
+    from edgeseg.export.importer import import_onnx
+
+    try:
+        import_onnx(args.onnx, args.out, classes=resolve_classes(args.classes), mean=args.mean,
+                    std=args.std, color=args.color, resize=args.resize, force=args.force,
+                    log=status)
+    except (ValueError, FileNotFoundError, FileExistsError, RuntimeError) as e:
+        status(f"error: {e}")
+        return 2
+    return 0

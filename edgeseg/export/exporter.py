@@ -112,6 +112,19 @@ def check_parity(directory: Path, meta: dict, n: int, data: str | None,
         problems += [f"{backend}: {f}" for f in r.failures(thresholds)]
     if problems:
         raise ParityError("parity check failed: " + "; ".join(problems))
+    if meta["output"]["kind"] == "labels_lowres":
+        # The shortcut's cost, measured rather than hidden: full-resolution argmax vs the
+        # low-resolution argmax that was exported.
+        full = build_reference(meta["model"], meta["input"], "labels")
+        with torch.inference_mode():
+            exact = [full(torch.from_numpy(x)).numpy() for x in inputs]
+        cost = compare_outputs("lowres shortcut vs full-resolution argmax", exact, ref, "labels",
+                               labels, meta["model"]["num_classes"])
+        meta["parity"]["lowres_shortcut"] = cost.to_dict()
+        miou = ("" if cost.miou_reference is None else
+                f"; mIoU {cost.miou_reference:.4f} (full) vs {cost.miou_backend:.4f} (shortcut)")
+        log(f"labels_lowres: agrees with full-resolution argmax on "
+            f"{100 * cost.argmax_agreement:.2f}% of pixels{miou}")
     return results
 
 

@@ -51,6 +51,9 @@ def test_output_kinds(tmp_path, output, dtype):
     assert meta["output"]["kind"] == output and meta["output"]["dtype"] == dtype
     graph = onnx.load(tmp_path / "art" / "model.onnx").graph
     assert ("ArgMax" in {n.op_type for n in graph.node}) == output.startswith("labels")
+    if output == "labels_lowres":
+        cost = meta["parity"]["lowres_shortcut"]
+        assert 0.0 < cost["argmax_agreement"] <= 1.0
 
 
 def test_fused_preprocess_takes_uint8_frames(tmp_path):

@@ -1,0 +1,102 @@
+"""`edgeseg import`: wrap a segmentation ONNX made elsewhere as an edgeseg artifact, so that
+quantization, benchmarks and the runtimes work on it like on an exported model."""
+
+from __future__ import annotations
+
+import shutil
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+
+from edgeseg.export.artifact import new_meta, write_meta
+
+ELEM_TYPES = {1: "float32", 10: "float16", 2: "uint8", 6: "int32", 7: "int64"}
+
+
+def _dims(value_info) -> list:
+    return [d.dim_value if d.HasField("dim_value") else (d.dim_param or "?")
+            for d in value_info.type.tensor_type.shape.dim]
+
+
+def describe_io(model) -> tuple[dict, dict]:
+    """(input, output) descriptions of a one-input, one-output NCHW segmentation graph."""
+    graph = model.graph
+    inits = {t.name for t in graph.initializer}
+    inputs = [i for i in graph.input if i.name not in inits]
+    if len(inputs) != 1 or len(graph.output) != 1:
+        raise ValueError(f"a segmentation graph has one input and one output; this one has "
+                         f"{len(inputs)} inputs and {len(graph.output)} outputs")
+    inp, out = inputs[0], graph.output[0]
+    in_shape, out_shape = _dims(inp), _dims(out)
+    in_type = ELEM_TYPES.get(inp.type.tensor_type.elem_type, "unknown")
+    out_type = ELEM_TYPES.get(out.type.tensor_type.elem_type, "unknown")
+    if len(in_shape) != 4 or in_shape[1] != 3 or in_type not in ("float32", "float16"):
+        raise ValueError(f"input {inp.name!r} is {in_type} {in_shape}; edgeseg imports float "
+                         "NCHW images with 3 channels (N x 3 x H x W)")
+    if len(out_shape) == 4 and out_type in ("float32", "float16"):
+        kind = "logits"
+    elif len(out_shape) in (3, 4) and out_type in ("uint8", "int32", "int64"):
+        kind = "labels"
+    else:
+        raise ValueError(f"output {out.name!r} is {out_type} {out_shape}; expected N x C x H x W "
+                         "float scores or N x H x W integer labels")
+    return ({"name": inp.name, "shape": in_shape, "dtype": in_type},
+            {"name": out.name, "shape": out_shape, "dtype": out_type, "kind": kind})
+
+
+def import_onnx(onnx_path: str, out: str, *, classes, mean, std, color: str = "RGB",
+                resize: str = "stretch", force: bool = False, parity_inputs: int = 2,
+                log: Callable[[str], None] = print) -> Path:
+    """Validate `onnx_path`, copy it into a new artifact directory with its meta.json, and run
+    it in ONNX Runtime and OpenVINO (f32) on random inputs to check that both load it and
+    agree (there is no PyTorch model to compare with)."""
+    from edgeseg.backends import is_available
+    from edgeseg.data.io import atomic_output_dir
+    from edgeseg.data.transforms import Preprocess
+    from edgeseg.export.lint import load_onnx
+    from edgeseg.export.parity import compare_outputs, run_backend
+
+    model = load_onnx(onnx_path)
+    inp, outp = describe_io(model)
+    h, w = inp["shape"][2], inp["shape"][3]
+    if not (isinstance(h, int) and isinstance(w, int)):
+        raise ValueError(f"input {inp['name']!r} has a dynamic height/width {inp['shape']}; "
+                         "fix them before import (e.g. onnxsim --overwrite-input-shape)")
+    c = outp["shape"][1] if outp["kind"] == "logits" else None
+    if isinstance(c, int) and c != classes.num_classes:
+        raise ValueError(f"the graph outputs {c} classes but the class set '{classes.name}' has "
+                         f"{classes.num_classes}; pass the matching --classes")
+    pre = Preprocess(size=(h, w), resize=resize, color=color, mean=tuple(mean), std=tuple(std))
+    dynamic = "batch" if not isinstance(inp["shape"][0], int) else None
+    meta = new_meta(
+        model={"name": Path(onnx_path).stem, "options": {}, "num_classes": classes.num_classes,
+               "source": "import", "checkpoint": None, "imported_from": str(onnx_path)},
+        classes=classes.to_dict(),
+        input={**inp, "layout": "NCHW", "size": [h, w], "color": color, "mean": list(pre.mean),
+               "std": list(pre.std), "resize": resize, "fused_preprocess": False,
+               "dynamic": dynamic},
+        output={**outp},
+        precision="fp16" if inp["dtype"] == "float16" else "fp32",
+        parity={"thresholds": None, "results": []}, files={"model.onnx": None},
+        export={"opset": next((o.version for o in model.opset_import if o.domain in ("",
+                                                                                    "ai.onnx")),
+                              None), "exporter": "imported"},
+    )
+    with atomic_output_dir(Path(out), overwrite=force, flag="--force") as tmp:
+        shutil.copyfile(onnx_path, tmp / "model.onnx")
+        rng = np.random.default_rng(0)
+        dtype = np.float16 if inp["dtype"] == "float16" else np.float32
+        xs = [pre.normalize(rng.integers(0, 256, (h, w, 3), dtype=np.uint8))[None].astype(dtype)
+              for _ in range(parity_inputs)]
+        outs = {b: run_backend(b, tmp / "model.onnx", xs, inp["name"])
+                for b in ("onnxruntime", "openvino") if is_available(b)}
+        if len(outs) == 2:
+            r = compare_outputs("openvino vs onnxruntime", outs["onnxruntime"], outs["openvino"],
+                                outp["kind"])
+            meta["parity"]["results"] = [r.to_dict()]
+            log(f"imported graph runs in ONNX Runtime and OpenVINO; they agree on "
+                f"{100 * r.argmax_agreement:.3f}% of pixels")
+        write_meta(tmp, meta)
+    log(f"wrote {out}")
+    return Path(out)
