@@ -16,6 +16,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                        "a single-file ONNX, simplified, checked against PyTorch in ONNX Runtime "
                        "and OpenVINO; written as an artifact directory with meta.json only if "
                        "parity holds.")
+    p.add_argument("--recipe", default=None, metavar="FILE",
+                   help="a TOML recipe (export/*.toml); flags given here override it")
     p.add_argument("--model", default=None, help="registered model (random weights unless "
                    "--checkpoint)")
     p.add_argument("--checkpoint", default=None, help="a checkpoint from `edgeseg train`")
@@ -66,6 +68,8 @@ def run_export(args: argparse.Namespace) -> int:
     from edgeseg.export.exporter import ExportConfig, ParityError, export
 
     try:
+        if args.recipe:
+            apply_recipe(args, args.recipe)
         export(ExportConfig(
             out=args.out, model=args.model, checkpoint=args.checkpoint, size=args.size,
             output=args.output, fuse_preprocess=args.fuse_preprocess, color=args.color,
@@ -79,6 +83,38 @@ def run_export(args: argparse.Namespace) -> int:
         status(f"error: {e}")
         return 1 if isinstance(e, ParityError) else 2
     return 0
+
+
+RECIPE_KEYS = {"model": "model", "size": "size", "precision": "precision", "output": "output",
+               "formats": "format", "opset": "opset", "fuse_preprocess": "fuse_preprocess",
+               "color": "color", "dynamic": "dynamic", "options": "opt",
+               "num_classes": "num_classes"}
+
+
+def apply_recipe(args: argparse.Namespace, path: str) -> None:
+    """Fill `args` from a TOML recipe where the command line kept the parser's default."""
+    import tomllib
+
+    from edgeseg.cli.main import build_parser
+
+    try:
+        with open(path, "rb") as f:
+            recipe = tomllib.load(f)
+    except (OSError, tomllib.TOMLDecodeError) as e:
+        raise ValueError(f"recipe {path}: {e}") from None
+    unknown = sorted(set(recipe) - set(RECIPE_KEYS))
+    if unknown:
+        raise ValueError(f"recipe {path}: unknown keys {unknown}; known: {sorted(RECIPE_KEYS)}")
+    defaults = vars(build_parser().parse_args(["export", "--out", "x"]))
+    for key, value in recipe.items():
+        dest = RECIPE_KEYS[key]
+        if getattr(args, dest) != defaults[dest]:
+            continue  # given on the command line
+        if key == "size":
+            value = parse_size(value)
+        elif key == "options":
+            value = [f"{k}={json.dumps(v)}" for k, v in value.items()]
+        setattr(args, dest, value)
 
 
 def run_compare(args: argparse.Namespace) -> int:

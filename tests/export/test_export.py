@@ -170,3 +170,32 @@ def test_fp16_with_openvino_ir(tmp_path):
 def test_int8_is_not_an_export_precision(tmp_path):
     with pytest.raises(ValueError, match="INT8 is `edgeseg quantize`"):
         export(cfg(tmp_path, precision="int8"), **QUIET)
+
+
+RECIPES = sorted(__import__("pathlib").Path(__file__).resolve().parents[2].glob("export/*.toml"))
+
+
+def test_recipes_cover_every_model_and_parse():
+    import argparse
+
+    from edgeseg.cli.export import apply_recipe
+    from edgeseg.cli.main import build_parser
+
+    assert {p.name.split("-")[0] for p in RECIPES} == set(FAMILIES)
+    for path in RECIPES:
+        args = build_parser().parse_args(["export", "--out", "x"])
+        apply_recipe(args, str(path))
+        assert isinstance(args, argparse.Namespace) and args.model in FAMILIES
+        assert args.size == (512, 1024) and args.precision in ("fp32", "fp16")
+
+
+def test_recipe_with_command_line_override(tmp_path, capsys):
+    recipe = [p for p in RECIPES if p.name.startswith("icnet") and "openvino" in p.name][0]
+    assert main(["export", "--recipe", str(recipe), "--size", "64x128", "--out",
+                 str(tmp_path / "a"), "--parity-inputs", "1"]) == 0
+    meta = read_meta(tmp_path / "a")
+    assert meta["input"]["size"] == [64, 128] and "model.xml" in meta["files"]
+    (tmp_path / "bad.toml").write_text('model = "icnet"\nsizes = "1x1"\n')
+    assert main(["export", "--recipe", str(tmp_path / "bad.toml"), "--out",
+                 str(tmp_path / "b")]) == 2
+    assert "unknown keys ['sizes']" in capsys.readouterr().err
