@@ -21,25 +21,26 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--model", default=None, help="registered model (random weights unless "
                    "--checkpoint)")
     p.add_argument("--checkpoint", default=None, help="a checkpoint from `edgeseg train`")
-    p.add_argument("--opt", action="append", default=[], metavar="KEY=VALUE",
+    p.add_argument("--opt", action="append", default=None, metavar="KEY=VALUE",
                    help="model option for a registry model (e.g. --opt backbone=resnet50)")
-    p.add_argument("--num-classes", type=positive_int, default=19,
+    p.add_argument("--num-classes", type=positive_int, default=None,
                    help="classes of a randomly initialised model (default 19)")
-    p.add_argument("--size", type=parse_size, default=(512, 1024), metavar="HxW")
+    p.add_argument("--size", type=parse_size, default=None, metavar="HxW",
+                   help="input size (default 512x1024)")
     p.add_argument("--out", required=True, help="artifact directory to create")
-    p.add_argument("--output", choices=OUTPUT_KINDS, default="logits",
-                   help="what the graph returns (labels: argmax in the graph)")
-    p.add_argument("--fuse-preprocess", action="store_true",
+    p.add_argument("--output", choices=OUTPUT_KINDS, default=None,
+                   help="what the graph returns (default logits; labels: argmax in the graph)")
+    p.add_argument("--fuse-preprocess", action="store_true", default=None,
                    help="graph input is uint8 NHWC frames, normalised inside")
-    p.add_argument("--color", choices=("RGB", "BGR"), default="RGB",
-                   help="channel order of the (fused) input")
-    p.add_argument("--precision", choices=("fp32", "fp16"), default="fp32",
-                   help="fp16: FP16 weights and math, FP32 inputs and outputs")
+    p.add_argument("--color", choices=("RGB", "BGR"), default=None,
+                   help="channel order of the frames a fused graph receives (default RGB)")
+    p.add_argument("--precision", choices=("fp32", "fp16"), default=None,
+                   help="fp32 (default) or fp16: FP16 weights and math, FP32 inputs and outputs")
     p.add_argument("--fp16-block", nargs="*", default=["Softmax", "ReduceMean"], metavar="OP",
                    help="op types kept in FP32 in an fp16 export (default Softmax ReduceMean)")
-    p.add_argument("--format", nargs="+", default=["onnx"], choices=("onnx", "openvino"),
-                   help="openvino: also write OpenVINO IR (model.xml/.bin)")
-    p.add_argument("--opset", type=int, default=17)
+    p.add_argument("--format", nargs="+", default=None, choices=("onnx", "openvino"),
+                   help="onnx (default); openvino: also write OpenVINO IR (model.xml/.bin)")
+    p.add_argument("--opset", type=int, default=None, help="default 17")
     p.add_argument("--dynamic", choices=("batch",), default=None)
     p.add_argument("--no-simplify", action="store_true")
     p.add_argument("--parity-inputs", type=positive_int, default=3)
@@ -68,8 +69,7 @@ def run_export(args: argparse.Namespace) -> int:
     from edgeseg.export.exporter import ExportConfig, ParityError, export
 
     try:
-        if args.recipe:
-            apply_recipe(args, args.recipe)
+        apply_recipe(args, args.recipe)
         export(ExportConfig(
             out=args.out, model=args.model, checkpoint=args.checkpoint, size=args.size,
             output=args.output, fuse_preprocess=args.fuse_preprocess, color=args.color,
@@ -78,8 +78,9 @@ def run_export(args: argparse.Namespace) -> int:
             formats=tuple(dict.fromkeys(["onnx", *args.format])),
             num_classes=args.num_classes, model_options=parse_options(args.opt),
             parity_inputs=args.parity_inputs, data=args.data, force=args.force), log=status)
-    except (ValueError, TypeError, KeyError, FileExistsError, CheckpointError,
-            ParityError) as e:
+    except (ValueError, TypeError, KeyError, FileExistsError, FileNotFoundError, ImportError,
+            RuntimeError, CheckpointError) as e:
+        # ParityError is a RuntimeError: exit 1 (the graph is wrong), 2 for bad requests.
         status(f"error: {e}")
         return 1 if isinstance(e, ParityError) else 2
     return 0
@@ -89,32 +90,39 @@ RECIPE_KEYS = {"model": "model", "size": "size", "precision": "precision", "outp
                "formats": "format", "opset": "opset", "fuse_preprocess": "fuse_preprocess",
                "color": "color", "dynamic": "dynamic", "options": "opt",
                "num_classes": "num_classes"}
+# What an option is when neither the command line nor a recipe sets it.
+EXPORT_DEFAULTS = {"size": (512, 1024), "precision": "fp32", "output": "logits",
+                   "format": ["onnx"], "opset": 17, "fuse_preprocess": False, "color": "RGB",
+                   "opt": [], "num_classes": 19}
 
 
-def apply_recipe(args: argparse.Namespace, path: str) -> None:
-    """Fill `args` from a TOML recipe where the command line kept the parser's default."""
-    import tomllib
+def apply_recipe(args: argparse.Namespace, path: str | None) -> None:
+    """Fill `args`: the command line first, then the TOML recipe, then the defaults."""
+    recipe = {}
+    if path:
+        import tomllib
 
-    from edgeseg.cli.main import build_parser
-
-    try:
-        with open(path, "rb") as f:
-            recipe = tomllib.load(f)
-    except (OSError, tomllib.TOMLDecodeError) as e:
-        raise ValueError(f"recipe {path}: {e}") from None
-    unknown = sorted(set(recipe) - set(RECIPE_KEYS))
-    if unknown:
-        raise ValueError(f"recipe {path}: unknown keys {unknown}; known: {sorted(RECIPE_KEYS)}")
-    defaults = vars(build_parser().parse_args(["export", "--out", "x"]))
+        try:
+            with open(path, "rb") as f:
+                recipe = tomllib.load(f)
+        except (OSError, tomllib.TOMLDecodeError) as e:
+            raise ValueError(f"recipe {path}: {e}") from None
+        unknown = sorted(set(recipe) - set(RECIPE_KEYS))
+        if unknown:
+            raise ValueError(f"recipe {path}: unknown keys {unknown}; known: "
+                             f"{sorted(RECIPE_KEYS)}")
     for key, value in recipe.items():
         dest = RECIPE_KEYS[key]
-        if getattr(args, dest) != defaults[dest]:
+        if getattr(args, dest) is not None:
             continue  # given on the command line
         if key == "size":
             value = parse_size(value)
         elif key == "options":
             value = [f"{k}={json.dumps(v)}" for k, v in value.items()]
         setattr(args, dest, value)
+    for dest, value in EXPORT_DEFAULTS.items():
+        if getattr(args, dest) is None:
+            setattr(args, dest, value)
 
 
 def run_compare(args: argparse.Namespace) -> int:
@@ -127,7 +135,7 @@ def run_compare(args: argparse.Namespace) -> int:
     except ParityError as e:
         status(f"FAILED: {e}")
         return 1
-    except (ArtifactError, RuntimeError, ValueError) as e:
+    except (ArtifactError, RuntimeError, ValueError, ImportError, FileNotFoundError) as e:
         status(f"error: {e}")
         return 2
     if args.json_out:
@@ -218,7 +226,7 @@ def run_import(args: argparse.Namespace) -> int:
         import_onnx(args.onnx, args.out, classes=resolve_classes(args.classes), mean=args.mean,
                     std=args.std, color=args.color, resize=args.resize, force=args.force,
                     log=status)
-    except (ValueError, FileNotFoundError, FileExistsError, RuntimeError) as e:
+    except (ValueError, FileNotFoundError, FileExistsError, RuntimeError, ImportError) as e:
         status(f"error: {e}")
-        return 2
+        return 1 if type(e).__name__ == "ParityError" else 2
     return 0

@@ -82,16 +82,24 @@ def read_meta(directory: str | Path, verify: bool = True) -> dict[str, Any]:
         meta = json.loads(path.read_text())
     except json.JSONDecodeError as e:
         raise ArtifactError(f"{path}: not valid JSON ({e})") from None
-    if meta.get("schema") != SCHEMA:
-        raise ArtifactError(f"{path}: not an edgeseg artifact (schema {meta.get('schema')!r})")
-    if meta.get("schema_version", 0) > SCHEMA_VERSION:
+    if not isinstance(meta, dict) or meta.get("schema") != SCHEMA:
+        got = meta.get("schema") if isinstance(meta, dict) else type(meta).__name__
+        raise ArtifactError(f"{path}: not an edgeseg artifact (schema {got!r})")
+    if not isinstance(meta.get("schema_version"), int):
+        raise ArtifactError(f"{path}: schema_version must be an integer")
+    if meta["schema_version"] > SCHEMA_VERSION:
         raise ArtifactError(f"{path}: schema version {meta['schema_version']} is newer than "
                             f"this edgeseg reads ({SCHEMA_VERSION}); upgrade edgeseg")
     missing = [k for k in REQUIRED if k not in meta]
     if missing:
         raise ArtifactError(f"{path}: missing sections {', '.join(missing)}")
+    files = meta["files"]
+    if not isinstance(files, dict) or any(
+            not isinstance(n, str) or Path(n).name != n or n in ("", ".", "..") for n in files):
+        raise ArtifactError(f"{path}: 'files' must map plain file names (inside the artifact) "
+                            "to sha256 digests")
     if verify:
-        for name, digest in meta["files"].items():
+        for name, digest in files.items():
             f = directory / name
             if not f.is_file():
                 raise ArtifactError(f"{directory}: {name} is listed in meta.json but missing")

@@ -38,31 +38,44 @@ class ExportConfig:
 
 
 def build_reference(meta_model: dict, input_meta: dict, output_kind: str):
-    """The PyTorch deploy module an artifact must match, rebuilt from its meta."""
+    """The PyTorch deploy module an artifact must match, rebuilt from its meta. BatchNorm is
+    left unfolded, so a folding error shows up as a parity failure."""
     import torch
 
     from edgeseg.checkpoint import model_from_checkpoint
+    from edgeseg.export.artifact import sha256
     from edgeseg.models import create_model
     from edgeseg.models.deploy import DeployModel
 
-    if meta_model["source"] == "checkpoint":
-        model, _, _ = model_from_checkpoint(meta_model["checkpoint"])
+    source = meta_model["source"]
+    if source == "import":
+        raise ArtifactError("an imported artifact has no PyTorch model to compare with; its "
+                            "meta.json records ONNX Runtime vs OpenVINO agreement at import")
+    if source == "checkpoint":
+        path = Path(meta_model["checkpoint"])
+        if not path.is_file():
+            raise ArtifactError(f"the artifact's checkpoint {path} is gone; parity needs it")
+        if meta_model.get("checkpoint_sha256") not in (None, sha256(path)):
+            raise ArtifactError(f"{path} changed since export (sha256 differs); re-export")
+        model, _, _ = model_from_checkpoint(path)
     else:
         torch.manual_seed(meta_model["init_seed"])
         model = create_model(meta_model["name"], num_classes=meta_model["num_classes"],
                              **meta_model["options"])
     return DeployModel(model.eval(), output=output_kind,
                        fuse_preprocess=input_meta["fused_preprocess"], mean=input_meta["mean"],
-                       std=input_meta["std"], color=input_meta["color"]).eval()
+                       std=input_meta["std"], net_color=input_meta["network_color"],
+                       frame_color=input_meta["color"], fold_bn=False).eval()
 
 
 def parity_inputs(meta: dict, n: int, data: str | None, seed: int = 0):
-    """(inputs in the graph's format, labels or None): random inputs, or real val images."""
+    """(inputs in the graph's format, labels or None): random images, or real val images.
+    A dynamic-batch artifact also gets one batch of two."""
     from edgeseg.data.transforms import Preprocess
 
     inp = meta["input"]
     h, w = inp["size"]
-    pre = Preprocess(size=(h, w), resize=inp["resize"], color=inp["color"],
+    pre = Preprocess(size=(h, w), resize=inp["resize"], color=inp["network_color"],
                      mean=tuple(inp["mean"]), std=tuple(inp["std"]))
     if data:
         from edgeseg.data.datasets import open_dataset
@@ -77,8 +90,14 @@ def parity_inputs(meta: dict, n: int, data: str | None, seed: int = 0):
         labels = None
     if inp["fused_preprocess"]:
         frames = [r[..., ::-1] if inp["color"] == "BGR" else r for r in resized]
-        return [np.ascontiguousarray(f[None]) for f in frames], labels
-    return [pre.normalize(r)[None] for r in resized], labels
+        xs = [np.ascontiguousarray(f[None]) for f in frames]
+    else:
+        xs = [pre.normalize(r)[None] for r in resized]
+    if inp.get("dynamic") == "batch" and len(xs) >= 2:
+        xs.append(np.concatenate(xs[:2]))
+        if labels is not None:
+            labels = [*labels, None]
+    return xs, labels
 
 
 def check_parity(directory: Path, meta: dict, n: int, data: str | None,
@@ -93,14 +112,16 @@ def check_parity(directory: Path, meta: dict, n: int, data: str | None,
         ref = [reference(torch.from_numpy(x)).numpy() for x in inputs]
     thresholds = meta["parity"]["thresholds"]
     results, problems = [], []
-    for backend in backends:
-        if not is_available(backend):
-            log(f"parity: {backend} not installed, skipped")
-            continue
+    available = [b for b in backends if is_available(b)]
+    if not available:
+        raise ParityError(f"no backend to check parity with ({', '.join(backends)} not "
+                          "installed); pip install onnxruntime")
+    for backend in available:
         model_file = "model.onnx"
         if backend == "openvino" and "model.xml" in meta["files"]:
             model_file = "model.xml"  # the IR is what OpenVINO users deploy
-        got = run_backend(backend, directory / model_file, inputs, meta["input"]["name"])
+        got = run_backend(backend, directory / model_file, inputs, meta["input"]["name"],
+                          output=meta["output"])
         r = compare_outputs(backend, ref, got, meta["output"]["kind"], labels,
                             meta["model"]["num_classes"])
         results.append({**r.to_dict(), "file": model_file})
@@ -130,10 +151,16 @@ def check_parity(directory: Path, meta: dict, n: int, data: str | None,
 
 def to_fp16(path: Path, block: tuple[str, ...], log: Callable[[str], None]) -> list[str]:
     """Convert the ONNX at `path` to FP16 weights and math with FP32 inputs and outputs,
-    keeping the `block` op types in FP32; returns the op types kept."""
+    keeping the `block` op types, and the converter's own default list, in FP32; returns the
+    op types kept."""
     import onnx
-    from onnxruntime.transformers.float16 import convert_float_to_float16
+    from onnxruntime.transformers.float16 import (
+        DEFAULT_OP_BLOCK_LIST,
+        convert_float_to_float16,
+    )
 
+    # Passing a list replaces the converter's defaults (TopK, Range, Upsample, ...): add ours.
+    block = tuple(dict.fromkeys([*DEFAULT_OP_BLOCK_LIST, *block]))
     model = convert_float_to_float16(onnx.load(str(path)), keep_io_types=True,
                                      op_block_list=list(block))
     # The converter appends its input casts after their consumers; parsers that read
@@ -141,7 +168,9 @@ def to_fp16(path: Path, block: tuple[str, ...], log: Callable[[str], None]) -> l
     topological_sort(model.graph)
     onnx.checker.check_model(model)
     onnx.save(model, str(path))
-    log(f"converted to FP16 (FP32 inputs/outputs; kept in FP32: {', '.join(block) or 'none'})")
+    kept = sorted({n.op_type for n in model.graph.node} & set(block))
+    log(f"converted to FP16 (FP32 inputs/outputs; present ops kept in FP32: "
+        f"{', '.join(kept) or 'none'})")
     return list(block)
 
 
@@ -174,13 +203,15 @@ def to_openvino_ir(onnx_path: Path, xml_path: Path, fp16: bool) -> None:
 
 def export(cfg: ExportConfig, log: Callable[[str], None] = print) -> Path:
     """Export, simplify, check parity and write the artifact directory atomically."""
+    import onnx
     import torch
 
     from edgeseg.checkpoint import model_from_checkpoint, read_checkpoint
     from edgeseg.data.classes import CITYSCAPES, ClassSet
     from edgeseg.data.io import atomic_output_dir
     from edgeseg.data.transforms import Preprocess
-    from edgeseg.export.onnx import export_onnx, simplify
+    from edgeseg.export.artifact import sha256
+    from edgeseg.export.onnx import export_onnx, graph_opset, op_counts, simplify
     from edgeseg.models import create_model
     from edgeseg.models.deploy import OUTPUT_KINDS, DeployModel, label_dtype
 
@@ -205,7 +236,8 @@ def export(cfg: ExportConfig, log: Callable[[str], None] = print) -> Path:
                              f"{cfg.model}; drop --model or pass the matching checkpoint")
         model, classes, pre = model_from_checkpoint(ck, source=cfg.checkpoint)
         spec = {**ck["model"], "source": "checkpoint",
-                "checkpoint": str(Path(cfg.checkpoint).resolve())}
+                "checkpoint": str(Path(cfg.checkpoint).resolve()),
+                "checkpoint_sha256": sha256(Path(cfg.checkpoint))}
     else:
         if not cfg.model:
             raise ValueError("give --model NAME (random weights) or --checkpoint CKPT")
@@ -220,8 +252,12 @@ def export(cfg: ExportConfig, log: Callable[[str], None] = print) -> Path:
                 "init_seed": cfg.init_seed, "checkpoint": None}
     model.eval()
     model.check_input(torch.zeros(1, model.in_channels, h, w))  # a size it cannot take
+    # The network's channel order is the checkpoint's; --color is the order of the frames a
+    # fused graph receives (the graph swaps channels when they differ).
+    frame_color = cfg.color if cfg.fuse_preprocess else pre.color
     deploy = DeployModel(model, output=cfg.output, fuse_preprocess=cfg.fuse_preprocess,
-                         mean=pre.mean, std=pre.std, color=cfg.color).eval()
+                         mean=pre.mean, std=pre.std, net_color=pre.color,
+                         frame_color=frame_color).eval()
     if cfg.fuse_preprocess:
         example = torch.zeros(1, h, w, 3, dtype=torch.uint8)
         in_shape, in_dtype, layout = [1, h, w, 3], "uint8", "NHWC"
@@ -239,7 +275,8 @@ def export(cfg: ExportConfig, log: Callable[[str], None] = print) -> Path:
     meta = new_meta(
         model=spec, classes=classes.to_dict(),
         input={"name": "input", "shape": in_shape, "dtype": in_dtype, "layout": layout,
-               "size": [h, w], "color": cfg.color, "mean": list(pre.mean), "std": list(pre.std),
+               "size": [h, w], "color": frame_color, "network_color": pre.color,
+               "mean": list(pre.mean), "std": list(pre.std),
                "resize": pre.resize, "fused_preprocess": cfg.fuse_preprocess,
                "dynamic": cfg.dynamic},
         output={"name": out_name, "kind": cfg.output, "dtype": out_dtype, "shape": out_shape},
@@ -250,13 +287,16 @@ def export(cfg: ExportConfig, log: Callable[[str], None] = print) -> Path:
     with atomic_output_dir(Path(cfg.out), overwrite=cfg.force, flag="--force") as tmp:
         log(f"exporting {spec['name']} ({cfg.output}) at {h}x{w}, opset {cfg.opset}")
         with torch.inference_mode(False), torch.no_grad():
-            export_onnx(deploy, example, tmp / "model.onnx", opset=cfg.opset,
-                        dynamic_batch=cfg.dynamic == "batch", output_name=out_name)
-        info = {"opset": cfg.opset, "exporter": f"torch.onnx (dynamo) {torch.__version__}"}
+            exporter = export_onnx(deploy, example, tmp / "model.onnx", opset=cfg.opset,
+                                   dynamic_batch=cfg.dynamic == "batch", output_name=out_name)
+        info = {"exporter": exporter}
         if cfg.simplify:
             info.update(simplify(tmp / "model.onnx", log))
         if cfg.precision == "fp16":
             info["fp16_block"] = to_fp16(tmp / "model.onnx", cfg.fp16_block, log)
+        graph = onnx.load(str(tmp / "model.onnx"))
+        info["opset"] = graph_opset(graph)  # what the file declares, not what was asked
+        info["ops_final"] = dict(op_counts(graph))
         if "openvino" in cfg.formats:
             to_openvino_ir(tmp / "model.onnx", tmp / "model.xml", cfg.precision == "fp16")
             meta["files"].update({"model.xml": None, "model.bin": None})

@@ -12,6 +12,8 @@ import numpy as np
 from edgeseg.export.artifact import new_meta, write_meta
 
 ELEM_TYPES = {1: "float32", 10: "float16", 2: "uint8", 6: "int32", 7: "int64"}
+# Two engines running the same graph in f32 must agree (there is no PyTorch reference).
+IMPORT_AGREEMENT = {"argmax_agreement": 0.999, "max_rel_diff": 1e-3}
 
 
 def _dims(value_info) -> list:
@@ -55,7 +57,7 @@ def import_onnx(onnx_path: str, out: str, *, classes, mean, std, color: str = "R
     from edgeseg.data.io import atomic_output_dir
     from edgeseg.data.transforms import Preprocess
     from edgeseg.export.lint import load_onnx
-    from edgeseg.export.parity import compare_outputs, run_backend
+    from edgeseg.export.parity import ParityError, compare_outputs, run_backend
 
     model = load_onnx(onnx_path)
     inp, outp = describe_io(model)
@@ -78,7 +80,7 @@ def import_onnx(onnx_path: str, out: str, *, classes, mean, std, color: str = "R
                "dynamic": dynamic},
         output={**outp},
         precision="fp16" if inp["dtype"] == "float16" else "fp32",
-        parity={"thresholds": None, "results": []}, files={"model.onnx": None},
+        parity={"thresholds": IMPORT_AGREEMENT, "results": []}, files={"model.onnx": None},
         export={"opset": next((o.version for o in model.opset_import if o.domain in ("",
                                                                                     "ai.onnx")),
                               None), "exporter": "imported"},
@@ -97,6 +99,12 @@ def import_onnx(onnx_path: str, out: str, *, classes, mean, std, color: str = "R
             meta["parity"]["results"] = [r.to_dict()]
             log(f"imported graph runs in ONNX Runtime and OpenVINO; they agree on "
                 f"{100 * r.argmax_agreement:.3f}% of pixels")
+            problems = r.failures(IMPORT_AGREEMENT)
+            if problems:
+                raise ParityError("ONNX Runtime and OpenVINO disagree on the imported graph: "
+                                  + "; ".join(problems))
+        else:
+            log(f"only {', '.join(outs) or 'no backend'} could run it: no cross-check")
         write_meta(tmp, meta)
     log(f"wrote {out}")
     return Path(out)

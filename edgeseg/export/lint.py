@@ -22,8 +22,8 @@ Compress ConcatFromSequence ConvInteger DFT Det DynamicQuantizeLinear ImageDecod
 MatMulInteger MaxRoiPool MaxUnpool MelWeightMatrix Multinomial NegativeLogLikelihoodLoss
 Optional OptionalGetElement OptionalHasElement QLinearConv QLinearMatMul RegexFullMatch
 SequenceAt SequenceConstruct SequenceEmpty SequenceErase SequenceInsert SequenceLength
-SequenceMap SoftmaxCrossEntropyLoss SplitToSequence StringConcat StringNormalizer StringSplit
-TfIdfVectorizer Unique""".split())
+SequenceMap SoftmaxCrossEntropyLoss SplitToSequence STFT StringConcat StringNormalizer
+StringSplit TfIdfVectorizer Unique""".split())
 TRT_OPSET = {"tensorrt-10": (9, 24), "tensorrt-11": (9, 25)}
 TRT_RESIZE_MODES = {"nearest", "linear"}
 TRT_RESIZE_TRANSFORMS = {"half_pixel", "pytorch_half_pixel", "tf_half_pixel_for_nn",
@@ -141,8 +141,8 @@ def lint(model, target: str) -> list[Finding]:
             if _attr(node, "antialias", 0):
                 add("error" if trt else "warning", node, "antialiased Resize is unsupported",
                     "resize without antialias")
-            sizes = [i for i in node.input[1:] if i]
-            if sizes and not any(s in consts for s in sizes):
+            sizes = [i for i in node.input[2:4] if i]  # scales, sizes (not roi)
+            if sizes and not all(s in consts for s in sizes):
                 add("warning", node, "Resize scales/sizes are computed at run time",
                     "export with a static input size so the sizes become constants")
         if op.startswith("Reduce") and len(node.input) > 1 and node.input[1] \

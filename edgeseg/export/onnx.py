@@ -19,30 +19,46 @@ def op_counts(model) -> Counter:
     return Counter(n.op_type for n in model.graph.node)
 
 
+def graph_opset(model) -> int | None:
+    return next((o.version for o in model.opset_import if o.domain in ("", "ai.onnx")), None)
+
+
 def export_onnx(module: torch.nn.Module, example: torch.Tensor, path: Path, *,
                 opset: int = DEFAULT_OPSET, dynamic_batch: bool = False,
-                input_name: str = "input", output_name: str = "output") -> None:
-    """Export `module(example)` to a single-file ONNX at `path` (weights inside)."""
+                input_name: str = "input", output_name: str = "output") -> str:
+    """Export `module(example)` to a single-file ONNX at `path` (weights inside); returns
+    which exporter wrote it.
+
+    torch's dynamo exporter writes opset 18 or newer only, so opset 17 (what TensorRT 8.x
+    and older runtimes accept best) goes through the TorchScript exporter, which every model
+    here supports since their deploy forms need no MaxUnpool or adaptive pooling."""
     if opset < 17:
         raise ValueError(f"opset {opset} is too old; edgeseg exports opset 17 or newer")
-    dynamic_shapes = None
-    if dynamic_batch:
-        dynamic_shapes = ({0: torch.export.Dim("batch", min=1, max=1024)},)
-    # The exporter prints progress and warnings of its own; keep them out of our output
-    # unless it fails.
+    use_dynamo = opset >= 18
     buf = io.StringIO()
     try:
         with contextlib.redirect_stdout(buf), _quiet("torch.onnx", "onnxscript"), \
                 warnings.catch_warnings():
-            warnings.simplefilter("ignore", FutureWarning)
-            torch.onnx.export(
-                module, (example,), str(path), dynamo=True, external_data=False,
-                opset_version=opset, input_names=[input_name], output_names=[output_name],
-                dynamic_shapes=dynamic_shapes,
-            )
-    except Exception as e:  # the exporter raises many types; keep its log for the user
+            warnings.simplefilter("ignore")
+            if use_dynamo:
+                dims = ({0: torch.export.Dim("batch", min=1, max=1024)},) if dynamic_batch \
+                    else None
+                torch.onnx.export(module, (example,), str(path), dynamo=True,
+                                  external_data=False, opset_version=opset,
+                                  input_names=[input_name], output_names=[output_name],
+                                  dynamic_shapes=dims)
+            else:
+                axes = ({input_name: {0: "batch"}, output_name: {0: "batch"}}
+                        if dynamic_batch else None)
+                torch.onnx.export(module, (example,), str(path), dynamo=False,
+                                  opset_version=opset, input_names=[input_name],
+                                  output_names=[output_name], dynamic_axes=axes,
+                                  do_constant_folding=True)
+    except Exception as e:  # the exporters raise many types; keep their log for the user
         raise RuntimeError(f"ONNX export failed: {e}\n--- exporter output ---\n"
                            f"{buf.getvalue()[-4000:]}") from e
+    return (f"torch.onnx {'dynamo' if use_dynamo else 'torchscript'} exporter, "
+            f"torch {torch.__version__}")
 
 
 @contextlib.contextmanager

@@ -11,9 +11,11 @@ preceding convolutions, and chooses what the graph returns:
   maps, and this moves it to a map 16-64x smaller. It is not free: near class borders the
   labels differ from full-resolution argmax, and that difference is measured, not hidden.
 
-With `fuse_preprocess`, the graph takes N x H x W x 3 uint8 frames (RGB or BGR as the
-artifact says) and converts, normalises and transposes inside: an app hands its frame
-buffer over without a conversion loop.
+With `fuse_preprocess`, the graph takes N x H x W x 3 uint8 frames in `frame_color` order
+(RGB or BGR) and converts, reorders to the network's `net_color` when they differ,
+normalises and transposes inside: an app hands its frame buffer over without a conversion
+loop. The uint8 tensor is cast to float first, so no uint8 op sits inside the graph (TensorRT
+accepts UINT8 only at the graph boundary).
 """
 
 from __future__ import annotations
@@ -61,21 +63,25 @@ class DeployModel(nn.Module):
         fuse_preprocess: bool = False,
         mean: tuple[float, float, float] = (123.675, 116.28, 103.53),
         std: tuple[float, float, float] = (58.395, 57.12, 57.375),
-        color: str = "RGB",
+        net_color: str = "RGB",
+        frame_color: str | None = None,
         fold_bn: bool = True,
     ) -> None:
         super().__init__()
         if output not in OUTPUT_KINDS:
             raise ValueError(f"unknown output kind {output!r}; choose one of "
                              f"{', '.join(OUTPUT_KINDS)}")
-        if color not in ("RGB", "BGR"):
-            raise ValueError(f"color must be RGB or BGR, got {color!r}")
+        frame_color = frame_color or net_color
+        for c in (net_color, frame_color):
+            if c not in ("RGB", "BGR"):
+                raise ValueError(f"color must be RGB or BGR, got {c!r}")
         self.net = fold_batchnorm(model) if fold_bn else copy.deepcopy(model).eval()
         self.output = output
         self.num_classes = model.num_classes
         self.fuse_preprocess = fuse_preprocess
-        # The network wants `color` order; mean/std are given in RGB order.
-        order = [0, 1, 2] if color == "RGB" else [2, 1, 0]
+        self.swap_channels = frame_color != net_color
+        # Normalisation happens in the network's channel order; mean/std are given in RGB.
+        order = [0, 1, 2] if net_color == "RGB" else [2, 1, 0]
         self.register_buffer("mean", torch.tensor(mean, dtype=torch.float32)[order].view(
             1, 3, 1, 1))
         self.register_buffer("inv_std", 1.0 / torch.tensor(std, dtype=torch.float32)[order].view(
@@ -83,8 +89,11 @@ class DeployModel(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if self.fuse_preprocess:
-            # uint8 NHWC frame in the network's channel order -> normalised float NCHW
-            x = (x.permute(0, 3, 1, 2).float() - self.mean) * self.inv_std
+            # uint8 NHWC frame -> float (first: no uint8 op inside) -> NCHW -> network order
+            x = x.float().permute(0, 3, 1, 2)
+            if self.swap_channels:
+                x = x.flip(1)
+            x = (x - self.mean) * self.inv_std
         if self.output == "labels_lowres":
             return self._labels_lowres(x)
         logits = self.net(x)

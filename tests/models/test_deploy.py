@@ -50,7 +50,13 @@ def test_output_kinds():
     assert labels.dtype == torch.uint8 and labels.shape == (2, 64, 96)
     assert (labels.long() == logits.argmax(1)).float().mean() > 0.999
     assert low.dtype == torch.uint8 and low.shape == (2, 64, 96)
-    # The shortcut is an approximation: mostly equal, away from class borders.
+    # The shortcut equals "upsample the low-resolution argmax by nearest": check that
+    # exactly, then that it is an approximation of the full-resolution argmax.
+    with torch.inference_mode():
+        net = fold_batchnorm(m)
+        coarse = net._forward(x)[0].argmax(1, keepdim=True).float()
+        expected = torch.nn.functional.interpolate(coarse, size=(64, 96), mode="nearest")
+    assert torch.equal(low, expected[:, 0].to(torch.uint8))
     assert (low == labels).float().mean() > 0.5
 
 
@@ -61,15 +67,18 @@ def test_many_classes_give_int32_labels():
         assert DeployModel(m, output="labels_lowres")(torch.randn(1, 3, 64, 64)).max() < 300
 
 
-@pytest.mark.parametrize("color", ["RGB", "BGR"])
-def test_fused_preprocess_matches_the_shared_definition(color):
+@pytest.mark.parametrize("net_color", ["RGB", "BGR"])
+@pytest.mark.parametrize("frame_color", ["RGB", "BGR"])
+def test_fused_preprocess_matches_the_shared_definition(net_color, frame_color):
+    """Whatever order the app's frames come in, the network sees what Preprocess gives."""
     m = trained_like("icnet")
-    img = np.random.default_rng(0).integers(0, 256, (64, 96, 3), dtype=np.uint8)
-    pre = Preprocess((64, 96), color=color)
-    frame = img[..., ::-1].copy() if color == "BGR" else img  # the app's frame, in `color`
+    img = np.random.default_rng(0).integers(0, 256, (64, 96, 3), dtype=np.uint8)  # RGB
+    pre = Preprocess((64, 96), color=net_color)
+    frame = img[..., ::-1].copy() if frame_color == "BGR" else img
     with torch.inference_mode():
-        fused = DeployModel(m, fuse_preprocess=True, color=color)(torch.from_numpy(frame)[None])
-        plain = DeployModel(m)(torch.from_numpy(pre(img))[None])
+        fused = DeployModel(m, fuse_preprocess=True, net_color=net_color,
+                            frame_color=frame_color)(torch.from_numpy(frame)[None])
+        plain = DeployModel(m, net_color=net_color)(torch.from_numpy(pre(img))[None])
     torch.testing.assert_close(fused, plain, rtol=1e-4, atol=1e-4)
 
 

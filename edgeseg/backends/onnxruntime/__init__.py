@@ -11,7 +11,9 @@ class Runner:
     """`with Runner("model.onnx") as r: r.infer({"input": x})` -> {"logits": y}."""
 
     def __init__(self, model_path: str | Path, *, threads: int | None = None,
-                 providers: list[str] | None = None) -> None:
+                 providers: list[str] | None = None, output_names: list[str] | None = None
+                 ) -> None:
+        # output_names: accepted for a uniform runner signature; ORT keeps the graph's names.
         self.model_path = Path(model_path)
         self.threads = threads
         self.providers = providers or ["CPUExecutionProvider"]

@@ -12,8 +12,10 @@ class Runner:
     """`with Runner("model.onnx" or "model.xml") as r: r.infer({"input": x})`."""
 
     def __init__(self, model_path: str | Path, *, device: str = "CPU",
-                 precision: str | None = "f32", threads: int | None = None) -> None:
+                 precision: str | None = "f32", threads: int | None = None,
+                 output_names: list[str] | None = None) -> None:
         self.model_path = Path(model_path)
+        self.preferred = set(output_names or ())
         self.device = device
         self.precision = precision
         self.threads = threads
@@ -41,10 +43,21 @@ class Runner:
 
     @property
     def input_names(self) -> list[str]:
-        return [i.get_any_name() for i in self.compiled.inputs]
+        return [_name(i) for i in self.compiled.inputs]
 
     def infer(self, inputs: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
         if self.compiled is None:
             raise RuntimeError("use the Runner as a context manager: with Runner(path) as r")
         result = self.request.infer(inputs)
-        return {out.get_any_name(): np.asarray(result[out]) for out in self.compiled.outputs}
+        return {_name(out, self.preferred): np.asarray(result[out])
+                for out in self.compiled.outputs}
+
+
+def _name(port, preferred: set[str] = frozenset()) -> str:
+    """The graph-level name of a port. OpenVINO keeps every name a tensor had (the ONNX
+    graph output's and internal ones such as '/net/Resize_output_0' or a converter's
+    'graph_output_cast_0'): a name the caller expects wins, else one without a path."""
+    names = sorted(port.get_names())
+    hit = [n for n in names if n in preferred]
+    plain = [n for n in names if "/" not in n]
+    return (hit or plain or names or [port.get_any_name()])[0]
