@@ -19,13 +19,14 @@ from typing import Any
 
 # Per-model recipe for 128x256 CPU training: OHEM (as BiSeNet trains on Cityscapes) to keep
 # the thin and small classes in the loss. SegNet is ~10x heavier per sample than the others
-# here, so it trains on smaller batches, and longer, to get enough updates in.
+# here, so it trains on batches of 2, and longer, to get enough updates in (batch 4 at lr
+# 1e-3 reached 0.455 mIoU in 20 minutes, 380 updates).
 RECIPES: dict[str, dict[str, Any]] = {
     "bisenetv1": {"batch": 8, "lr": 2e-3, "loss": "ohem", "minutes": 15},
     "bisenetv2": {"batch": 8, "lr": 2e-3, "loss": "ohem", "minutes": 15},
     "icnet": {"batch": 8, "lr": 2e-3, "loss": "ohem", "minutes": 15},
     "deeplabv3plus": {"batch": 8, "lr": 2e-3, "loss": "ohem", "minutes": 15},
-    "segnet": {"batch": 4, "lr": 1e-3, "loss": "ohem", "minutes": 20},
+    "segnet": {"batch": 2, "lr": 2e-3, "loss": "ohem", "minutes": 20},
 }
 DEFAULT_CACHE = Path(os.environ.get("EDGESEG_CACHE", Path.home() / ".cache" / "edgeseg"))
 

@@ -16,7 +16,7 @@ from pathlib import Path
 README = Path(__file__).resolve().parent.parent / "README.md"
 
 # block name -> edgeseg CLI arguments whose stdout fills it
-BLOCKS = {"models": ["models", "--markdown"]}
+BLOCKS = {"models": ["models", "--markdown"], "baselines": ["baseline", "--show"]}
 
 
 def render(argv: list[str]) -> str:

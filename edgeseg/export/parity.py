@@ -14,12 +14,14 @@ from pathlib import Path
 import numpy as np
 
 # Per precision: what an export must reach against PyTorch FP32 to be written.
-# max_rel_diff: the largest absolute difference relative to the largest reference magnitude
-# (an absolute bound would mean different things for logits, probabilities and untrained
-# weights).
+# mean_rel_diff: mean absolute difference over mean reference magnitude (an absolute bound
+# would mean different things for logits, probabilities and untrained weights). The maximum
+# is reported but not bounded: in SegNet a 1e-6 difference can move a 2x2 window's maximum
+# and with it an unpooled activation, a large local difference on a few pixels that argmax
+# agreement already measures.
 THRESHOLDS = {
-    "fp32": {"argmax_agreement": 0.999, "max_rel_diff": 1e-3},
-    "fp16": {"argmax_agreement": 0.995, "max_rel_diff": None},
+    "fp32": {"argmax_agreement": 0.999, "mean_rel_diff": 1e-3},
+    "fp16": {"argmax_agreement": 0.995, "mean_rel_diff": None},
 }
 
 
@@ -33,6 +35,7 @@ class ParityResult:
     inputs: int
     max_abs_diff: float | None  # None for label outputs
     max_rel_diff: float | None
+    mean_rel_diff: float | None
     argmax_agreement: float
     miou_reference: float | None = None
     miou_backend: float | None = None
@@ -42,12 +45,12 @@ class ParityResult:
         if not self.argmax_agreement >= thresholds["argmax_agreement"]:
             out.append(f"argmax agreement {self.argmax_agreement:.5f} < "
                        f"{thresholds['argmax_agreement']}")
-        limit = thresholds.get("max_rel_diff")
-        if self.max_rel_diff is not None and not math.isfinite(self.max_rel_diff):
+        limit = thresholds.get("mean_rel_diff")
+        if self.mean_rel_diff is not None and not math.isfinite(self.mean_rel_diff):
             out.append(f"non-finite outputs (max abs diff {self.max_abs_diff})")
-        elif limit is not None and self.max_rel_diff is not None \
-                and not self.max_rel_diff <= limit:
-            out.append(f"max relative diff {self.max_rel_diff:.3g} > {limit}")
+        elif limit is not None and self.mean_rel_diff is not None \
+                and not self.mean_rel_diff <= limit:
+            out.append(f"mean relative diff {self.mean_rel_diff:.3g} > {limit}")
         return out
 
     def to_dict(self) -> dict:
@@ -66,11 +69,13 @@ def compare_outputs(backend: str, ref: list[np.ndarray], got: list[np.ndarray], 
         if r.shape != g.shape:
             raise ParityError(f"{backend}: output shape {g.shape} differs from the reference's "
                               f"{r.shape}")
-    diff = rel = None
+    diff = rel = mean_rel = None
     if not kind.startswith("labels"):
-        diff = float(max(np.abs(r.astype(np.float64) - g).max() for r, g in zip(ref, got)))
-        scale = float(max(np.abs(r).max() for r in ref)) or 1.0
-        rel = diff / scale
+        d = [np.abs(r.astype(np.float64) - g) for r, g in zip(ref, got)]
+        diff = float(max(x.max() for x in d))
+        rel = diff / (float(max(np.abs(r).max() for r in ref)) or 1.0)
+        mean_rel = float(np.mean([x.mean() for x in d])) / (
+            float(np.mean([np.abs(r).mean() for r in ref])) or 1.0)
     ref_l = [to_labels(r, kind) for r in ref]
     got_l = [to_labels(g, kind) for g in got]
     agree = float(np.mean(np.concatenate([(a == b).ravel() for a, b in zip(ref_l, got_l)])))
@@ -85,7 +90,7 @@ def compare_outputs(backend: str, ref: list[np.ndarray], got: list[np.ndarray], 
             cms[0].update(a[0], lab)
             cms[1].update(b[0], lab)
         miou_ref, miou_got = (cm.metrics().miou for cm in cms)
-    return ParityResult(backend, len(ref), diff, rel, agree, miou_ref, miou_got)
+    return ParityResult(backend, len(ref), diff, rel, mean_rel, agree, miou_ref, miou_got)
 
 
 def run_backend(backend: str, model_path: Path, inputs: list[np.ndarray], input_name: str,
