@@ -44,6 +44,7 @@ class TrainConfig:
     threads: int | None = None
     resize: str = "stretch"
     skip_missing: bool = False  # leave out images without a mask (with a warning)
+    amp: str = "auto"  # auto: fp16 on CUDA, off on CPU | bf16 | off
 
     def __post_init__(self) -> None:
         checks = [
@@ -55,6 +56,8 @@ class TrainConfig:
             (self.minutes is None or self.minutes > 0, "minutes must be positive"),
             (self.device in ("auto", "cpu", "cuda"),
              f"device must be auto, cpu or cuda, got {self.device!r}"),
+            (self.amp in ("auto", "bf16", "off"),
+             f"amp must be auto, bf16 or off, got {self.amp!r}"),
         ]
         for ok, msg in checks:
             if not ok:
@@ -173,8 +176,12 @@ def train(cfg: TrainConfig, *, resume: str | None = None, progress: bool = True,
                               weight_decay=cfg.weight_decay)
     else:
         opt = torch.optim.AdamW(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
-    use_amp = device.type == "cuda"
-    scaler = torch.amp.GradScaler("cuda", enabled=use_amp)
+    # auto: FP16 with loss scaling on CUDA; bf16 (CPUs with AVX-512 BF16 or AMX, and
+    # GPUs) needs no scaler and measured ~1.9x faster SegNet steps on this CPU.
+    amp_dtype = {"auto": torch.float16 if device.type == "cuda" else None,
+                 "bf16": torch.bfloat16, "off": None}[cfg.amp]
+    use_amp = amp_dtype is not None
+    scaler = torch.amp.GradScaler("cuda", enabled=amp_dtype == torch.float16)
     batches = TrainBatches(train_set, preprocess, augment, cfg.batch, cfg.seed)
     start, total, history, spent = 0, cfg.iters, [], 0.0
     if resume:
@@ -231,11 +238,11 @@ def train(cfg: TrainConfig, *, resume: str | None = None, progress: bool = True,
             g["lr"] = poly_lr(cfg, it, total)
         x, y = batches.next()
         x, y = x.to(device, non_blocking=True), y.to(device, non_blocking=True)
-        with torch.autocast(device.type, dtype=torch.float16, enabled=use_amp):
+        with torch.autocast(device.type, dtype=amp_dtype or torch.float32, enabled=use_amp):
             out = model(x)
-            loss = seg_loss(out.main, y, cfg, classes.ignore_index)
-            for w, aux in zip(model.aux_weights, out.aux):
-                loss = loss + w * seg_loss(aux, y, cfg, classes.ignore_index)
+        loss = seg_loss(out.main.float(), y, cfg, classes.ignore_index)
+        for w, aux in zip(model.aux_weights, out.aux):
+            loss = loss + w * seg_loss(aux.float(), y, cfg, classes.ignore_index)
         loss_value = float(loss.detach())
         if not math.isfinite(loss_value):
             raise FloatingPointError(f"loss became {loss_value} at iteration {it}; the weights "

@@ -233,3 +233,11 @@ def test_chance_levels_on_a_known_layout(tmp_path):
     c = chance_levels(str(root))
     assert c["position_prior"] == 1.0 and c["majority_class"] == 0.25
     assert 0.2 < c["uniform_random"] < 0.5
+
+
+def test_bf16_autocast_trains(data, tmp_path):
+    r = train(cfg(data, tmp_path / "bf.pt", iters=2, amp="bf16"), progress=False,
+              log=lambda s: None)
+    assert r["iterations"] == 2 and 0.0 <= r["metrics"]["miou"] <= 1.0
+    with pytest.raises(ValueError, match="amp must be"):
+        TrainConfig(model="icnet", data="x", out="y", amp="fp8")

@@ -53,6 +53,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--resume", default=None, help="continue from this checkpoint")
     p.add_argument("--skip-missing", action="store_true",
                    help="leave out images that have no mask (warns with a count)")
+    p.add_argument("--amp", choices=("auto", "bf16", "off"), default="auto",
+                   help="mixed precision: auto (fp16 on CUDA, off on CPU), bf16, off")
     p.add_argument("--no-progress", action="store_true")
     p.set_defaults(func=run_train)
 
@@ -83,7 +85,7 @@ def run_train(args: argparse.Namespace) -> int:
             weight_decay=args.weight_decay, warmup=args.warmup, loss=args.loss,
             val_every=args.val_every, val_limit=args.val_limit, seed=args.seed,
             device=args.device, threads=args.threads, resize=args.resize,
-            skip_missing=args.skip_missing)
+            skip_missing=args.skip_missing, amp=args.amp)
         result = train(cfg, resume=args.resume, progress=not args.no_progress, log=status)
     except (ValueError, KeyError, TypeError, FileNotFoundError, argparse.ArgumentTypeError) as e:
         status(f"error: {e}")
