@@ -11,7 +11,7 @@ from edgeseg.checkpoint import CheckpointError, load_state, model_from_checkpoin
 from edgeseg.cli.main import main
 from edgeseg.data.synthetic import write_dataset
 from edgeseg.models import create_model
-from edgeseg.train import TrainConfig, poly_lr, seg_loss, train
+from edgeseg.train import TrainConfig, median_frequency_weights, poly_lr, seg_loss, train
 
 
 @pytest.fixture(scope="module")
@@ -59,6 +59,52 @@ def test_all_ignore_batch_gives_zero_loss():
         v = seg_loss(logits, target, TrainConfig(model="icnet", data="x", out="y", loss=loss))
         assert v.item() == 0.0
         v.backward()
+
+
+class _Masks:
+    """A dataset stand-in: only the masks matter to the class weights."""
+
+    def __init__(self, masks, n):
+        from edgeseg.data.classes import ClassSet
+
+        self.masks = masks
+        self.classes = ClassSet("t", tuple(f"c{i}" for i in range(n)),
+                                tuple((0, 0, 0) for _ in range(n)))
+
+    def __len__(self):
+        return len(self.masks)
+
+    def __getitem__(self, i):
+        return None, self.masks[i]
+
+
+def test_median_frequency_weights_by_hand():
+    import numpy as np
+
+    a = np.array([[0, 0, 0, 1]] * 4, np.uint8)  # 16 px: class 0 x12, class 1 x4
+    b = np.array([[0, 2, 2, 255]] * 4, np.uint8)  # 16 px (4 ignored): class 0 x4, 2 x8
+    w = median_frequency_weights(_Masks([a, b], 4))
+    # freq = pixels / pixels of the images showing the class: c0 16/32 = 0.5, c1 4/16,
+    # c2 8/16; median 0.5; class 3 never appears: weight 0.
+    assert w.tolist() == pytest.approx([1.0, 2.0, 1.0, 0.0])
+    with pytest.raises(ValueError, match="all ignore"):
+        median_frequency_weights(_Masks([np.full((2, 2), 255, np.uint8)], 2))
+
+
+def test_class_weights_scale_the_loss():
+    logits = torch.tensor([[[[2.0, 0.0]], [[0.0, 2.0]]]])  # 1x2x1x2: says class 0, class 1
+    target = torch.tensor([[[0, 0]]])  # pixel 1 wrong
+    c = TrainConfig(model="icnet", data="x", out="y")
+    plain = seg_loss(logits, target, c)
+    weighted = seg_loss(logits, target, c, weight=torch.tensor([1.0, 5.0]))
+    # Both pixels are class 0: equal weights normalise away, the loss is unchanged.
+    assert weighted.item() == pytest.approx(plain.item())
+    target = torch.tensor([[[0, 1]]])
+    w = seg_loss(logits, target, c, weight=torch.tensor([1.0, 3.0]))
+    per = torch.nn.functional.cross_entropy(logits, target, reduction="none")[0, 0]
+    assert w.item() == pytest.approx(((per[0] + 3 * per[1]) / 4).item())
+    with pytest.raises(ValueError, match="class_weights"):
+        TrainConfig(model="icnet", data="x", out="y", class_weights="inverse")
 
 
 @pytest.mark.parametrize("kw, pattern", [({"optimizer": "rmsprop"}, "optimizer"),
@@ -236,8 +282,15 @@ def test_chance_levels_on_a_known_layout(tmp_path):
 
 
 def test_bf16_autocast_trains(data, tmp_path):
-    r = train(cfg(data, tmp_path / "bf.pt", iters=2, amp="bf16"), progress=False,
-              log=lambda s: None)
+    from edgeseg.train import native_cpu_bf16
+
+    c = cfg(data, tmp_path / "bf.pt", iters=2, amp="bf16")
+    if not native_cpu_bf16():
+        with pytest.raises(ValueError, match="no native bf16"):
+            train(c, progress=False, log=lambda s: None)
+        assert not (tmp_path / "bf.pt").exists()
+        return
+    r = train(c, progress=False, log=lambda s: None)
     assert r["iterations"] == 2 and 0.0 <= r["metrics"]["miou"] <= 1.0
     with pytest.raises(ValueError, match="amp must be"):
         TrainConfig(model="icnet", data="x", out="y", amp="fp8")

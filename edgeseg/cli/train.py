@@ -43,6 +43,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--weight-decay", type=float, default=1e-4)
     p.add_argument("--warmup", type=int, default=50)
     p.add_argument("--loss", choices=("ce", "ohem"), default="ce")
+    p.add_argument("--class-weights", choices=("none", "median-freq"), default="none",
+                   help="weight the loss per class: median-freq is SegNet's median frequency "
+                   "balancing, computed from the training masks")
     p.add_argument("--val-every", type=positive_int, default=500)
     p.add_argument("--val-limit", type=positive_int, default=None,
                    help="validate on the first N val images only")
@@ -83,6 +86,7 @@ def run_train(args: argparse.Namespace) -> int:
             model_options=parse_options(args.opt), iters=args.iters, minutes=args.minutes,
             batch=args.batch, optimizer=args.optimizer, lr=args.lr,
             weight_decay=args.weight_decay, warmup=args.warmup, loss=args.loss,
+            class_weights=args.class_weights,
             val_every=args.val_every, val_limit=args.val_limit, seed=args.seed,
             device=args.device, threads=args.threads, resize=args.resize,
             skip_missing=args.skip_missing, amp=args.amp)
