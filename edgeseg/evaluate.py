@@ -99,6 +99,37 @@ def evaluate(predict: Callable[[np.ndarray], np.ndarray], dataset, *,
     return replace(cm.metrics(classes.names), images=n)
 
 
+def evaluate_side_by_side(predictors: dict[str, Callable[[np.ndarray], np.ndarray]], dataset,
+                          *, progress: bool = False, limit: int | None = None
+                          ) -> tuple[dict[str, Metrics], dict[str, float]]:
+    """Score several predictors on the same images in one pass: ({name: Metrics},
+    {"a|b": share of labelled pixels where predictors a and b give the same class})."""
+    from dataclasses import replace
+
+    from edgeseg.utils.progress import progress_bar
+
+    classes = dataset.classes
+    names = list(predictors)
+    cms = {k: ConfusionMatrix(classes.num_classes, classes.ignore_index) for k in names}
+    pairs = [(a, b) for i, a in enumerate(names) for b in names[i + 1:]]
+    agree = dict.fromkeys(pairs, 0)
+    counted = 0
+    n = len(dataset) if limit is None else min(limit, len(dataset))
+    for i in progress_bar(range(n), desc="eval " + " | ".join(names), enable=progress,
+                          unit="img"):
+        image, labels = dataset[i]
+        where = str(dataset.samples[i].image) if hasattr(dataset, "samples") else f"image {i}"
+        preds = {k: p(image) for k, p in predictors.items()}
+        valid = labels != classes.ignore_index
+        counted += int(valid.sum())
+        for k in names:
+            cms[k].update(preds[k], labels, where=f"{where} ({k})")
+        for a, b in pairs:
+            agree[a, b] += int((preds[a] == preds[b])[valid].sum())
+    metrics = {k: replace(cms[k].metrics(classes.names), images=n) for k in names}
+    return metrics, {f"{a}|{b}": v / max(counted, 1) for (a, b), v in agree.items()}
+
+
 class TorchPredictor:
     """`predict(image) -> labels` for a PyTorch model (eval mode, on whatever device and dtype
     its weights are) and a Preprocess."""
@@ -116,3 +147,31 @@ class TorchPredictor:
             logits = self.model(x)[0].float().cpu().numpy()
         scores = self.preprocess.restore(logits, image.shape[:2])
         return scores.argmax(0).astype(np.uint8)
+
+
+class GraphPredictor:
+    """`predict(image) -> labels` for an exported graph in an entered backend Runner, with
+    the artifact's own preprocessing (meta['input']) and output kind (meta['output'])."""
+
+    def __init__(self, runner, meta: dict) -> None:
+        from edgeseg.export.exporter import input_preprocess
+
+        self.runner = runner
+        self.input, self.output = meta["input"], meta["output"]
+        self.preprocess = input_preprocess(self.input)
+
+    def __call__(self, image: np.ndarray) -> np.ndarray:
+        from edgeseg.export.exporter import graph_input
+
+        x = graph_input(self.input, self.preprocess.resize_image(image))
+        out = self.runner.infer({self.input["name"]: x})
+        y = out[self.output["name"]] if self.output["name"] in out else next(iter(out.values()))
+        if self.output["kind"].startswith("labels"):
+            # Labels back to the image: crop the letterbox, nearest resize (one-hot would
+            # cost C times the memory for the same answer).
+            from edgeseg.data.transforms import resize_array
+
+            (rh, rw), (top, left) = self.preprocess.geometry(*image.shape[:2])
+            lab = np.ascontiguousarray(y[0][top:top + rh, left:left + rw]).astype(np.uint8)
+            return resize_array(lab, image.shape[:2], nearest=True)
+        return self.preprocess.restore(y[0], image.shape[:2]).argmax(0).astype(np.uint8)

@@ -6,9 +6,9 @@ import argparse
 import sys
 
 from edgeseg import __version__
-from edgeseg.cli import baseline, data, demo, export, models, train
+from edgeseg.cli import baseline, data, demo, export, models, quantize, train
 
-SUBCOMMANDS = (models, data, train, baseline, export, demo)
+SUBCOMMANDS = (models, data, train, baseline, export, quantize, demo)
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -19,7 +19,7 @@ IMAGENET_STD = (58.395, 57.12, 57.375)
 RESIZE_POLICIES = ("stretch", "letterbox")
 
 
-def _resize(arr: np.ndarray, size_hw: tuple[int, int], nearest: bool) -> np.ndarray:
+def resize_array(arr: np.ndarray, size_hw: tuple[int, int], nearest: bool) -> np.ndarray:
     from PIL import Image
 
     h, w = size_hw
@@ -69,7 +69,7 @@ class Preprocess:
         """HxWx3 uint8 RGB -> network-size uint8 RGB (letterbox padded with the mean)."""
         _check_image(image)
         (rh, rw), (top, left) = self.geometry(*image.shape[:2])
-        resized = _resize(image, (rh, rw), nearest=False)
+        resized = resize_array(image, (rh, rw), nearest=False)
         if self.resize == "stretch":
             return resized
         canvas = np.empty((*self.size, 3), np.uint8)
@@ -91,7 +91,7 @@ class Preprocess:
     def resize_labels(self, labels: np.ndarray, ignore_index: int = 255) -> np.ndarray:
         """Labels to the network size with the image's geometry (nearest; padding ignored)."""
         (rh, rw), (top, left) = self.geometry(*labels.shape[:2])
-        resized = _resize(labels, (rh, rw), nearest=True)
+        resized = resize_array(labels, (rh, rw), nearest=True)
         if self.resize == "stretch":
             return resized
         canvas = np.full(self.size, ignore_index, labels.dtype)
@@ -145,8 +145,8 @@ class Augment:
         else:
             fit_h, fit_w = th, tw
         nh, nw = max(1, round(fit_h * s)), max(1, round(fit_w * s))
-        image = _resize(image, (nh, nw), nearest=False)
-        labels = _resize(labels, (nh, nw), nearest=True)
+        image = resize_array(image, (nh, nw), nearest=False)
+        labels = resize_array(labels, (nh, nw), nearest=True)
         ph, pw = max(0, th - nh), max(0, tw - nw)
         if ph or pw:
             image = np.pad(image, ((0, ph), (0, pw), (0, 0)))

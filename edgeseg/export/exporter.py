@@ -68,15 +68,31 @@ def build_reference(meta_model: dict, input_meta: dict, output_kind: str):
                        frame_color=input_meta["color"], fold_bn=False).eval()
 
 
+def input_preprocess(input_meta: dict):
+    """The artifact's one preprocessing definition, rebuilt from meta['input']."""
+    from edgeseg.data.transforms import Preprocess
+
+    return Preprocess(size=tuple(input_meta["size"]), resize=input_meta["resize"],
+                      color=input_meta.get("network_color", input_meta["color"]),
+                      mean=tuple(input_meta["mean"]),
+                      std=tuple(input_meta["std"]))
+
+
+def graph_input(input_meta: dict, resized: np.ndarray) -> np.ndarray:
+    """A batch of one in the graph's input format from a network-size uint8 RGB image: the
+    raw frame (in the frame colour order) for a fused graph, else normalised NCHW."""
+    if input_meta["fused_preprocess"]:
+        frame = resized[..., ::-1] if input_meta["color"] == "BGR" else resized
+        return np.ascontiguousarray(frame[None])
+    return input_preprocess(input_meta).normalize(resized)[None]
+
+
 def parity_inputs(meta: dict, n: int, data: str | None, seed: int = 0):
     """(inputs in the graph's format, labels or None): random images, or real val images.
     A dynamic-batch artifact also gets one batch of two."""
-    from edgeseg.data.transforms import Preprocess
-
     inp = meta["input"]
     h, w = inp["size"]
-    pre = Preprocess(size=(h, w), resize=inp["resize"], color=inp["network_color"],
-                     mean=tuple(inp["mean"]), std=tuple(inp["std"]))
+    pre = input_preprocess(inp)
     if data:
         from edgeseg.data.datasets import open_dataset
 
@@ -88,11 +104,7 @@ def parity_inputs(meta: dict, n: int, data: str | None, seed: int = 0):
         rng = np.random.default_rng(seed)
         resized = [rng.integers(0, 256, (h, w, 3), dtype=np.uint8) for _ in range(n)]
         labels = None
-    if inp["fused_preprocess"]:
-        frames = [r[..., ::-1] if inp["color"] == "BGR" else r for r in resized]
-        xs = [np.ascontiguousarray(f[None]) for f in frames]
-    else:
-        xs = [pre.normalize(r)[None] for r in resized]
+    xs = [graph_input(inp, r) for r in resized]
     if inp.get("dynamic") == "batch" and len(xs) >= 2:
         xs.append(np.concatenate(xs[:2]))
         if labels is not None:

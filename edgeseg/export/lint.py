@@ -157,6 +157,10 @@ def lint(model, target: str) -> list[Finding]:
             if zp is not None and numpy_helper.to_array(zp).any():
                 add("error", node, "non-zero zero point: TensorRT supports symmetric "
                     "quantization only", "quantize with --target tensorrt (symmetric INT8)")
+            if zp is not None and zp.data_type == onnx.TensorProto.INT32:
+                add("warning", node, "INT32 dequantization (a quantized bias): TensorRT's "
+                    "Q/DQ layers take INT8, FP8 or INT4", "keep the bias in float "
+                    "(edgeseg quantize --target tensorrt does)")
             if zp is not None and zp.data_type == onnx.TensorProto.UINT8:
                 add("error", node, "UINT8 quantization: TensorRT quantizes to INT8",
                     "quantize with signed INT8 (--target tensorrt)")

@@ -1,4 +1,9 @@
-"""ONNX Runtime backend (CPU execution provider unless told otherwise)."""
+"""ONNX Runtime backend (CPU execution provider unless told otherwise).
+
+`optimize=False` turns graph optimisations off: a Q/DQ graph then runs QuantizeLinear /
+DequantizeLinear and float ops exactly as the ONNX spec defines them (the reference INT8
+arithmetic, which TensorRT's exact int32 accumulation matches), instead of the fused integer
+kernels, which on x86 CPUs without VNNI can saturate with full-range INT8 weights."""
 
 from __future__ import annotations
 
@@ -11,12 +16,13 @@ class Runner:
     """`with Runner("model.onnx") as r: r.infer({"input": x})` -> {"logits": y}."""
 
     def __init__(self, model_path: str | Path, *, threads: int | None = None,
-                 providers: list[str] | None = None, output_names: list[str] | None = None
-                 ) -> None:
+                 providers: list[str] | None = None, output_names: list[str] | None = None,
+                 optimize: bool = True) -> None:
         # output_names: accepted for a uniform runner signature; ORT keeps the graph's names.
         self.model_path = Path(model_path)
         self.threads = threads
         self.providers = providers or ["CPUExecutionProvider"]
+        self.optimize = optimize
         self.session = None
 
     def __enter__(self) -> Runner:
@@ -25,6 +31,8 @@ class Runner:
         opts = ort.SessionOptions()
         if self.threads:
             opts.intra_op_num_threads = self.threads
+        if not self.optimize:
+            opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_DISABLE_ALL
         try:
             self.session = ort.InferenceSession(str(self.model_path), opts,
                                                 providers=self.providers)

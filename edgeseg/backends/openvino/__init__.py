@@ -1,5 +1,11 @@
 """OpenVINO backend (CPU). Inference precision is pinned to f32 by default: on CPUs with
-AVX-512 BF16 OpenVINO otherwise runs FP32 models in bf16, which is not a parity check."""
+AVX-512 BF16 OpenVINO otherwise runs FP32 models in bf16, which is not a parity check.
+
+`int8_kernels=False` turns off OpenVINO's low-precision transformations, so a Q/DQ graph is
+computed as written, in float (fake quantization). That checks how OpenVINO reads the
+graph apart from its integer kernels, which on x86 CPUs without VNNI saturate their 16-bit
+intermediate sums when weights use the full INT8 range (measured on an AVX2 host: a single
+3x3 convolution off by up to a third of its output range)."""
 
 from __future__ import annotations
 
@@ -13,12 +19,13 @@ class Runner:
 
     def __init__(self, model_path: str | Path, *, device: str = "CPU",
                  precision: str | None = "f32", threads: int | None = None,
-                 output_names: list[str] | None = None) -> None:
+                 output_names: list[str] | None = None, int8_kernels: bool = True) -> None:
         self.model_path = Path(model_path)
         self.preferred = set(output_names or ())
         self.device = device
         self.precision = precision
         self.threads = threads
+        self.int8_kernels = int8_kernels
         self.compiled = None
 
     def __enter__(self) -> Runner:
@@ -30,6 +37,8 @@ class Runner:
             config["INFERENCE_PRECISION_HINT"] = self.precision
         if self.threads:
             config["INFERENCE_NUM_THREADS"] = self.threads
+        if not self.int8_kernels:
+            config["LP_TRANSFORMS_MODE"] = "NO"  # the CPU plugin's switch for them
         try:
             model = core.read_model(str(self.model_path))
             self.compiled = core.compile_model(model, self.device, config)

@@ -1,0 +1,152 @@
+"""`edgeseg calib build` and `edgeseg quantize`: calibration sets and INT8 Q/DQ artifacts."""
+
+from __future__ import annotations
+
+import argparse
+
+from edgeseg.cli.common import parse_size, positive_int, status
+
+
+def add_parser(sub: argparse._SubParsersAction) -> None:
+    from edgeseg.quant.calib import DEFAULT_IMAGES, MIN_IMAGES
+    from edgeseg.quant.int8 import DEFAULT_EXCLUDE_OPS, METHODS, MIN_AGREEMENT, TARGETS
+
+    c = sub.add_parser("calib", help="build calibration sets for INT8")
+    csub = c.add_subparsers(dest="calib_command", metavar="ACTION", required=True)
+    b = csub.add_parser("build", help="draw, resize and store calibration images",
+                        description="Draw N images from a dataset split (stratified so rare "
+                        "classes appear) or an image list, resize them by the artifact's policy "
+                        "and store them as a reusable, content-hashed set. "
+                        f"At least {MIN_IMAGES} images.")
+    src = b.add_mutually_exclusive_group(required=True)
+    src.add_argument("--data", help="dataset root (cityscapes, camvid or folder layout)")
+    src.add_argument("--list", dest="list_file", metavar="FILE",
+                     help="text file with one image path per line (relative to the file)")
+    b.add_argument("--split", default="train",
+                   help="dataset split to draw from (default train: calibrating on the val "
+                   "split would leak into the accuracy you then measure on it)")
+    b.add_argument("--num", type=positive_int, default=DEFAULT_IMAGES)
+    geo = b.add_mutually_exclusive_group(required=True)
+    geo.add_argument("--artifact", help="take the input size and resize policy from it")
+    geo.add_argument("--size", type=parse_size, metavar="HxW")
+    b.add_argument("--resize", choices=("stretch", "letterbox"), default="stretch",
+                   help="with --size: the resize policy (default stretch)")
+    b.add_argument("--out", required=True, help="set directory, e.g. calibration/NAME")
+    b.add_argument("--seed", type=int, default=0)
+    b.add_argument("--force", action="store_true", help="replace an existing --out")
+    b.add_argument("--no-progress", action="store_true")
+    b.set_defaults(func=run_calib_build)
+
+    q = sub.add_parser("quantize", help="INT8 Q/DQ artifact from an FP32 artifact",
+                       description="Calibrate and quantize an FP32 artifact to an INT8 Q/DQ "
+                       "ONNX (ONNX Runtime's quantizer), check that ONNX Runtime and OpenVINO "
+                       "agree on it, and optionally score it against the FP32 artifact on a "
+                       "validation set under an accuracy budget. Writes nothing unless every "
+                       "check passes.")
+    q.add_argument("artifact", help="FP32 artifact directory (from `edgeseg export`)")
+    q.add_argument("--calib", required=True, help="calibration set (`edgeseg calib build`)")
+    q.add_argument("--out", required=True, help="INT8 artifact directory to create")
+    q.add_argument("--precision", choices=("int8",), default="int8")
+    q.add_argument("--target", choices=list(TARGETS), default="tensorrt",
+                   help="tensorrt/openvino: symmetric INT8 activations (zero point 0); "
+                   "onnxruntime: asymmetric UINT8 activations, fast in ORT on x86")
+    q.add_argument("--method", choices=METHODS, default="minmax", help="calibration method")
+    q.add_argument("--percentile", type=float, default=99.999,
+                   help="with --method percentile")
+    q.add_argument("--exclude-node", action="append", default=[], metavar="NAME",
+                   help="keep this node in float (repeatable)")
+    q.add_argument("--exclude-op", action="append", default=None, metavar="OP",
+                   help=f"keep this op type in float (repeatable; default "
+                   f"{', '.join(DEFAULT_EXCLUDE_OPS)})")
+    q.add_argument("--per-tensor", action="store_true",
+                   help="per-tensor weight scales instead of per-channel")
+    q.add_argument("--val", default=None, metavar="DATASET",
+                   help="score FP32 vs INT8 on this dataset's val split")
+    q.add_argument("--val-limit", type=positive_int, default=None,
+                   help="score the first N val images only")
+    q.add_argument("--max-drop", type=float, default=None, metavar="POINTS",
+                   help="accuracy budget: mIoU points the INT8 graph may lose against FP32 "
+                   "(keeps the most sensitive layers in float until met; needs --val)")
+    q.add_argument("--sensitivity-images", type=positive_int, default=48)
+    q.add_argument("--max-float-layers", type=positive_int, default=12)
+    q.add_argument("--min-agreement", type=float, default=MIN_AGREEMENT,
+                   help="ONNX Runtime vs OpenVINO pixel agreement required")
+    q.add_argument("--trt-version", default="10.3.0",
+                   help="TensorRT version written in calib.cache's header")
+    q.add_argument("--threads", type=positive_int, default=None)
+    q.add_argument("--force", action="store_true", help="replace an existing --out")
+    q.add_argument("--list-nodes", action="store_true",
+                   help="print the artifact's quantizable layers and exit")
+    q.add_argument("--no-progress", action="store_true")
+    q.set_defaults(func=run_quantize)
+
+
+def run_calib_build(args: argparse.Namespace) -> int:
+    from edgeseg.export.artifact import ArtifactError, read_meta
+    from edgeseg.quant.calib import CalibrationError, build
+
+    try:
+        if args.artifact:
+            inp = read_meta(args.artifact, verify=False)["input"]
+            size, resize = tuple(inp["size"]), inp["resize"]
+        else:
+            size, resize = args.size, args.resize
+        build(args.out, size=size, resize=resize, data=args.data, list_file=args.list_file,
+              split=args.split, num=args.num, seed=args.seed, overwrite=args.force,
+              progress=not args.no_progress, log=status)
+    except (CalibrationError, ArtifactError, FileExistsError) as e:
+        status(f"error: {e}")
+        return 2
+    return 0
+
+
+def run_quantize(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from edgeseg.export.artifact import ArtifactError
+    from edgeseg.quant.calib import CalibrationError
+    from edgeseg.quant.int8 import DEFAULT_EXCLUDE_OPS, QuantConfig, QuantizationError, quantize
+
+    if args.list_nodes:
+        return list_nodes(args.artifact)
+    cfg = QuantConfig(
+        artifact=args.artifact, calib=args.calib, out=args.out, target=args.target,
+        method=args.method, percentile=args.percentile,
+        exclude_nodes=tuple(args.exclude_node),
+        exclude_ops=tuple(DEFAULT_EXCLUDE_OPS if args.exclude_op is None else args.exclude_op),
+        per_channel=not args.per_tensor, val=args.val, val_limit=args.val_limit,
+        max_drop=args.max_drop, sensitivity_images=args.sensitivity_images,
+        max_float_layers=args.max_float_layers, min_agreement=args.min_agreement,
+        trt_version=args.trt_version, threads=args.threads, force=args.force)
+    try:
+        meta = quantize(cfg, log=status, progress=not args.no_progress)
+    except (QuantizationError, CalibrationError, ArtifactError, ValueError, ImportError,
+            FileExistsError) as e:
+        status(f"error: {e}")
+        if Path(args.out).exists() and not args.force:
+            status(f"({args.out} was not touched)")
+        return 2
+    budget = meta["accuracy"].get("budget")
+    if budget and not budget["budget_met"]:
+        status(f"WARNING: the accuracy budget of {budget['max_drop']} points was not met "
+               f"(drop {budget['final_drop_points']:.2f}); the best result found was written")
+        return 3
+    return 0
+
+
+def list_nodes(artifact: str) -> int:
+    import onnx
+
+    from edgeseg.export.artifact import ArtifactError, read_meta
+    from edgeseg.quant.qdq import COMPUTE_OPS
+
+    try:
+        read_meta(artifact)
+    except ArtifactError as e:
+        status(f"error: {e}")
+        return 2
+    model = onnx.load(f"{artifact}/model.onnx")
+    for n in model.graph.node:
+        if n.op_type in COMPUTE_OPS:
+            print(f"{n.name}\t{n.op_type}")
+    return 0

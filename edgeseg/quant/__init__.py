@@ -1,0 +1,1 @@
+"""Quantization: calibration sets, INT8 Q/DQ, accuracy budget, TensorRT cache."""

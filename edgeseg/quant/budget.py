@@ -1,0 +1,85 @@
+"""INT8 under an accuracy budget: keep the fewest layers in float until the mIoU drop
+against the FP32 artifact is within `max_drop` points.
+
+1. Quantize everything; if the drop is within budget, stop.
+2. Sensitivity: for each quantized layer alone, the mIoU it gives back when it stays in
+   float (on the first `sensitivity_images` val images, one re-quantization each from the
+   cached calibration ranges, no re-calibration).
+3. Keep the most sensitive 1, 2, 3, ... layers in float, scored on the whole val split,
+   until the budget is met or `max_float_layers` is reached. If it is never met, the best
+   result is kept and the report says the budget was missed; nothing is hidden.
+
+The search runs in OpenVINO for the openvino target and in ONNX Runtime otherwise, in the
+mode the target is checked in (int8.TARGETS: fused kernels for the CPU targets, the
+reference Q/DQ arithmetic for TensorRT); the caller scores the final graph on both engines.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+
+def fit(*, build: Callable[[tuple[str, ...], Path], Path], work: Path, meta: dict,
+        source: Path, dataset, cfg, log: Callable[[str], None] = print,
+        progress: bool = True) -> dict:
+    import onnx
+
+    from edgeseg.quant import qdq
+    from edgeseg.quant.int8 import MODES, TARGETS, score
+    from edgeseg.utils.progress import progress_bar
+
+    backend = "openvino" if cfg.target == "openvino" else "onnxruntime"
+    mode = TARGETS[cfg.target]["check"]
+
+    def miou(backend_: str, path: Path, limit: int | None) -> float:
+        options = MODES[mode][backend_] if path != source else {}
+        metrics, _ = score({"m": (backend_, path, options)}, meta, dataset, limit=limit,
+                           threads=cfg.threads)
+        return metrics["m"].miou
+
+    full_limit = cfg.val_limit
+    sens_limit = min(cfg.sensitivity_images, cfg.val_limit or cfg.sensitivity_images)
+    ref = miou("onnxruntime", source, full_limit)
+    all_int8 = build((), work / "budget-all.onnx")
+    m0 = miou(backend, all_int8, full_limit)
+    steps = [{"float_layers": [], "miou": m0, "drop_points": 100 * (ref - m0)}]
+    log(f"budget: FP32 {ref:.4f}, all layers INT8 {m0:.4f} in {backend} "
+        f"(drop {steps[0]['drop_points']:.2f} points, budget {cfg.max_drop})")
+    report = {"backend": backend, "mode": mode, "max_drop": cfg.max_drop, "reference_miou": ref,
+              "val_images": len(dataset) if full_limit is None
+              else min(full_limit, len(dataset)),
+              "sensitivity_images": sens_limit, "sensitivity": [], "steps": steps}
+    if steps[0]["drop_points"] <= cfg.max_drop:
+        return {**report, "float_layers": [], "met_on_search_backend": True}
+    candidates = qdq.quantized_compute_nodes(onnx.load(str(all_int8)))
+    base = miou(backend, all_int8, sens_limit)
+    gains = []
+    for layer in progress_bar(candidates, desc="layer sensitivity", enable=progress,
+                              unit="layer"):
+        path = build((layer,), work / "budget-one.onnx")
+        gains.append((layer, 100 * (miou(backend, path, sens_limit) - base)))
+    gains.sort(key=lambda g: -g[1])
+    report["sensitivity"] = [{"layer": k, "gain_points": g} for k, g in gains]
+    log("budget: most sensitive layers (mIoU points each gives back alone): " + ", ".join(
+        f"{k} {g:+.2f}" for k, g in gains[:5]))
+    best, met = steps[0], False
+    for k in range(1, min(cfg.max_float_layers, len(gains)) + 1):
+        layers = [name for name, _ in gains[:k]]
+        m = miou(backend, build(tuple(layers), work / "budget-k.onnx"), full_limit)
+        step = {"float_layers": layers, "miou": m, "drop_points": 100 * (ref - m),
+                "added": layers[-1], "added_gain_points": gains[k - 1][1]}
+        steps.append(step)
+        log(f"budget: {k} layer(s) in float (+{layers[-1]}): mIoU {m:.4f}, drop "
+            f"{step['drop_points']:.2f} points")
+        if m > best["miou"]:
+            best = step
+        if step["drop_points"] <= cfg.max_drop:
+            best, met = step, True
+            break
+    if not met:
+        log(f"budget: NOT met: {cfg.max_drop} points could not be reached with up to "
+            f"{min(cfg.max_float_layers, len(gains))} float layers; keeping the best result "
+            f"(drop {best['drop_points']:.2f} points with {len(best['float_layers'])} float "
+            "layers)")
+    return {**report, "float_layers": best["float_layers"], "met_on_search_backend": met}

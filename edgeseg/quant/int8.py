@@ -1,0 +1,460 @@
+"""`edgeseg quantize`: an FP32 artifact plus a calibration set to an INT8 Q/DQ artifact.
+
+The quantizer is ONNX Runtime's `quantize_static` in QDQ format: it is maintained, writes
+standard ONNX QuantizeLinear/DequantizeLinear that TensorRT, OpenVINO and ONNX Runtime all
+consume, supports per-channel symmetric weights, node and op-type exclusions and minmax /
+entropy / percentile calibration, and (ORT >= 1.32) caches calibration ranges so that the
+accuracy-budget search re-quantizes without re-calibrating. (NNCF is the second route, for
+OpenVINO IR; NVIDIA's Model Optimizer would add a CUDA-only dependency.)
+
+Per target (recorded in meta.json):
+  tensorrt, openvino: INT8 symmetric per-channel weights, INT8 symmetric per-tensor
+      activations (zero point 0), what TensorRT's explicit quantization requires;
+  onnxruntime: UINT8 asymmetric activations from the same calibration, because ONNX
+      Runtime's x86 kernels are fast only with them. Padded average pools then read float
+      input (see qdq.padded_average_pools).
+
+Every INT8 artifact is checked before it is written: ONNX Runtime and OpenVINO must agree on
+its labels, zero points must be 0 where the target needs it, and the TensorRT lint must pass
+for the tensorrt target. With a validation set, its mIoU is measured against the FP32
+artifact's, and `max_drop` turns that into a budget (budget.py).
+"""
+
+from __future__ import annotations
+
+import shutil
+import tempfile
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from edgeseg.export.artifact import ArtifactError, read_meta, write_meta
+from edgeseg.quant import calib as calibration
+from edgeseg.quant import qdq
+
+# weight_bits 7 is the overflow fix (NNCF applies it for CPUs without VNNI): x86 INT8
+# kernels without VNNI add pairs of u8*s8 products in 16 bits, which saturate when weights
+# use the full range. Measured on an AVX2 host: both ONNX Runtime's fused kernels and
+# OpenVINO's then drift from the Q/DQ graph's arithmetic by up to a third of a layer's output
+# range; with 7-bit weights both match it to 1e-6. TensorRT on NVIDIA GPUs accumulates
+# exactly, so its target keeps 8 bits and is checked against the reference arithmetic.
+# --weight-bits 8 for CPUs with VNNI or AMX.
+TARGETS = {
+    "tensorrt": {"activations": "int8", "symmetric": True, "weight_bits": 8,
+                 "check": "reference"},
+    "openvino": {"activations": "int8", "symmetric": True, "weight_bits": 7,
+                 "check": "kernels"},
+    "onnxruntime": {"activations": "uint8", "symmetric": False, "weight_bits": 7,
+                    "check": "kernels"},
+}
+# How each engine runs a Q/DQ graph: with its fused integer kernels (what a CPU user gets),
+# or as the reference arithmetic (Q/DQ computed as written, in float).
+MODES = {
+    "kernels": {"onnxruntime": {}, "openvino": {}},
+    "reference": {"onnxruntime": {"optimize": False}, "openvino": {"int8_kernels": False}},
+}
+METHODS = ("minmax", "entropy", "percentile")
+# The class decision stays in float: quantized logits tie, and argmax/softmax cost nothing.
+DEFAULT_EXCLUDE_OPS = ("ArgMax", "Softmax")
+# ONNX Runtime and OpenVINO running the same Q/DQ file must agree on this share of pixels.
+MIN_AGREEMENT = 0.995
+AGREEMENT_IMAGES = 16
+
+
+class QuantizationError(RuntimeError):
+    """Quantization that cannot start, or a result that failed its checks."""
+
+
+@dataclass(frozen=True)
+class QuantConfig:
+    artifact: str
+    calib: str
+    out: str
+    target: str = "tensorrt"
+    method: str = "minmax"
+    percentile: float = 99.999
+    exclude_nodes: tuple[str, ...] = ()
+    exclude_ops: tuple[str, ...] = DEFAULT_EXCLUDE_OPS
+    per_channel: bool = True
+    weight_bits: int | None = None  # None: the target's default (TARGETS)
+    val: str | None = None  # dataset root; its val split scores FP32 vs INT8
+    val_limit: int | None = None
+    max_drop: float | None = None  # mIoU points against the FP32 artifact
+    sensitivity_images: int = 48
+    max_float_layers: int = 12
+    min_agreement: float = MIN_AGREEMENT
+    trt_version: str = "10.3.0"  # header of the TensorRT calibration cache
+    threads: int | None = None
+    force: bool = False
+
+
+def weight_bits(cfg: QuantConfig) -> int:
+    return cfg.weight_bits or TARGETS[cfg.target]["weight_bits"]
+
+
+def activation_scheme(target: str) -> str:
+    t = TARGETS[target]
+    return f"{t['activations']} {'symmetric' if t['symmetric'] else 'asymmetric'} per-tensor"
+
+
+def check_config(cfg: QuantConfig) -> None:
+    if cfg.target not in TARGETS:
+        raise ValueError(f"--target {cfg.target}: choose one of {', '.join(TARGETS)}")
+    if cfg.method not in METHODS:
+        raise ValueError(f"--method {cfg.method}: choose one of {', '.join(METHODS)}")
+    if not 50 < cfg.percentile < 100:
+        raise ValueError(f"--percentile {cfg.percentile}: must be in (50, 100), e.g. 99.999")
+    if cfg.weight_bits not in (None, 7, 8):
+        raise ValueError(f"--weight-bits {cfg.weight_bits}: 8 (full INT8) or 7 (overflow fix)")
+    if cfg.max_drop is not None and cfg.max_drop < 0:
+        raise ValueError(f"--max-drop {cfg.max_drop}: must be >= 0 (mIoU points)")
+    if cfg.max_drop is not None and not cfg.val:
+        raise ValueError("--max-drop needs --val DATASET: the budget is measured on its "
+                         "validation split")
+
+
+def calibration_inputs(cs: calibration.CalibrationSet, input_meta: dict) -> list[np.ndarray]:
+    from edgeseg.export.exporter import graph_input
+
+    return [graph_input(input_meta, im) for im in cs.images()]
+
+
+class _Reader:
+    """ONNX Runtime's CalibrationDataReader protocol over prepared inputs."""
+
+    def __init__(self, name: str, inputs: list[np.ndarray]) -> None:
+        self.name, self.inputs, self.i = name, inputs, 0
+
+    def get_next(self):
+        if self.i >= len(self.inputs):
+            return None
+        self.i += 1
+        return {self.name: self.inputs[self.i - 1]}
+
+    def __iter__(self):
+        return self
+
+    def __next__(self):
+        x = self.get_next()
+        if x is None:
+            raise StopIteration
+        return x
+
+    def __len__(self) -> int:
+        return len(self.inputs)
+
+    def set_range(self, start_index: int, end_index: int) -> None:
+        self.inputs, self.i = self.inputs[start_index:end_index], 0
+
+
+def _method(name: str):
+    from onnxruntime.quantization import CalibrationMethod
+
+    return {"minmax": CalibrationMethod.MinMax, "entropy": CalibrationMethod.Entropy,
+            "percentile": CalibrationMethod.Percentile}[name]
+
+
+def calibrate(model_path: Path, input_name: str, inputs: list[np.ndarray], cfg: QuantConfig,
+              ranges_path: Path) -> dict[str, tuple[float, float]]:
+    """Ranges of every float tensor (not only the quantized ones, so that the TensorRT cache
+    covers the whole network), saved where quantize_static's cache reads them."""
+    from onnxruntime.quantization.calibrate import create_calibrator, save_tensors_data
+
+    options = {"symmetric": TARGETS[cfg.target]["symmetric"]}
+    if cfg.method == "percentile":
+        options["percentile"] = cfg.percentile
+    with tempfile.TemporaryDirectory(prefix="edgeseg-calib-") as tmp:
+        calibrator = create_calibrator(model_path, None,
+                                       augmented_model_path=str(Path(tmp) / "augmented.onnx"),
+                                       calibrate_method=_method(cfg.method),
+                                       extra_options=options)
+        calibrator.collect_data(_Reader(input_name, inputs))
+        tensors = calibrator.compute_data()
+        del calibrator
+    save_tensors_data(tensors, ranges_path)
+    out = {}
+    for name in tensors:
+        lo, hi = tensors[name].range_value
+        out[name] = (float(np.asarray(lo).min()), float(np.asarray(hi).max()))
+    return out
+
+
+def quantize_graph(prepared: Path, ranges_path: Path, cfg: QuantConfig,
+                   float_nodes: tuple[str, ...] = ()):
+    """The Q/DQ ModelProto for `prepared` with `float_nodes` (and the configured exclusions)
+    left in float; padded average pools read float input when activations are asymmetric."""
+    import logging
+
+    import onnx
+    from onnxruntime.quantization import QuantFormat, QuantType, quantize_static
+
+    model = onnx.load(str(prepared))
+    excluded = set(cfg.exclude_nodes) | set(float_nodes) | {
+        n.name for n in model.graph.node if n.op_type in cfg.exclude_ops}
+    sym = TARGETS[cfg.target]["symmetric"]
+    act = QuantType.QInt8 if sym else QuantType.QUInt8
+    with tempfile.TemporaryDirectory(prefix="edgeseg-q-") as tmp:
+        out = Path(tmp) / "q.onnx"
+        root = logging.getLogger()
+        level = root.level
+        root.setLevel(logging.ERROR)  # its "consider pre-processing" advice: done already
+        try:
+            quantize_static(str(prepared), str(out), None, quant_format=QuantFormat.QDQ,
+                            per_channel=cfg.per_channel, reduce_range=weight_bits(cfg) == 7,
+                            activation_type=act,
+                            weight_type=QuantType.QInt8, nodes_to_exclude=sorted(excluded),
+                            calibrate_method=_method(cfg.method),
+                            calibration_cache_path=str(ranges_path),
+                            extra_options={"ActivationSymmetric": sym, "WeightSymmetric": True,
+                                           # TensorRT fuses a float bias into its INT8
+                                           # layers; its Q/DQ types are INT8/FP8/INT4.
+                                           "QuantizeBias": cfg.target != "tensorrt"})
+        finally:
+            root.setLevel(level)
+        q = onnx.load(str(out))
+    qdq.float_tail(q, cfg.exclude_ops)
+    if not sym:
+        pools = [p for p in qdq.padded_average_pools(q)
+                 if any(nonzero for _, _, nonzero in qdq.dequantized_inputs(q, p))]
+        qdq.keep_float(q, pools)
+    return q
+
+
+def _runner_predictor(backend: str, path: Path, meta: dict, threads: int | None, **options):
+    from edgeseg.backends import get_runner
+    from edgeseg.evaluate import GraphPredictor
+
+    runner = get_runner(backend, path, threads=threads, output_names=[meta["output"]["name"]],
+                        **options)
+    runner.__enter__()
+    return runner, GraphPredictor(runner, meta)
+
+
+def score(models: dict[str, tuple[str, Path]], meta: dict, dataset, *, limit=None,
+          threads=None, progress=False):
+    """{label: (backend, onnx path[, runner options])} scored side by side on the dataset."""
+    from edgeseg.evaluate import evaluate_side_by_side
+
+    runners, predictors = [], {}
+    try:
+        for label, (backend, path, *options) in models.items():
+            r, p = _runner_predictor(backend, path, meta, threads, **(options[0] if options
+                                                                         else {}))
+            runners.append(r)
+            predictors[label] = p
+        return evaluate_side_by_side(predictors, dataset, progress=progress, limit=limit)
+    finally:
+        for r in runners:
+            r.__exit__(None, None, None)
+
+
+def backend_agreement(path: Path, meta: dict, inputs: list[np.ndarray],
+                      threads: int | None = None, mode: str = "kernels") -> float:
+    """Share of pixels where ONNX Runtime and OpenVINO give the same label on `inputs`,
+    both running in `mode` (MODES)."""
+    from edgeseg.export.parity import run_backend, to_labels
+
+    name, kind = meta["input"]["name"], meta["output"]["kind"]
+    a = run_backend("onnxruntime", path, inputs, name, threads=threads,
+                    **MODES[mode]["onnxruntime"])
+    b = run_backend("openvino", path, inputs, name, threads=threads, **MODES[mode]["openvino"])
+    return float(np.mean([np.mean(to_labels(x, kind) == to_labels(y, kind))
+                          for x, y in zip(a, b)]))
+
+
+def _check_source(directory: Path, meta: dict):
+    import onnx
+
+    if meta["precision"] != "fp32":
+        raise QuantizationError(
+            f"{directory} is a {meta['precision']} artifact; quantize its FP32 source instead "
+            "(INT8 is computed from FP32 weights and FP32 calibration ranges)")
+    if "model.onnx" not in meta["files"]:
+        raise ArtifactError(f"{directory}: no model.onnx to quantize")
+    model = onnx.load(str(directory / "model.onnx"))
+    if qdq.is_quantized(model):
+        raise QuantizationError(f"{directory}/model.onnx is already quantized (it has "
+                                "QuantizeLinear/DequantizeLinear or integer ops); quantize the "
+                                "FP32 model it came from")
+    return model
+
+
+def _check_val(val: str, meta: dict):
+    from edgeseg.data.datasets import DatasetError, open_dataset
+
+    try:
+        ds = open_dataset(val, "val")
+    except DatasetError as e:
+        raise QuantizationError(f"--val: {e}") from None
+    want = list(meta["classes"]["names"])
+    if list(ds.classes.names) != want:
+        raise QuantizationError(
+            f"--val {val}: its classes ({', '.join(ds.classes.names)}) are not the artifact's "
+            f"({', '.join(want)}); validate on data labelled with the model's class set")
+    return ds
+
+
+def quantize(cfg: QuantConfig, *, log: Callable[[str], None] = print,
+             progress: bool = True) -> dict:
+    """Write the INT8 artifact at cfg.out; returns its meta."""
+    import onnx
+    from onnxruntime.quantization.shape_inference import quant_pre_process
+
+    from edgeseg.backends import require
+    from edgeseg.data.io import atomic_output_dir
+    from edgeseg.export.exporter import topological_sort
+    from edgeseg.export.lint import lint, summarize
+    from edgeseg.export.parity import THRESHOLDS
+    from edgeseg.quant import budget, trtcache
+
+    check_config(cfg)
+    src = Path(cfg.artifact)
+    meta = read_meta(src)
+    _check_source(src, meta)
+    cs = calibration.load(cfg.calib)
+    calibration.check_matches(cs, meta["input"])
+    val_set = _check_val(cfg.val, meta) if cfg.val else None
+    require("onnxruntime")
+    require("openvino")  # the agreement check needs both engines
+    out = Path(cfg.out)
+    with atomic_output_dir(out, overwrite=cfg.force, flag="--force") as tmp, \
+            tempfile.TemporaryDirectory(prefix="edgeseg-quant-") as work_dir:
+        work = Path(work_dir)
+        prepared, ranges_path = work / "prepared.onnx", work / "ranges.json"
+        # Shape inference only: ORT's graph optimisations would rename the nodes that
+        # exclusions, reports and the TensorRT cache refer to.
+        quant_pre_process(str(src / "model.onnx"), str(prepared), skip_optimization=True)
+        names = {n.name for n in onnx.load(str(prepared)).graph.node}
+        unknown = sorted(set(cfg.exclude_nodes) - names)
+        if unknown:
+            raise QuantizationError(f"--exclude-node {', '.join(unknown)}: no such node in "
+                                    f"{src}/model.onnx (see `edgeseg quantize --list-nodes`)")
+        inputs = calibration_inputs(cs, meta["input"])
+        log(f"calibrating ({cfg.method}) on {len(inputs)} images of {cs.root}")
+        ranges = calibrate(prepared, meta["input"]["name"], inputs, cfg, ranges_path)
+        bad = [k for k, (lo, hi) in ranges.items() if not np.isfinite([lo, hi]).all()]
+        if bad:
+            raise QuantizationError(f"calibration produced non-finite ranges for {bad[:3]}; the "
+                                    "FP32 model overflows on the calibration images")
+
+        def build(float_nodes: tuple[str, ...], path: Path) -> Path:
+            q = quantize_graph(prepared, ranges_path, cfg, float_nodes)
+            topological_sort(q.graph)
+            onnx.save(q, str(path))
+            return path
+
+        float_nodes: tuple[str, ...] = ()
+        report = None
+        if cfg.max_drop is not None:
+            report = budget.fit(build=build, work=work, meta=meta, source=src / "model.onnx",
+                                dataset=val_set, cfg=cfg, log=log, progress=progress)
+            float_nodes = tuple(report["float_layers"])
+        model_path = build(float_nodes, tmp / "model.onnx")
+        q = onnx.load(str(model_path))
+        log(f"quantized {len(qdq.quantized_compute_nodes(q))} layers for {cfg.target}"
+            + (f"; kept in float: {', '.join(float_nodes)}" if float_nodes else ""))
+        zps = qdq.zero_points(q)
+        if TARGETS[cfg.target]["symmetric"]:
+            nonzero = [n for n, _, v in zps if v.any()]
+            if nonzero:
+                raise QuantizationError(f"zero points not 0 on {nonzero[:3]} for the "
+                                        f"{cfg.target} target (a quantizer regression)")
+        lint_summary = None
+        if cfg.target == "tensorrt":
+            findings = lint(q, "tensorrt-10")
+            errors = [f for f in findings if f.severity == "error"]
+            if errors:
+                raise QuantizationError("the INT8 graph fails the TensorRT 10 lint: " + "; ".join(
+                    f"{f.node}: {f.message}" for f in errors[:5]))
+            lint_summary = summarize(findings)
+        gate = TARGETS[cfg.target]["check"]
+        other = "kernels" if gate == "reference" else "reference"
+        sample = inputs[:AGREEMENT_IMAGES]
+        agreement = {mode: {"calibration_images": backend_agreement(
+            model_path, meta, sample, cfg.threads, mode)} for mode in (gate, other)}
+        log(f"ONNX Runtime vs OpenVINO on the INT8 graph ({len(sample)} calibration images): "
+            + ", ".join(f"{100 * agreement[m]['calibration_images']:.3f}% of pixels agree "
+                        f"({m})" for m in (gate, other)))
+        accuracy = {}
+        if val_set is not None:
+            models = {"fp32": ("onnxruntime", src / "model.onnx", {})}
+            for mode, suffix in ((gate, ""), (other, f"-{other}")):
+                for engine in ("onnxruntime", "openvino"):
+                    models[f"int8-{engine}{suffix}"] = (engine, model_path,
+                                                        MODES[mode][engine])
+            metrics, agree = score(models, meta, val_set, limit=cfg.val_limit,
+                                   threads=cfg.threads, progress=progress)
+            ref = metrics["fp32"].miou
+            int8 = {k.split("-", 1)[1]: m for k, m in metrics.items() if k != "fp32"}
+            accuracy = {
+                "dataset": str(Path(cfg.val).resolve()), "split": "val",
+                "images": metrics["fp32"].images, "reference_miou": ref,
+                "reference": "FP32 artifact in ONNX Runtime", "mode": gate,
+                "miou": {k: m.miou for k, m in int8.items()},
+                "drop_points": {k: 100 * (ref - m.miou) for k, m in int8.items()},
+                "per_class_iou": {k: m.per_class_iou for k, m in metrics.items()},
+                "agreement": agree,
+            }
+            log(f"val mIoU: FP32 {ref:.4f}; INT8 " + ", ".join(
+                f"{k} {m.miou:.4f} ({100 * (ref - m.miou):+.2f} points drop)"
+                for k, m in int8.items()))
+            agreement[gate]["val"] = agree["int8-onnxruntime|int8-openvino"]
+            agreement[other]["val"] = agree[f"int8-onnxruntime-{other}|int8-openvino-{other}"]
+            if report is not None:
+                worst = max(accuracy["drop_points"][k] for k in ("onnxruntime", "openvino"))
+                report["final_drop_points"] = worst
+                report["budget_met"] = worst <= cfg.max_drop + 1e-9
+                accuracy["budget"] = report
+        worst = min(agreement[gate].values())
+        if not worst >= cfg.min_agreement:
+            raise QuantizationError(
+                f"ONNX Runtime and OpenVINO ({gate}) agree on only {100 * worst:.2f}% of pixels "
+                f"(< {100 * cfg.min_agreement:.1f}%) on this INT8 graph: one engine runs a "
+                "pattern differently; try --weight-bits 7 (the overflow fix), --target "
+                "tensorrt (symmetric activations) or --exclude-op for the op involved")
+        if cfg.target == "tensorrt":
+            shutil.copyfile(src / "model.onnx", tmp / "model.fp32.onnx")
+            trtcache.write(tmp / "calib.cache", trtcache.scales_from_ranges(ranges),
+                           trt_version=cfg.trt_version)
+        files = {"model.onnx": None}
+        if cfg.target == "tensorrt":
+            files.update({"model.fp32.onnx": None, "calib.cache": None})
+        if "model.xml" in meta["files"]:
+            from edgeseg.export.exporter import to_openvino_ir
+
+            to_openvino_ir(model_path, tmp / "model.xml", fp16=False)
+            files.update({"model.xml": None, "model.bin": None})
+        import onnxruntime
+
+        new = dict(meta)
+        new.update(
+            precision="int8", files=files, builds=[],
+            calibration={
+                "set": str(cs.root.resolve()), "hash": cs.hash, "images": len(cs),
+                "method": cfg.method, **({"percentile": cfg.percentile}
+                                         if cfg.method == "percentile" else {}),
+                "target": cfg.target,
+                "weights": (f"int8 symmetric per-{'channel' if cfg.per_channel else 'tensor'}"
+                            + (", 7-bit range (overflow fix)" if weight_bits(cfg) == 7 else "")),
+                "weight_bits": weight_bits(cfg),
+                "activations": activation_scheme(cfg.target),
+                "quantizer": f"onnxruntime.quantization.quantize_static "
+                             f"{onnxruntime.__version__} (QDQ)",
+                "excluded_ops": list(cfg.exclude_ops),
+                "excluded_nodes": list(cfg.exclude_nodes), "float_layers": list(float_nodes),
+                "tensorrt_cache": {"file": "calib.cache", "applies_to": "model.fp32.onnx",
+                                   "trt_version": cfg.trt_version,
+                                   "tensors": len(ranges)} if cfg.target == "tensorrt" else None,
+            },
+            accuracy=accuracy,
+            parity={"thresholds": THRESHOLDS["int8"], "results": [],
+                    "backend_agreement": {"onnxruntime_vs_openvino": agreement,
+                                          "gate": gate, "minimum": cfg.min_agreement}},
+            source={"artifact": str(src.resolve()), "onnx_sha256": meta["files"]["model.onnx"]},
+            lint={"tensorrt-10": lint_summary} if lint_summary else {},
+        )
+        write_meta(tmp, new)
+    log(f"wrote {out}")
+    return new

@@ -1,0 +1,76 @@
+"""Small data and artifacts for the quantization tests: synthetic scenes at 48x96 and
+hand-built ONNX graphs imported as FP32 artifacts (no training, a few seconds)."""
+
+from __future__ import annotations
+
+import numpy as np
+import onnx
+import pytest
+from onnx import TensorProto, helper, numpy_helper
+
+SIZE = (48, 96)
+
+
+def seg_graph(path, *, classes=8, h=SIZE[0], w=SIZE[1], padded_pool=True, seed=0):
+    """Conv 3x3 (3->16) -> [AveragePool 3x3, stride 1, pad 1, counting the pad] -> Relu ->
+    Conv 1x1 (16->classes). The pool reads the first conv's signed output, so asymmetric
+    UINT8 quantization gives its input a non-zero zero point."""
+    rng = np.random.default_rng(seed)
+    inits = [
+        numpy_helper.from_array(rng.normal(0, 0.4, (16, 3, 3, 3)).astype(np.float32), "w1"),
+        numpy_helper.from_array(rng.normal(0, 0.2, 16).astype(np.float32), "b1"),
+        numpy_helper.from_array(rng.normal(0, 0.5, (classes, 16, 1, 1)).astype(np.float32),
+                                "w2"),
+        numpy_helper.from_array(rng.normal(0, 0.2, classes).astype(np.float32), "b2"),
+    ]
+    nodes = [helper.make_node("Conv", ["image", "w1", "b1"], ["c1"], name="conv1",
+                              pads=[1, 1, 1, 1])]
+    feat = "c1"
+    if padded_pool:
+        nodes.append(helper.make_node("AveragePool", ["c1"], ["pooled"], name="pool",
+                                      kernel_shape=[3, 3], pads=[1, 1, 1, 1],
+                                      count_include_pad=1))
+        feat = "pooled"
+    nodes += [helper.make_node("Relu", [feat], ["r"], name="relu"),
+              helper.make_node("Conv", ["r", "w2", "b2"], ["logits"], name="conv2")]
+    g = helper.make_graph(
+        nodes, "seg", [helper.make_tensor_value_info("image", TensorProto.FLOAT, [1, 3, h, w])],
+        [helper.make_tensor_value_info("logits", TensorProto.FLOAT, [1, classes, h, w])],
+        initializer=inits)
+    onnx.save(helper.make_model(g, opset_imports=[helper.make_opsetid("", 17)]), path)
+    return path
+
+
+@pytest.fixture(scope="session")
+def synth(tmp_path_factory):
+    from edgeseg.data.synthetic import write_dataset
+
+    root = tmp_path_factory.mktemp("data") / "synth"
+    write_dataset(root, 60, SIZE, seed=0, progress=False)
+    return root
+
+
+@pytest.fixture(scope="session")
+def classes(synth):
+    from edgeseg.data.datasets import open_dataset
+
+    return open_dataset(synth, "val").classes
+
+
+@pytest.fixture(scope="session")
+def fp32_artifact(tmp_path_factory, classes):
+    from edgeseg.data.transforms import IMAGENET_MEAN, IMAGENET_STD
+    from edgeseg.export.importer import import_onnx
+
+    d = tmp_path_factory.mktemp("art")
+    src = seg_graph(d / "seg.onnx", classes=classes.num_classes)
+    return import_onnx(str(src), str(d / "fp32"), classes=classes, mean=IMAGENET_MEAN,
+                       std=IMAGENET_STD, log=lambda m: None)
+
+
+@pytest.fixture(scope="session")
+def calib_set(tmp_path_factory, synth):
+    from edgeseg.quant.calib import build
+
+    return build(tmp_path_factory.mktemp("calib") / "set", size=SIZE, data=str(synth), num=32,
+                 progress=False, log=lambda m: None)
