@@ -48,11 +48,20 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--force", action="store_true", help="replace an existing --out")
     p.set_defaults(func=run_export)
 
-    c = sub.add_parser("compare", help="check an artifact against PyTorch",
-                       description="Run the artifact's ONNX in ONNX Runtime and OpenVINO (f32) "
-                       "against the PyTorch model it came from; exit 1 below the thresholds "
-                       "recorded in meta.json.")
-    c.add_argument("artifact")
+    c = sub.add_parser("compare", help="check an artifact against PyTorch, or score "
+                       "artifacts side by side (--val)",
+                       description="One artifact: run its ONNX in ONNX Runtime and OpenVINO "
+                       "(f32) against the PyTorch model it came from; exit 1 below the "
+                       "thresholds recorded in meta.json. With --val DATASET: score every "
+                       "artifact given (FP32, FP16, INT8) in every engine that runs it here on "
+                       "the val split, side by side against the FP32 one (mIoU, per-class IoU, "
+                       "argmax agreement, the classes that lost most).")
+    c.add_argument("artifact", nargs="+")
+    c.add_argument("--val", default=None, metavar="DATASET",
+                   help="accuracy report on this dataset's val split")
+    c.add_argument("--val-limit", type=positive_int, default=None)
+    c.add_argument("--md", dest="md_out", default=None, metavar="OUT",
+                   help="with --val: also write the report as a Markdown table")
     c.add_argument("--inputs", type=positive_int, default=3)
     c.add_argument("--data", default=None)
     c.add_argument("--backends", nargs="+", default=["onnxruntime", "openvino"],
@@ -129,8 +138,13 @@ def run_compare(args: argparse.Namespace) -> int:
     from edgeseg.export.artifact import ArtifactError
     from edgeseg.export.exporter import ParityError, compare
 
+    if args.val:
+        return run_accuracy_report(args)
+    if len(args.artifact) > 1:
+        status("error: several artifacts are compared on a validation set: add --val DATASET")
+        return 2
     try:
-        results = compare(args.artifact, inputs=args.inputs, data=args.data,
+        results = compare(args.artifact[0], inputs=args.inputs, data=args.data,
                           backends=tuple(args.backends), log=status)
     except ParityError as e:
         status(f"FAILED: {e}")
@@ -143,6 +157,27 @@ def run_compare(args: argparse.Namespace) -> int:
 
         Path(args.json_out).write_text(json.dumps(results, indent=2) + "\n")
     status("parity: PASS")
+    return 0
+
+
+def run_accuracy_report(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from edgeseg.bench.accuracy import markdown, report
+    from edgeseg.export.artifact import ArtifactError
+    from edgeseg.quant.int8 import QuantizationError
+
+    try:
+        rep = report(args.artifact, args.val, limit=args.val_limit, log=status)
+    except (ArtifactError, QuantizationError, RuntimeError, ValueError, ImportError) as e:
+        status(f"error: {e}")
+        return 2
+    md = markdown(rep)
+    print(md, end="")
+    if args.json_out:
+        Path(args.json_out).write_text(json.dumps(rep, indent=2) + "\n")
+    if args.md_out:
+        Path(args.md_out).write_text(md)
     return 0
 
 

@@ -47,12 +47,18 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     q.add_argument("--calib", required=True, help="calibration set (`edgeseg calib build`)")
     q.add_argument("--out", required=True, help="INT8 artifact directory to create")
     q.add_argument("--precision", choices=("int8",), default="int8")
+    q.add_argument("--route", choices=("qdq", "nncf"), default="qdq",
+                   help="qdq: ONNX Runtime's quantizer, a Q/DQ ONNX for every engine (default); "
+                   "nncf: NNCF on the OpenVINO model, an INT8 IR (--target openvino)")
     q.add_argument("--target", choices=list(TARGETS), default="tensorrt",
                    help="tensorrt/openvino: symmetric INT8 activations (zero point 0); "
                    "onnxruntime: asymmetric UINT8 activations, fast in ORT on x86")
     q.add_argument("--method", choices=METHODS, default="minmax", help="calibration method")
     q.add_argument("--percentile", type=float, default=99.999,
                    help="with --method percentile")
+    q.add_argument("--weight-bits", type=int, choices=(7, 8), default=None,
+                   help="8: full INT8 weights; 7: the overflow fix for x86 CPUs without VNNI "
+                   "(default: 8 for tensorrt, 7 for the CPU targets)")
     q.add_argument("--exclude-node", action="append", default=[], metavar="NAME",
                    help="keep this node in float (repeatable)")
     q.add_argument("--exclude-op", action="append", default=None, metavar="OP",
@@ -114,12 +120,18 @@ def run_quantize(args: argparse.Namespace) -> int:
         method=args.method, percentile=args.percentile,
         exclude_nodes=tuple(args.exclude_node),
         exclude_ops=tuple(DEFAULT_EXCLUDE_OPS if args.exclude_op is None else args.exclude_op),
-        per_channel=not args.per_tensor, val=args.val, val_limit=args.val_limit,
+        per_channel=not args.per_tensor, weight_bits=args.weight_bits, val=args.val,
+        val_limit=args.val_limit,
         max_drop=args.max_drop, sensitivity_images=args.sensitivity_images,
         max_float_layers=args.max_float_layers, min_agreement=args.min_agreement,
         trt_version=args.trt_version, threads=args.threads, force=args.force)
     try:
-        meta = quantize(cfg, log=status, progress=not args.no_progress)
+        if args.route == "nncf":
+            from edgeseg.quant.nncf_route import quantize_nncf
+
+            meta = quantize_nncf(cfg, log=status, progress=not args.no_progress)
+        else:
+            meta = quantize(cfg, log=status, progress=not args.no_progress)
     except (QuantizationError, CalibrationError, ArtifactError, ValueError, ImportError,
             FileExistsError) as e:
         status(f"error: {e}")

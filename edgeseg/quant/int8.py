@@ -432,7 +432,8 @@ def quantize(cfg: QuantConfig, *, log: Callable[[str], None] = print,
         new.update(
             precision="int8", files=files, builds=[],
             calibration={
-                "set": str(cs.root.resolve()), "hash": cs.hash, "images": len(cs),
+                "route": "qdq", "set": str(cs.root.resolve()), "hash": cs.hash,
+                "images": len(cs),
                 "method": cfg.method, **({"percentile": cfg.percentile}
                                          if cfg.method == "percentile" else {}),
                 "target": cfg.target,

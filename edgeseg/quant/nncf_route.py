@@ -1,0 +1,99 @@
+"""The second INT8 route: NNCF post-training quantization of the OpenVINO model, written as
+an INT8 OpenVINO IR (FakeQuantize, what OpenVINO's own tools produce).
+
+It uses the same calibration set and preprocessing as the Q/DQ route, so the two can be
+compared on the same validation split (benchmarks/int8_accuracy.md). NNCF's defaults for a
+CPU target apply: symmetric INT8 activations (the PERFORMANCE preset), fast bias correction,
+and the overflow fix on the first layer only. The artifact holds the IR and no ONNX: its
+only engine is OpenVINO, so there is no cross-engine agreement to check.
+"""
+
+from __future__ import annotations
+
+import importlib.metadata
+import importlib.util
+from collections.abc import Callable
+from pathlib import Path
+
+from edgeseg.export.artifact import read_meta, write_meta
+from edgeseg.quant import calib as calibration
+
+
+def quantize_nncf(cfg, *, log: Callable[[str], None] = print, progress: bool = True) -> dict:
+    from edgeseg.backends import require
+    from edgeseg.data.io import atomic_output_dir
+    from edgeseg.export.parity import THRESHOLDS
+    from edgeseg.quant.int8 import (
+        QuantizationError,
+        _check_source,
+        _check_val,
+        calibration_inputs,
+        check_config,
+        score,
+    )
+
+    check_config(cfg)
+    if cfg.target != "openvino":
+        raise QuantizationError(f"--route nncf writes an OpenVINO IR: use --target openvino "
+                                f"(not {cfg.target}), or --route qdq for {cfg.target}")
+    if cfg.max_drop is not None or cfg.exclude_nodes:
+        raise QuantizationError("--route nncf takes no --max-drop or --exclude-node yet; use "
+                                "the Q/DQ route for an accuracy budget")
+    if importlib.util.find_spec("nncf") is None:
+        raise ImportError("--route nncf needs NNCF: pip install 'edgeseg[nncf]'")
+    require("openvino")
+    src = Path(cfg.artifact)
+    meta = read_meta(src)
+    _check_source(src, meta)
+    cs = calibration.load(cfg.calib)
+    calibration.check_matches(cs, meta["input"])
+    val_set = _check_val(cfg.val, meta) if cfg.val else None
+    import nncf
+    import openvino as ov
+
+    out = Path(cfg.out)
+    with atomic_output_dir(out, overwrite=cfg.force, flag="--force") as tmp:
+        inputs = calibration_inputs(cs, meta["input"])
+        log(f"NNCF: calibrating on {len(inputs)} images of {cs.root}")
+        model = ov.convert_model(str(src / "model.onnx"))
+        quantized = nncf.quantize(model, nncf.Dataset(inputs),
+                                  preset=nncf.QuantizationPreset.PERFORMANCE,
+                                  target_device=nncf.TargetDevice.CPU, subset_size=len(inputs))
+        ov.save_model(quantized, str(tmp / "model.xml"), compress_to_fp16=False)
+        accuracy = {}
+        if val_set is not None:
+            metrics, agree = score({"fp32": ("onnxruntime", src / "model.onnx"),
+                                    "int8-openvino": ("openvino", tmp / "model.xml")},
+                                   meta, val_set, limit=cfg.val_limit, threads=cfg.threads,
+                                   progress=progress)
+            ref, m = metrics["fp32"].miou, metrics["int8-openvino"].miou
+            accuracy = {
+                "dataset": str(Path(cfg.val).resolve()), "split": "val",
+                "images": metrics["fp32"].images, "reference_miou": ref,
+                "reference": "FP32 artifact in ONNX Runtime", "mode": "kernels",
+                "miou": {"openvino": m}, "drop_points": {"openvino": 100 * (ref - m)},
+                "per_class_iou": {k: v.per_class_iou for k, v in metrics.items()},
+                "agreement": agree,
+            }
+            log(f"val mIoU: FP32 {ref:.4f}; INT8 (NNCF) OpenVINO {m:.4f} "
+                f"({100 * (ref - m):+.2f} points drop)")
+        new = dict(meta)
+        new.update(
+            precision="int8", files={"model.xml": None, "model.bin": None}, builds=[],
+            calibration={
+                "route": "nncf", "set": str(cs.root.resolve()), "hash": cs.hash,
+                "images": len(cs), "target": "openvino",
+                "quantizer": f"nncf.quantize {importlib.metadata.version('nncf')} "
+                             "(OpenVINO backend, PERFORMANCE preset, CPU)",
+                "weights": "int8 symmetric per-channel (overflow fix on the first layer)",
+                "activations": "int8 symmetric per-tensor", "tensorrt_cache": None,
+                "float_layers": [],
+            },
+            accuracy=accuracy,
+            parity={"thresholds": THRESHOLDS["int8"], "results": [], "backend_agreement": {
+                "not_applicable": "an OpenVINO IR runs in OpenVINO only"}},
+            source={"artifact": str(src.resolve()), "onnx_sha256": meta["files"]["model.onnx"]},
+        )
+        write_meta(tmp, new)
+    log(f"wrote {out}")
+    return new

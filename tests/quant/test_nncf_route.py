@@ -1,0 +1,38 @@
+"""The NNCF route: an INT8 OpenVINO IR from the same calibration set."""
+
+from __future__ import annotations
+
+import pytest
+
+from edgeseg.cli.main import main
+from edgeseg.export.artifact import read_meta
+
+pytest.importorskip("nncf")
+pytest.importorskip("openvino")
+pytestmark = pytest.mark.openvino
+
+
+def test_nncf_writes_an_int8_ir(fp32_artifact, calib_set, synth, tmp_path):
+    import openvino as ov
+
+    out = tmp_path / "nncf"
+    assert main(["quantize", str(fp32_artifact), "--calib", str(calib_set.root), "--route",
+                 "nncf", "--target", "openvino", "--val", str(synth), "--out", str(out),
+                 "--no-progress"]) == 0
+    meta = read_meta(out)
+    assert meta["precision"] == "int8" and set(meta["files"]) == {"model.xml", "model.bin"}
+    assert meta["calibration"]["route"] == "nncf" and meta["calibration"]["hash"] == \
+        calib_set.hash
+    ops = {op.get_type_name() for op in ov.Core().read_model(str(out / "model.xml")).get_ops()}
+    assert "FakeQuantize" in ops
+    acc = meta["accuracy"]
+    assert set(acc["miou"]) == {"openvino"} and acc["images"] == 12
+    assert acc["agreement"]["fp32|int8-openvino"] > 0.9
+
+
+def test_nncf_refuses_other_targets(fp32_artifact, calib_set, tmp_path, capsys):
+    out = tmp_path / "x"
+    assert main(["quantize", str(fp32_artifact), "--calib", str(calib_set.root), "--route",
+                 "nncf", "--out", str(out), "--no-progress"]) == 2
+    assert "use --target openvino" in capsys.readouterr().err
+    assert not out.exists()
