@@ -21,9 +21,16 @@ from pathlib import Path
 from edgeseg.baseline import DEFAULT_CACHE, RECIPES, cpu_name
 from edgeseg.export.exporter import ExportConfig, export
 from edgeseg.quant.calib import build
-from edgeseg.quant.int8 import TARGETS, QuantConfig, quantize
+from edgeseg.quant.int8 import TARGETS, QuantConfig, QuantizationError, quantize
+from edgeseg.quant.nncf_route import quantize_nncf
 
 SIZE = (128, 256)
+
+
+def nncf_available() -> bool:
+    import importlib.util
+
+    return importlib.util.find_spec("nncf") is not None
 
 
 def run(models: list[str], data: str, cache: Path, out_dir: Path, calib_images: int,
@@ -48,23 +55,39 @@ def run(models: list[str], data: str, cache: Path, out_dir: Path, calib_images: 
             if calib is None:
                 calib = build(work / "calib", size=SIZE, data=data, num=calib_images,
                               progress=False, log=log)
-            runs = [(t, None) for t in TARGETS] + [("tensorrt", budget)]
-            for target, max_drop in runs:
+            runs = [(t, None, "qdq") for t in TARGETS] + [("openvino", None, "nncf"),
+                                                           ("tensorrt", budget, "qdq")]
+            for target, max_drop, route in runs:
+                if route == "nncf" and not nncf_available():
+                    log("NNCF is not installed: no NNCF row (pip install 'edgeseg[nncf]')")
+                    continue
                 t0 = time.time()
-                meta = quantize(QuantConfig(
-                    artifact=str(fp32), calib=str(calib.root),
-                    out=str(work / f"{model}-{target}-{max_drop}"), target=target, val=data,
-                    max_drop=max_drop), log=log, progress=False)
+                cfg = QuantConfig(artifact=str(fp32), calib=str(calib.root),
+                                  out=str(work / f"{model}-{target}-{max_drop}-{route}"),
+                                  target=target, val=data, max_drop=max_drop,
+                                  range_cache=str(work / "ranges"))
+                try:
+                    meta = (quantize_nncf if route == "nncf" else quantize)(cfg, log=log,
+                                                                            progress=False)
+                except QuantizationError as e:
+                    log(f"REFUSED: {e}")
+                    rows = [r for r in rows if (r["model"], r["target"], r["max_drop"],
+                                                r["route"]) != (model, target, max_drop, route)]
+                    rows.append({"model": model, "target": target, "route": route,
+                                 "max_drop": max_drop, "refused": str(e)})
+                    continue
                 acc, cal = meta["accuracy"], meta["calibration"]
                 agree = meta["parity"]["backend_agreement"]
                 row = {
                     "model": model, "size": f"{SIZE[0]}x{SIZE[1]}", "target": target,
-                    "max_drop": max_drop, "method": cal["method"],
-                    "activations": cal["activations"], "weight_bits": cal["weight_bits"],
+                    "route": route,
+                    "max_drop": max_drop, "method": cal.get("method", "nncf default"),
+                    "activations": cal["activations"],
+                    "weight_bits": cal.get("weight_bits", "8 (7 first layer)"),
                     "calibration_images": cal["images"], "val_images": acc["images"],
                     "mode": acc["mode"], "miou_fp32": acc["reference_miou"],
                     "miou": acc["miou"], "drop_points": acc["drop_points"],
-                    "agreement_ort_ov": agree["onnxruntime_vs_openvino"],
+                    "agreement_ort_ov": agree.get("onnxruntime_vs_openvino"),
                     "agreement_with_fp32": {
                         k.split("|", 1)[1]: v for k, v in acc["agreement"].items()
                         if k.startswith("fp32|")},
@@ -77,11 +100,11 @@ def run(models: list[str], data: str, cache: Path, out_dir: Path, calib_images: 
                     row["budget"] = {k: b[k] for k in ("budget_met", "final_drop_points",
                                                        "steps", "backend", "mode")}
                     row["budget"]["top_sensitivity"] = b["sensitivity"][:8]
-                rows = [r for r in rows if (r["model"], r["target"], r["max_drop"])
-                        != (model, target, max_drop)] + [row]
+                rows = [r for r in rows if (r["model"], r["target"], r["max_drop"], r["route"])
+                        != (model, target, max_drop, route)] + [row]
                 rows.sort(key=lambda r: (list(RECIPES).index(r["model"]),
-                                         list(TARGETS).index(r["target"]),
-                                         r["max_drop"] is not None))
+                                         r["max_drop"] is not None, r["route"] == "nncf",
+                                         list(TARGETS).index(r["target"])))
                 write(out_dir, rows, data)
     return rows
 
@@ -98,7 +121,7 @@ def _worst_classes(row: dict, engine: str, n: int = 2) -> str:
     fp = row["per_class_iou"]["fp32"]
     q = row["per_class_iou"][f"int8-{engine}"]
     lost = sorted(((fp[c] or 0) - (q[c] or 0), c) for c in fp)[::-1][:n]
-    return ", ".join(f"{c} {100 * d:+.1f}" for d, c in lost if d > 0) or "none"
+    return ", ".join(f"{c} -{100 * d:.1f}" for d, c in lost if d > 0) or "none"
 
 
 def markdown(rows: list[dict], data: str, machine: dict) -> str:
@@ -116,21 +139,31 @@ def markdown(rows: list[dict], data: str, machine: dict) -> str:
         "of CPUs without VNNI, so they are shown separately).",
         "",
         "| model | target | budget | weights | mode | FP32 mIoU | INT8 ORT | INT8 OV | "
-        "drop ORT / OV | ORT-OV agree | float layers | lost most (ORT) |",
+        "drop ORT / OV | ORT-OV agree | float layers | lost most (points) |",
         "| --- | --- | --- | --- | --- | ---: | ---: | ---: | --- | ---: | --- | --- |",
     ]
     for r in rows:
         budget = "-" if r["max_drop"] is None else f"{r['max_drop']:g}"
+        if "refused" in r:
+            lines.append(f"| {r['model']} | {r['target']} ({r['route']}) | {budget} | "
+                         f"refused: {r['refused']} |||||||||")
+            continue
         if r.get("budget"):
             budget += " met" if r["budget"]["budget_met"] else " NOT met"
-        agree = r["agreement_ort_ov"][r["mode"]]
+        target = r["target"] + (" (NNCF IR)" if r.get("route") == "nncf" else "")
+        if r.get("route") == "nncf":
+            ort, drop_ort, agree = "-", "-", "n/a (IR)"
+        else:
+            ort = f"{r['miou']['onnxruntime']:.4f}"
+            drop_ort = f"{r['drop_points']['onnxruntime']:+.2f}"
+            agree = f"{100 * min(r['agreement_ort_ov'][r['mode']].values()):.3f}%"
+        worst = _worst_classes(r, "openvino" if r.get("route") == "nncf" else "onnxruntime")
         lines.append(
-            f"| {r['model']} | {r['target']} | {budget} | {r['weight_bits']}-bit | {r['mode']} "
-            f"| {r['miou_fp32']:.4f} | {r['miou']['onnxruntime']:.4f} | "
-            f"{r['miou']['openvino']:.4f} | {r['drop_points']['onnxruntime']:+.2f} / "
-            f"{r['drop_points']['openvino']:+.2f} | {100 * min(agree.values()):.3f}% | "
-            f"{', '.join(r['float_layers']) or 'none'} | {_worst_classes(r, 'onnxruntime')} |")
-    other = [r for r in rows if r["mode"] == "reference"]
+            f"| {r['model']} | {target} | {budget} | {r['weight_bits']}-bit | {r['mode']} "
+            f"| {r['miou_fp32']:.4f} | {ort} | {r['miou']['openvino']:.4f} | {drop_ort} / "
+            f"{r['drop_points']['openvino']:+.2f} | {agree} | "
+            f"{', '.join(r['float_layers']) or 'none'} | {worst} |")
+    other = [r for r in rows if r.get("mode") == "reference" and r.get("route") != "nncf"]
     if other:
         lines += ["", "The tensorrt-target graphs (8-bit weights) in this CPU's fused INT8 "
                   "kernels, for reference (not what TensorRT runs):", "",
@@ -142,6 +175,7 @@ def markdown(rows: list[dict], data: str, machine: dict) -> str:
                          f"{r['miou']['onnxruntime-kernels']:.4f} | "
                          f"{r['miou']['openvino-kernels']:.4f} |")
     budgets = [r for r in rows if r.get("budget")]
+    # gates: reference arithmetic >= 99.5% always; fused kernels >= 98% for CPU targets
     if budgets:
         lines += ["", "## Accuracy budget (`--max-drop`)", ""]
         for r in budgets:

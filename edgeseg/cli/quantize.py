@@ -80,6 +80,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     q.add_argument("--trt-version", default="10.3.0",
                    help="TensorRT version written in calib.cache's header")
     q.add_argument("--threads", type=positive_int, default=None)
+    q.add_argument("--no-range-cache", action="store_true",
+                   help="calibrate again even when ranges for this model, set and method are "
+                   "cached (EDGESEG_CACHE/calibration-ranges)")
     q.add_argument("--force", action="store_true", help="replace an existing --out")
     q.add_argument("--list-nodes", action="store_true",
                    help="print the artifact's quantizable layers and exit")
@@ -109,6 +112,7 @@ def run_calib_build(args: argparse.Namespace) -> int:
 def run_quantize(args: argparse.Namespace) -> int:
     from pathlib import Path
 
+    from edgeseg.baseline import DEFAULT_CACHE
     from edgeseg.export.artifact import ArtifactError
     from edgeseg.quant.calib import CalibrationError
     from edgeseg.quant.int8 import DEFAULT_EXCLUDE_OPS, QuantConfig, QuantizationError, quantize
@@ -124,7 +128,8 @@ def run_quantize(args: argparse.Namespace) -> int:
         val_limit=args.val_limit,
         max_drop=args.max_drop, sensitivity_images=args.sensitivity_images,
         max_float_layers=args.max_float_layers, min_agreement=args.min_agreement,
-        trt_version=args.trt_version, threads=args.threads, force=args.force)
+        trt_version=args.trt_version, threads=args.threads, force=args.force,
+        range_cache=None if args.no_range_cache else str(DEFAULT_CACHE / "calibration-ranges"))
     try:
         if args.route == "nncf":
             from edgeseg.quant.nncf_route import quantize_nncf

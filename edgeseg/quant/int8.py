@@ -22,6 +22,7 @@ artifact's, and `max_drop` turns that into a budget (budget.py).
 
 from __future__ import annotations
 
+import os
 import shutil
 import tempfile
 from collections.abc import Callable
@@ -58,8 +59,12 @@ MODES = {
 METHODS = ("minmax", "entropy", "percentile")
 # The class decision stays in float: quantized logits tie, and argmax/softmax cost nothing.
 DEFAULT_EXCLUDE_OPS = ("ArgMax", "Softmax")
-# ONNX Runtime and OpenVINO running the same Q/DQ file must agree on this share of pixels.
+# ONNX Runtime and OpenVINO computing the same Q/DQ file as written must agree on this share
+# of pixels. Their fused INT8 kernels round and align scales differently (BiSeNetV1,
+# openvino target: 98.9% here), so for the CPU targets they get a looser floor that still
+# catches a pattern one engine gets wrong (the padded-pool case: 94%).
 MIN_AGREEMENT = 0.995
+MIN_KERNEL_AGREEMENT = 0.98
 AGREEMENT_IMAGES = 16
 
 
@@ -87,6 +92,7 @@ class QuantConfig:
     min_agreement: float = MIN_AGREEMENT
     trt_version: str = "10.3.0"  # header of the TensorRT calibration cache
     threads: int | None = None
+    range_cache: str | None = None  # directory of calibration ranges keyed by content hashes
     force: bool = False
 
 
@@ -156,13 +162,41 @@ def _method(name: str):
             "percentile": CalibrationMethod.Percentile}[name]
 
 
+def calibration_symmetric(cfg: QuantConfig) -> bool:
+    """Min/max ranges serve every target (the quantizer symmetrises them itself); entropy
+    and percentile thresholds are computed for the target's symmetry."""
+    return cfg.method != "minmax" and TARGETS[cfg.target]["symmetric"]
+
+
+def ranges_key(onnx_sha256: str, calib_hash: str, cfg: QuantConfig) -> str:
+    import hashlib
+
+    import onnxruntime
+
+    parts = [onnx_sha256, calib_hash, cfg.method, str(calibration_symmetric(cfg)),
+             str(cfg.percentile) if cfg.method == "percentile" else "",
+             onnxruntime.__version__]
+    return hashlib.sha256(":".join(parts).encode()).hexdigest()[:32]
+
+
+def read_ranges(path: Path) -> dict[str, tuple[float, float]]:
+    from onnxruntime.quantization.calibrate import load_tensors_data
+
+    tensors = load_tensors_data(path)
+    out = {}
+    for name in tensors:
+        lo, hi = tensors[name].range_value
+        out[name] = (float(np.asarray(lo).min()), float(np.asarray(hi).max()))
+    return out
+
+
 def calibrate(model_path: Path, input_name: str, inputs: list[np.ndarray], cfg: QuantConfig,
               ranges_path: Path) -> dict[str, tuple[float, float]]:
     """Ranges of every float tensor (not only the quantized ones, so that the TensorRT cache
     covers the whole network), saved where quantize_static's cache reads them."""
     from onnxruntime.quantization.calibrate import create_calibrator, save_tensors_data
 
-    options = {"symmetric": TARGETS[cfg.target]["symmetric"]}
+    options = {"symmetric": calibration_symmetric(cfg)}
     if cfg.method == "percentile":
         options["percentile"] = cfg.percentile
     with tempfile.TemporaryDirectory(prefix="edgeseg-calib-") as tmp:
@@ -174,11 +208,7 @@ def calibrate(model_path: Path, input_name: str, inputs: list[np.ndarray], cfg: 
         tensors = calibrator.compute_data()
         del calibrator
     save_tensors_data(tensors, ranges_path)
-    out = {}
-    for name in tensors:
-        lo, hi = tensors[name].range_value
-        out[name] = (float(np.asarray(lo).min()), float(np.asarray(hi).max()))
-    return out
+    return read_ranges(ranges_path)
 
 
 def quantize_graph(prepared: Path, ranges_path: Path, cfg: QuantConfig,
@@ -332,8 +362,20 @@ def quantize(cfg: QuantConfig, *, log: Callable[[str], None] = print,
             raise QuantizationError(f"--exclude-node {', '.join(unknown)}: no such node in "
                                     f"{src}/model.onnx (see `edgeseg quantize --list-nodes`)")
         inputs = calibration_inputs(cs, meta["input"])
-        log(f"calibrating ({cfg.method}) on {len(inputs)} images of {cs.root}")
-        ranges = calibrate(prepared, meta["input"]["name"], inputs, cfg, ranges_path)
+        cached = (Path(cfg.range_cache) / f"{ranges_key(meta['files']['model.onnx'], cs.hash, cfg)}"
+                  ".json") if cfg.range_cache else None
+        if cached is not None and cached.is_file():
+            shutil.copyfile(cached, ranges_path)
+            ranges = read_ranges(ranges_path)
+            log(f"calibration ranges ({cfg.method}) for this model and set from {cached}")
+        else:
+            log(f"calibrating ({cfg.method}) on {len(inputs)} images of {cs.root}")
+            ranges = calibrate(prepared, meta["input"]["name"], inputs, cfg, ranges_path)
+            if cached is not None:
+                cached.parent.mkdir(parents=True, exist_ok=True)
+                part = cached.with_suffix(f".{os.getpid()}.partial")
+                shutil.copyfile(ranges_path, part)
+                part.replace(cached)  # atomic: a reader never sees half a file
         bad = [k for k, (lo, hi) in ranges.items() if not np.isfinite([lo, hi]).all()]
         if bad:
             raise QuantizationError(f"calibration produced non-finite ranges for {bad[:3]}; the "
@@ -369,8 +411,10 @@ def quantize(cfg: QuantConfig, *, log: Callable[[str], None] = print,
                 raise QuantizationError("the INT8 graph fails the TensorRT 10 lint: " + "; ".join(
                     f"{f.node}: {f.message}" for f in errors[:5]))
             lint_summary = summarize(findings)
-        gate = TARGETS[cfg.target]["check"]
+        gate = TARGETS[cfg.target]["check"]  # the mode of the headline figures
         other = "kernels" if gate == "reference" else "reference"
+        floors = {"reference": cfg.min_agreement,
+                  "kernels": MIN_KERNEL_AGREEMENT if gate == "kernels" else None}
         sample = inputs[:AGREEMENT_IMAGES]
         agreement = {mode: {"calibration_images": backend_agreement(
             model_path, meta, sample, cfg.threads, mode)} for mode in (gate, other)}
@@ -407,13 +451,14 @@ def quantize(cfg: QuantConfig, *, log: Callable[[str], None] = print,
                 report["final_drop_points"] = worst
                 report["budget_met"] = worst <= cfg.max_drop + 1e-9
                 accuracy["budget"] = report
-        worst = min(agreement[gate].values())
-        if not worst >= cfg.min_agreement:
-            raise QuantizationError(
-                f"ONNX Runtime and OpenVINO ({gate}) agree on only {100 * worst:.2f}% of pixels "
-                f"(< {100 * cfg.min_agreement:.1f}%) on this INT8 graph: one engine runs a "
-                "pattern differently; try --weight-bits 7 (the overflow fix), --target "
-                "tensorrt (symmetric activations) or --exclude-op for the op involved")
+        for mode, floor in floors.items():
+            worst = min(agreement[mode].values())
+            if floor is not None and not worst >= floor:
+                raise QuantizationError(
+                    f"ONNX Runtime and OpenVINO ({mode}) agree on only {100 * worst:.2f}% of "
+                    f"pixels (< {100 * floor:.1f}%) on this INT8 graph: one engine runs a "
+                    "pattern differently; try --weight-bits 7 (the overflow fix), --target "
+                    "tensorrt (symmetric activations) or --exclude-op for the op involved")
         if cfg.target == "tensorrt":
             shutil.copyfile(src / "model.onnx", tmp / "model.fp32.onnx")
             trtcache.write(tmp / "calib.cache", trtcache.scales_from_ranges(ranges),
@@ -452,7 +497,7 @@ def quantize(cfg: QuantConfig, *, log: Callable[[str], None] = print,
             accuracy=accuracy,
             parity={"thresholds": THRESHOLDS["int8"], "results": [],
                     "backend_agreement": {"onnxruntime_vs_openvino": agreement,
-                                          "gate": gate, "minimum": cfg.min_agreement}},
+                                          "gate": gate, "minimum": floors}},
             source={"artifact": str(src.resolve()), "onnx_sha256": meta["files"]["model.onnx"]},
             lint={"tensorrt-10": lint_summary} if lint_summary else {},
         )

@@ -197,3 +197,19 @@ def test_already_quantized_graph_is_refused(fp32_artifact, calib_set, tmp_path, 
     with pytest.raises(QuantizationError, match="already quantized"):
         run(tmp_path / "imp", calib_set, tmp_path / "again")
     assert not (tmp_path / "again").exists()
+
+
+def test_minmax_ranges_are_cached_across_targets(fp32_artifact, calib_set, tmp_path):
+    logs = []
+    for target in ("tensorrt", "onnxruntime"):
+        quantize(QuantConfig(artifact=str(fp32_artifact), calib=str(calib_set.root),
+                             out=str(tmp_path / target), target=target,
+                             range_cache=str(tmp_path / "rc")), log=logs.append, progress=False)
+    assert len(list((tmp_path / "rc").glob("*.json"))) == 1  # min/max serve both targets
+    assert any(m.startswith("calibrating") for m in logs)
+    assert any("from " + str(tmp_path / "rc") in m for m in logs)
+    # An entropy calibration is another key.
+    quantize(QuantConfig(artifact=str(fp32_artifact), calib=str(calib_set.root),
+                         out=str(tmp_path / "ent"), method="entropy",
+                         range_cache=str(tmp_path / "rc")), log=logs.append, progress=False)
+    assert len(list((tmp_path / "rc").glob("*.json"))) == 2
