@@ -31,7 +31,7 @@ def engines_for(meta: dict) -> list[tuple[str, str]]:
 def report(artifacts: list[str], val: str, *, limit: int | None = None,
            threads: int | None = None, progress: bool = True,
            log: Callable[[str], None] = print) -> dict:
-    from edgeseg.quant.int8 import _check_val, score
+    from edgeseg.quant.int8 import check_val, score
 
     metas = [read_meta(a) for a in artifacts]
     first = metas[0]
@@ -43,7 +43,7 @@ def report(artifacts: list[str], val: str, *, limit: int | None = None,
                                                           first["input"]["resize"]):
             raise ArtifactError(f"{a}: input {m['input']['size']} ({m['input']['resize']}) "
                                 f"differs from {artifacts[0]}'s; compare one deployment size")
-    dataset = _check_val(val, first)
+    dataset = check_val(val, first)
     fp32 = [i for i, m in enumerate(metas) if m["precision"] == "fp32"]
     models, rows = {}, []
     for i, (a, m) in enumerate(zip(artifacts, metas)):

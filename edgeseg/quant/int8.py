@@ -294,7 +294,7 @@ def backend_agreement(path: Path, meta: dict, inputs: list[np.ndarray],
                           for x, y in zip(a, b)]))
 
 
-def _check_source(directory: Path, meta: dict):
+def check_source(directory: Path, meta: dict):
     import onnx
 
     if meta["precision"] != "fp32":
@@ -311,7 +311,7 @@ def _check_source(directory: Path, meta: dict):
     return model
 
 
-def _check_val(val: str, meta: dict):
+def check_val(val: str, meta: dict):
     from edgeseg.data.datasets import DatasetError, open_dataset
 
     try:
@@ -342,10 +342,10 @@ def quantize(cfg: QuantConfig, *, log: Callable[[str], None] = print,
     check_config(cfg)
     src = Path(cfg.artifact)
     meta = read_meta(src)
-    _check_source(src, meta)
+    check_source(src, meta)
     cs = calibration.load(cfg.calib)
     calibration.check_matches(cs, meta["input"])
-    val_set = _check_val(cfg.val, meta) if cfg.val else None
+    val_set = check_val(cfg.val, meta) if cfg.val else None
     require("onnxruntime")
     require("openvino")  # the agreement check needs both engines
     out = Path(cfg.out)

@@ -25,10 +25,10 @@ def quantize_nncf(cfg, *, log: Callable[[str], None] = print, progress: bool = T
     from edgeseg.export.parity import THRESHOLDS
     from edgeseg.quant.int8 import (
         QuantizationError,
-        _check_source,
-        _check_val,
         calibration_inputs,
         check_config,
+        check_source,
+        check_val,
         score,
     )
 
@@ -44,10 +44,10 @@ def quantize_nncf(cfg, *, log: Callable[[str], None] = print, progress: bool = T
     require("openvino")
     src = Path(cfg.artifact)
     meta = read_meta(src)
-    _check_source(src, meta)
+    check_source(src, meta)
     cs = calibration.load(cfg.calib)
     calibration.check_matches(cs, meta["input"])
-    val_set = _check_val(cfg.val, meta) if cfg.val else None
+    val_set = check_val(cfg.val, meta) if cfg.val else None
     import nncf
     import openvino as ov
 
