@@ -1,9 +1,11 @@
 """ONNX Runtime backend (CPU execution provider unless told otherwise).
 
-`optimize=False` turns graph optimisations off: a Q/DQ graph then runs QuantizeLinear /
-DequantizeLinear and float ops exactly as the ONNX spec defines them (the reference INT8
-arithmetic, which TensorRT's exact int32 accumulation matches), instead of the fused integer
-kernels, which on x86 CPUs without VNNI can saturate with full-range INT8 weights."""
+`int8_kernels=False` keeps ONNX Runtime from fusing Q/DQ patterns into its integer kernels
+(session option session.disable_quant_qdq; other optimisations stay): a Q/DQ graph then
+runs QuantizeLinear / DequantizeLinear and float ops exactly as the ONNX spec defines them
+(the reference INT8 arithmetic, which TensorRT's exact int32 accumulation matches; outputs
+identical to running with every optimisation off), instead of the fused kernels, which on
+x86 CPUs without VNNI can saturate with full-range INT8 weights."""
 
 from __future__ import annotations
 
@@ -17,12 +19,12 @@ class Runner:
 
     def __init__(self, model_path: str | Path, *, threads: int | None = None,
                  providers: list[str] | None = None, output_names: list[str] | None = None,
-                 optimize: bool = True) -> None:
+                 int8_kernels: bool = True) -> None:
         # output_names: accepted for a uniform runner signature; ORT keeps the graph's names.
         self.model_path = Path(model_path)
         self.threads = threads
         self.providers = providers or ["CPUExecutionProvider"]
-        self.optimize = optimize
+        self.int8_kernels = int8_kernels
         self.session = None
 
     def __enter__(self) -> Runner:
@@ -31,8 +33,8 @@ class Runner:
         opts = ort.SessionOptions()
         if self.threads:
             opts.intra_op_num_threads = self.threads
-        if not self.optimize:
-            opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_DISABLE_ALL
+        if not self.int8_kernels:
+            opts.add_session_config_entry("session.disable_quant_qdq", "1")
         try:
             self.session = ort.InferenceSession(str(self.model_path), opts,
                                                 providers=self.providers)
