@@ -34,7 +34,8 @@ def nncf_available() -> bool:
 
 
 def run(models: list[str], data: str, cache: Path, out_dir: Path, calib_images: int,
-        budget: float, merge: bool) -> list[dict]:
+        budget: float, merge: bool, nncf_models: tuple[str, ...] = ("bisenetv1",)
+        ) -> list[dict]:
     path = out_dir / "int8_accuracy.json"
     rows = json.loads(path.read_text()) if merge and path.is_file() else []
     with tempfile.TemporaryDirectory(prefix="edgeseg-int8-") as tmp:
@@ -58,6 +59,8 @@ def run(models: list[str], data: str, cache: Path, out_dir: Path, calib_images: 
             runs = [(t, None, "qdq") for t in TARGETS] + [("openvino", None, "nncf"),
                                                            ("tensorrt", budget, "qdq")]
             for target, max_drop, route in runs:
+                if route == "nncf" and model not in nncf_models:
+                    continue
                 if route == "nncf" and not nncf_available():
                     log("NNCF is not installed: no NNCF row (pip install 'edgeseg[nncf]')")
                     continue
@@ -190,11 +193,14 @@ def main() -> None:
     p.add_argument("--cache", type=Path, default=DEFAULT_CACHE)
     p.add_argument("--calib-images", type=int, default=256)
     p.add_argument("--budget", type=float, default=0.5)
+    p.add_argument("--nncf-models", nargs="*", default=["bisenetv1"],
+                   help="models that also get the NNCF route's row")
     p.add_argument("--merge", action="store_true",
                    help="keep other models' rows from an existing int8_accuracy.json")
     p.add_argument("--out", type=Path, default=Path(__file__).resolve().parent)
     a = p.parse_args()
-    run(a.models, a.data, a.cache, a.out, a.calib_images, a.budget, a.merge)
+    run(a.models, a.data, a.cache, a.out, a.calib_images, a.budget, a.merge,
+        tuple(a.nncf_models))
 
 
 if __name__ == "__main__":
