@@ -108,3 +108,38 @@ def test_torch_predictor_follows_the_model_dtype():
     img = np.random.default_rng(0).integers(0, 255, (40, 70, 3), dtype=np.uint8)
     labels = TorchPredictor(model, Preprocess((64, 64)))(img)
     assert labels.shape == (40, 70) and labels.dtype == np.uint8 and labels.max() < 3
+
+
+class _FakeRunner:
+    """Returns class 1 on the left quarter of the network input, class 0 elsewhere."""
+
+    def __init__(self, kind):
+        self.kind = kind
+
+    def infer(self, inputs):
+        x = inputs["input"]
+        h, w = x.shape[2:]
+        labels = np.zeros((1, h, w), np.uint8)
+        labels[:, :, : w // 4] = 1
+        if self.kind == "labels":
+            return {"out": labels}
+        logits = np.stack([1.0 - labels, labels.astype(np.float32)], 1).astype(np.float32)
+        return {"out": logits}
+
+
+@pytest.mark.parametrize("kind", ["logits", "labels"])
+@pytest.mark.parametrize("resize", ["stretch", "letterbox"])
+def test_graph_predictor_maps_back_to_the_image(kind, resize):
+    from edgeseg.evaluate import GraphPredictor
+
+    meta = {"input": {"name": "input", "size": [32, 64], "resize": resize, "color": "RGB",
+                      "network_color": "RGB", "mean": [0, 0, 0], "std": [1, 1, 1],
+                      "fused_preprocess": False},
+            "output": {"name": "out", "kind": kind}}
+    image = np.zeros((40, 40, 3), np.uint8)  # square: letterbox pads left and right
+    pred = GraphPredictor(_FakeRunner(kind), meta)(image)
+    assert pred.shape == (40, 40) and pred.dtype == np.uint8
+    if resize == "stretch":
+        assert (pred[:, :8] == 1).all() and (pred[:, 12:] == 0).all()
+    else:  # the content is the middle 32x32 of the 32x64 input; the quarter is padding
+        assert (pred == 0).all()
