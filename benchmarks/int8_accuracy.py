@@ -78,6 +78,7 @@ def run(models: list[str], data: str, cache: Path, out_dir: Path, calib_images: 
                                                 r["route"]) != (model, target, max_drop, route)]
                     rows.append({"model": model, "target": target, "route": route,
                                  "max_drop": max_drop, "refused": str(e)})
+                    write(out_dir, rows, data)
                     continue
                 acc, cal = meta["accuracy"], meta["calibration"]
                 agree = meta["parity"]["backend_agreement"]
