@@ -90,6 +90,7 @@ class QuantConfig:
     sensitivity_images: int = 48
     max_float_layers: int = 12
     min_agreement: float = MIN_AGREEMENT
+    min_kernel_agreement: float = MIN_KERNEL_AGREEMENT
     trt_version: str = "10.3.0"  # header of the TensorRT calibration cache
     threads: int | None = None
     range_cache: str | None = None  # directory of calibration ranges keyed by content hashes
@@ -414,7 +415,7 @@ def quantize(cfg: QuantConfig, *, log: Callable[[str], None] = print,
         gate = TARGETS[cfg.target]["check"]  # the mode of the headline figures
         other = "kernels" if gate == "reference" else "reference"
         floors = {"reference": cfg.min_agreement,
-                  "kernels": MIN_KERNEL_AGREEMENT if gate == "kernels" else None}
+                  "kernels": cfg.min_kernel_agreement if gate == "kernels" else None}
         sample = inputs[:AGREEMENT_IMAGES]
         agreement = {mode: {"calibration_images": backend_agreement(
             model_path, meta, sample, cfg.threads, mode)} for mode in (gate, other)}
