@@ -87,7 +87,7 @@ def run(models: list[str], data: str, cache: Path, out_dir: Path, calib_images: 
                     "route": route,
                     "max_drop": max_drop, "method": cal.get("method", "nncf default"),
                     "activations": cal["activations"],
-                    "weight_bits": cal.get("weight_bits", "8 (7 first layer)"),
+                    "weight_bits": cal.get("weight_bits", "8-bit (7 first layer)"),
                     "calibration_images": cal["images"], "val_images": acc["images"],
                     "mode": acc["mode"], "miou_fp32": acc["reference_miou"],
                     "miou": acc["miou"], "drop_points": acc["drop_points"],
@@ -121,6 +121,10 @@ def write(out_dir: Path, rows: list[dict], data: str) -> None:
     (out_dir / "int8_accuracy.md").write_text(markdown(rows, data, meta))
 
 
+def bits(b) -> str:
+    return f"{b}-bit" if isinstance(b, int) else str(b)
+
+
 def _worst_classes(row: dict, engine: str, n: int = 2) -> str:
     fp = row["per_class_iou"]["fp32"]
     q = row["per_class_iou"][f"int8-{engine}"]
@@ -142,7 +146,9 @@ def markdown(rows: list[dict], data: str, machine: dict) -> str:
         "as written (what TensorRT computes; full-range weights saturate the fused kernels "
         "of CPUs without VNNI). Agreement: the worse of 16 calibration images and the val "
         "split, in that mode; gates: >= 99.5% in the reference arithmetic, >= 98% in the "
-        "kernels for the CPU targets.",
+        "kernels for the CPU targets. FP32 mIoU is each checkpoint's own, the reference for "
+        "the drops (checkpoints trained on the machine named above; they can differ from "
+        "baselines.md).",
         "",
         "| model | target | budget | weights | mode | FP32 mIoU | INT8 ORT | INT8 OV | "
         "drop ORT / OV | ORT-OV agree | float layers | lost most (points) |",
@@ -165,7 +171,7 @@ def markdown(rows: list[dict], data: str, machine: dict) -> str:
             agree = f"{100 * min(r['agreement_ort_ov'][r['mode']].values()):.3f}%"
         worst = _worst_classes(r, "openvino" if r.get("route") == "nncf" else "onnxruntime")
         lines.append(
-            f"| {r['model']} | {target} | {budget} | {r['weight_bits']}-bit | {r['mode']} "
+            f"| {r['model']} | {target} | {budget} | {bits(r['weight_bits'])} | {r['mode']} "
             f"| {r['miou_fp32']:.4f} | {ort} | {r['miou']['openvino']:.4f} | {drop_ort} / "
             f"{r['drop_points']['openvino']:+.2f} | {agree} | "
             f"{', '.join(r['float_layers']) or 'none'} | {worst} |")
