@@ -21,7 +21,8 @@ from pathlib import Path
 from edgeseg.baseline import DEFAULT_CACHE, RECIPES, cpu_name
 from edgeseg.export.exporter import ExportConfig, export
 from edgeseg.quant.calib import build
-from edgeseg.quant.int8 import TARGETS, QuantConfig, QuantizationError, quantize
+from edgeseg.quant.config import TARGETS, QuantConfig, QuantizationError
+from edgeseg.quant.int8 import quantize
 from edgeseg.quant.nncf_route import quantize_nncf
 
 SIZE = (128, 256)

@@ -27,7 +27,8 @@ from edgeseg.cli.common import parse_size
 from edgeseg.export.artifact import read_meta
 from edgeseg.export.exporter import ExportConfig, export
 from edgeseg.quant.calib import MIN_IMAGES, build
-from edgeseg.quant.int8 import QuantConfig, quantize
+from edgeseg.quant.config import QuantConfig
+from edgeseg.quant.int8 import quantize
 
 
 def cpu_flags() -> list[str]:

@@ -31,7 +31,8 @@ def engines_for(meta: dict) -> list[tuple[str, str]]:
 def report(artifacts: list[str], val: str, *, limit: int | None = None,
            threads: int | None = None, progress: bool = True,
            log: Callable[[str], None] = print) -> dict:
-    from edgeseg.quant.int8 import check_val, score
+    from edgeseg.quant.config import check_val
+    from edgeseg.quant.engines import score
 
     metas = [read_meta(a) for a in artifacts]
     first = metas[0]

@@ -165,7 +165,7 @@ def run_accuracy_report(args: argparse.Namespace) -> int:
 
     from edgeseg.bench.accuracy import markdown, report
     from edgeseg.export.artifact import ArtifactError
-    from edgeseg.quant.int8 import QuantizationError
+    from edgeseg.quant.config import QuantizationError
 
     try:
         rep = report(args.artifact, args.val, limit=args.val_limit, log=status)

@@ -9,7 +9,7 @@ from edgeseg.cli.common import parse_size, positive_int, status
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
     from edgeseg.quant.calib import DEFAULT_IMAGES, MIN_IMAGES
-    from edgeseg.quant.int8 import DEFAULT_EXCLUDE_OPS, METHODS, MIN_AGREEMENT, TARGETS
+    from edgeseg.quant.config import DEFAULT_EXCLUDE_OPS, METHODS, MIN_AGREEMENT, TARGETS
 
     c = sub.add_parser("calib", help="build calibration sets for INT8")
     csub = c.add_subparsers(dest="calib_command", metavar="ACTION", required=True)
@@ -115,7 +115,8 @@ def run_quantize(args: argparse.Namespace) -> int:
     from edgeseg.baseline import DEFAULT_CACHE
     from edgeseg.export.artifact import ArtifactError
     from edgeseg.quant.calib import CalibrationError
-    from edgeseg.quant.int8 import DEFAULT_EXCLUDE_OPS, QuantConfig, QuantizationError, quantize
+    from edgeseg.quant.config import DEFAULT_EXCLUDE_OPS, QuantConfig, QuantizationError
+    from edgeseg.quant.int8 import quantize
 
     if args.list_nodes:
         return list_nodes(args.artifact)

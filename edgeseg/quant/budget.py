@@ -26,7 +26,8 @@ def fit(*, build: Callable[[tuple[str, ...], Path], Path], work: Path, meta: dic
     import onnx
 
     from edgeseg.quant import qdq
-    from edgeseg.quant.int8 import MODES, TARGETS, score
+    from edgeseg.quant.config import MODES, TARGETS
+    from edgeseg.quant.engines import score
     from edgeseg.utils.progress import progress_bar
 
     backend = "openvino" if cfg.target == "openvino" else "onnxruntime"

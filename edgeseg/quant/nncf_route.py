@@ -15,22 +15,16 @@ import importlib.util
 from collections.abc import Callable
 from pathlib import Path
 
-from edgeseg.export.artifact import read_meta, write_meta
-from edgeseg.quant import calib as calibration
+from edgeseg.export.artifact import write_meta
 
 
 def quantize_nncf(cfg, *, log: Callable[[str], None] = print, progress: bool = True) -> dict:
     from edgeseg.backends import require
     from edgeseg.data.io import atomic_output_dir
     from edgeseg.export.parity import THRESHOLDS
-    from edgeseg.quant.int8 import (
-        QuantizationError,
-        calibration_inputs,
-        check_config,
-        check_source,
-        check_val,
-        score,
-    )
+    from edgeseg.quant.config import QuantizationError, check_config, open_inputs
+    from edgeseg.quant.engines import score
+    from edgeseg.quant.int8 import calibration_inputs
 
     check_config(cfg)
     if cfg.target != "openvino":
@@ -42,12 +36,7 @@ def quantize_nncf(cfg, *, log: Callable[[str], None] = print, progress: bool = T
     if importlib.util.find_spec("nncf") is None:
         raise ImportError("--route nncf needs NNCF: pip install 'edgeseg[nncf]'")
     require("openvino")
-    src = Path(cfg.artifact)
-    meta = read_meta(src)
-    check_source(src, meta)
-    cs = calibration.load(cfg.calib)
-    calibration.check_matches(cs, meta["input"])
-    val_set = check_val(cfg.val, meta) if cfg.val else None
+    src, meta, cs, val_set = open_inputs(cfg)
     import nncf
     import openvino as ov
 

@@ -12,7 +12,8 @@ import pytest
 from edgeseg.cli.main import main
 from edgeseg.export.artifact import read_meta
 from edgeseg.quant import qdq, trtcache
-from edgeseg.quant.int8 import QuantConfig, QuantizationError, quantize
+from edgeseg.quant.config import QuantConfig, QuantizationError
+from edgeseg.quant.int8 import quantize
 
 pytest.importorskip("openvino")
 pytestmark = pytest.mark.openvino
@@ -67,7 +68,8 @@ def test_padded_pool_on_a_nonzero_zero_point_is_what_breaks(fp32_artifact, calib
     """The regression the fix is for: the same UINT8 graph with the pool reading Q/DQ input.
     OpenVINO pads the integer tensor with 0, which is -zero_point*scale in real terms, so the
     border pixels of the pool's output differ from ONNX Runtime's (float-domain) padding."""
-    from edgeseg.quant.int8 import backend_agreement, calibrate, calibration_inputs
+    from edgeseg.quant.engines import backend_agreement
+    from edgeseg.quant.int8 import calibrate, calibration_inputs
 
     meta = read_meta(fp32_artifact)
     inputs = calibration_inputs(calib_set, meta["input"])

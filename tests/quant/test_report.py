@@ -7,7 +7,8 @@ import json
 import pytest
 
 from edgeseg.cli.main import main
-from edgeseg.quant.int8 import QuantConfig, quantize
+from edgeseg.quant.config import QuantConfig
+from edgeseg.quant.int8 import quantize
 
 pytest.importorskip("openvino")
 pytestmark = pytest.mark.openvino
