@@ -25,6 +25,7 @@ class TrainConfig:
     data: str
     out: str
     size: tuple[int, int] = (128, 256)
+    crop: tuple[int, int] | None = None  # train on crops of the size-scaled images
     model_options: dict[str, Any] = field(default_factory=dict)
     iters: int = 2000
     minutes: float | None = None  # wall-clock budget; sizes `iters` from the step time
@@ -61,6 +62,9 @@ class TrainConfig:
              f"device must be auto, cpu or cuda, got {self.device!r}"),
             (self.amp in ("auto", "bf16", "off"),
              f"amp must be auto, bf16 or off, got {self.amp!r}"),
+            (self.crop is None or (0 < self.crop[0] <= self.size[0]
+                                   and 0 < self.crop[1] <= self.size[1]),
+             f"crop {self.crop} must fit inside size {self.size} (HxW)"),
         ]
         for ok, msg in checks:
             if not ok:
@@ -69,6 +73,8 @@ class TrainConfig:
     def to_dict(self) -> dict[str, Any]:
         d = dataclasses.asdict(self)
         d["size"] = list(self.size)
+        if self.crop is not None:
+            d["crop"] = list(self.crop)
         return d
 
 
@@ -203,7 +209,8 @@ def train(cfg: TrainConfig, *, resume: str | None = None, progress: bool = True,
     val_set = open_dataset(cfg.data, "val", skip_missing=cfg.skip_missing)
     classes = train_set.classes
     preprocess = Preprocess(size=tuple(cfg.size), resize=cfg.resize)
-    augment = Augment(size=tuple(cfg.size), keep_aspect=cfg.resize == "letterbox")
+    augment = Augment(size=tuple(cfg.size), keep_aspect=cfg.resize == "letterbox",
+                      crop=tuple(cfg.crop) if cfg.crop else None)
     model = create_model(cfg.model, num_classes=classes.num_classes, **cfg.model_options)
     model.to(device).train()
     params = [p for p in model.parameters() if p.requires_grad]

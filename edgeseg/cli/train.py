@@ -34,6 +34,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--data", required=True, help="dataset root (Cityscapes/CamVid/folder)")
     p.add_argument("--out", required=True, help="checkpoint path to write")
     p.add_argument("--size", type=parse_size, default=(128, 256), metavar="HxW")
+    p.add_argument("--crop", type=parse_size, default=None, metavar="HxW",
+                   help="train on random crops of this size (at most --size) of images "
+                   "scaled as for --size: cheaper steps, same object scale at inference")
     p.add_argument("--iters", type=positive_int, default=2000)
     p.add_argument("--minutes", type=float, default=None,
                    help="wall-clock budget: the schedule is sized to fit it")
@@ -82,7 +85,7 @@ def run_train(args: argparse.Namespace) -> int:
 
     try:
         cfg = TrainConfig(
-            model=args.model, data=args.data, out=args.out, size=args.size,
+            model=args.model, data=args.data, out=args.out, size=args.size, crop=args.crop,
             model_options=parse_options(args.opt), iters=args.iters, minutes=args.minutes,
             batch=args.batch, optimizer=args.optimizer, lr=args.lr,
             weight_decay=args.weight_decay, warmup=args.warmup, loss=args.loss,

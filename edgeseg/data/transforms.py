@@ -130,12 +130,16 @@ class Augment:
     flip: bool = True
     jitter: float = 0.3  # brightness / contrast / saturation amplitude
     keep_aspect: bool = False  # True to match the letterbox policy, False for stretch
+    # Crop smaller than the network size (HxW): scale stays relative to `size`, so objects
+    # keep the pixel size they have at inference, and each step costs crop/size as much.
+    crop: tuple[int, int] | None = None
 
     def __call__(self, image: np.ndarray, labels: np.ndarray, rng: np.random.Generator,
                  ignore_index: int = 255, fill: tuple[float, ...] = IMAGENET_MEAN
                  ) -> tuple[np.ndarray, np.ndarray]:
         th, tw = self.size
         h, w = labels.shape
+        ch, cw = self.crop or self.size
         # Scale relative to the image as the resize policy fits it (letterbox: the whole
         # image inside the input; stretch: exactly the input), then crop.
         s = rng.uniform(*self.scale)
@@ -153,9 +157,9 @@ class Augment:
             image[nh:, :] = np.round(fill).astype(np.uint8)
             image[:, nw:] = np.round(fill).astype(np.uint8)
             labels = np.pad(labels, ((0, ph), (0, pw)), constant_values=ignore_index)
-        y = rng.integers(0, image.shape[0] - th + 1)
-        x = rng.integers(0, image.shape[1] - tw + 1)
-        image, labels = image[y:y + th, x:x + tw], labels[y:y + th, x:x + tw]
+        y = rng.integers(0, image.shape[0] - ch + 1)
+        x = rng.integers(0, image.shape[1] - cw + 1)
+        image, labels = image[y:y + ch, x:x + cw], labels[y:y + ch, x:x + cw]
         if self.flip and rng.random() < 0.5:
             image, labels = image[:, ::-1], labels[:, ::-1]
         if self.jitter:

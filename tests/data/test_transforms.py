@@ -105,3 +105,18 @@ def test_letterbox_augment_uses_the_letterbox_scale():
     _, out = aug(img, lab, np.random.default_rng(0))
     # 512x1024 fitted into 128x128 is 64x128: 64 rows of content, the rest ignore padding
     assert (out != 255).sum() == 64 * 128
+
+
+def test_augment_crop_keeps_the_inference_scale():
+    """A crop smaller than the network size is cut from the image scaled as for that size,
+    so objects keep the pixel size they have at inference: at scale 1 a crop of a
+    horizontal ramp (x resized from 0..255 over 256 columns to 64 columns) advances 4 grey
+    levels per pixel, as the full-size input does."""
+    ramp = np.tile(np.arange(256, dtype=np.uint8), (64, 1))
+    image = np.repeat(ramp[..., None], 3, axis=2)
+    labels = np.zeros((64, 256), np.uint8)
+    aug = Augment(size=(16, 64), scale=(1.0, 1.0), flip=False, jitter=0.0, crop=(8, 16))
+    img, lab = aug(image, labels, np.random.default_rng(1))
+    assert img.shape == (8, 16, 3) and lab.shape == (8, 16)
+    steps = np.diff(img[0, :, 0].astype(int))
+    assert np.all(np.abs(steps - 4) <= 1), steps
