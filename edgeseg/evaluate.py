@@ -157,21 +157,32 @@ class GraphPredictor:
         from edgeseg.export.exporter import input_preprocess
 
         self.runner = runner
-        self.input, self.output = meta["input"], meta["output"]
+        self.input, self.output_meta = meta["input"], meta["output"]
         self.preprocess = input_preprocess(self.input)
 
-    def __call__(self, image: np.ndarray) -> np.ndarray:
+    def prepare(self, image: np.ndarray) -> np.ndarray:
+        """The graph input (a batch of one) for a decoded HxWx3 uint8 image."""
         from edgeseg.export.exporter import graph_input
 
-        x = graph_input(self.input, self.preprocess.resize_image(image))
-        out = self.runner.infer({self.input["name"]: x})
-        y = out[self.output["name"]] if self.output["name"] in out else next(iter(out.values()))
-        if self.output["kind"].startswith("labels"):
+        return graph_input(self.input, self.preprocess.resize_image(image))
+
+    def pick(self, out: dict[str, np.ndarray]) -> np.ndarray:
+        """The model output among the runner's outputs."""
+        return out[self.output_meta["name"]] if self.output_meta["name"] in out \
+            else next(iter(out.values()))
+
+    def finish(self, y: np.ndarray, image_hw: tuple[int, int]) -> np.ndarray:
+        """One output item (scores CxHxW or labels HxW) to a label map at the image size."""
+        if self.output_meta["kind"].startswith("labels"):
             # Labels back to the image: crop the letterbox, nearest resize (one-hot would
             # cost C times the memory for the same answer).
             from edgeseg.data.transforms import resize_array
 
-            (rh, rw), (top, left) = self.preprocess.geometry(*image.shape[:2])
-            lab = np.ascontiguousarray(y[0][top:top + rh, left:left + rw]).astype(np.uint8)
-            return resize_array(lab, image.shape[:2], nearest=True)
-        return self.preprocess.restore(y[0], image.shape[:2]).argmax(0).astype(np.uint8)
+            (rh, rw), (top, left) = self.preprocess.geometry(*image_hw)
+            lab = np.ascontiguousarray(y[top:top + rh, left:left + rw]).astype(np.uint8)
+            return resize_array(lab, tuple(image_hw), nearest=True)
+        return self.preprocess.restore(y, tuple(image_hw)).argmax(0).astype(np.uint8)
+
+    def __call__(self, image: np.ndarray) -> np.ndarray:
+        out = self.runner.infer({self.input["name"]: self.prepare(image)})
+        return self.finish(self.pick(out)[0], image.shape[:2])

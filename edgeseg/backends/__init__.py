@@ -11,6 +11,7 @@ import importlib.util
 ENGINES = {
     "onnxruntime": ("onnxruntime", "onnxruntime"),
     "openvino": ("openvino", "openvino"),
+    "torch": ("torch", "torch"),
 }
 
 
@@ -29,10 +30,13 @@ def require(name: str) -> None:
 
 
 def get_runner(name: str, model_path, **options):
-    """The Runner of backend `name` for a model file (not yet entered)."""
+    """The Runner of backend `name` for a model file (the artifact directory for torch),
+    not yet entered."""
     require(name)
     if name == "onnxruntime":
         from edgeseg.backends.onnxruntime import Runner
+    elif name == "torch":
+        from edgeseg.backends.torch import Runner
     else:
         from edgeseg.backends.openvino import Runner
     return Runner(model_path, **options)

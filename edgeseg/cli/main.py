@@ -6,9 +6,19 @@ import argparse
 import sys
 
 from edgeseg import __version__
-from edgeseg.cli import baseline, data, demo, export, models, quantize, train
+from edgeseg.cli import (
+    baseline,
+    bench,
+    data,
+    demo,
+    export,
+    models,
+    quantize,
+    report,
+    train,
+)
 
-SUBCOMMANDS = (models, data, train, baseline, export, quantize, demo)
+SUBCOMMANDS = (models, data, train, baseline, export, quantize, bench, report, demo)
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -1,0 +1,95 @@
+"""PyTorch eager backend: the artifact's FP32 model rebuilt from its meta (checkpoint or
+registry seed), as a user's own PyTorch code would run it. It is every benchmark table's
+"before" row; `compile=True` runs it through `torch.compile` instead (where that works).
+
+On CUDA, `infer_timed` splits one call into copy in / compute / copy out with CUDA events
+(host timers around asynchronous launches would measure only the launch)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+
+class Runner:
+    """`with Runner(artifact_dir) as r: r.infer({"input": x})`."""
+
+    def __init__(self, artifact_dir: str | Path, *, device: str = "cpu",
+                 threads: int | None = None, compile: bool = False,
+                 output_names: list[str] | None = None, int8_kernels: bool = True) -> None:
+        # output_names, int8_kernels: the uniform runner signature; an FP32 module has neither.
+        self.artifact = Path(artifact_dir)
+        self.device = device
+        self.threads = threads
+        self.compile = compile
+        self.module = None
+
+    def __enter__(self) -> Runner:
+        import torch
+
+        from edgeseg.export.artifact import read_meta
+        from edgeseg.export.exporter import build_reference
+
+        if self.device.startswith("cuda") and not torch.cuda.is_available():
+            raise RuntimeError(f"torch backend: device {self.device!r} asked for, but this "
+                               "torch build sees no CUDA GPU; use --device cpu")
+        if self.threads:
+            torch.set_num_threads(self.threads)
+        meta = read_meta(self.artifact)
+        self.input_name, self.output_name = meta["input"]["name"], meta["output"]["name"]
+        module = build_reference(meta["model"], meta["input"], meta["output"]["kind"])
+        module = module.to(self.device).eval()
+        if self.compile:
+            try:
+                module = torch.compile(module)
+            except Exception as e:  # torch.compile raises backend-specific types
+                raise RuntimeError(f"torch.compile failed here: {e}") from e
+        self.module = module
+        self.torch = torch
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.module = None
+
+    @property
+    def input_names(self) -> list[str]:
+        return [self.input_name]
+
+    def infer(self, inputs: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+        return self.infer_timed(inputs)[0]
+
+    def infer_timed(self, inputs: dict[str, np.ndarray]
+                    ) -> tuple[dict[str, np.ndarray], dict[str, float]]:
+        """(outputs, phase times in ms): on CUDA copy_in / compute / copy_out from CUDA
+        events; on CPU only compute (the module reads host memory: there is no copy)."""
+        if self.module is None:
+            raise RuntimeError("use the Runner as a context manager: with Runner(path) as r")
+        torch = self.torch
+        x = torch.from_numpy(np.ascontiguousarray(inputs[self.input_name]))
+        if not self.device.startswith("cuda"):
+            import time
+
+            t0 = time.perf_counter()
+            with torch.inference_mode():
+                y = self.module(x)
+            ms = (time.perf_counter() - t0) * 1000.0
+            return {self.output_name: y.numpy()}, {"compute": ms}
+        ev = [torch.cuda.Event(enable_timing=True) for _ in range(4)]
+        ev[0].record()
+        xd = x.pin_memory().to(self.device, non_blocking=True)
+        ev[1].record()
+        with torch.inference_mode():
+            y = self.module(xd)
+        ev[2].record()
+        host = y.to("cpu", non_blocking=True)
+        ev[3].record()
+        ev[3].synchronize()
+        return {self.output_name: host.numpy()}, {
+            "copy_in": ev[0].elapsed_time(ev[1]), "compute": ev[1].elapsed_time(ev[2]),
+            "copy_out": ev[2].elapsed_time(ev[3])}
+
+    def device_peak_mib(self) -> float | None:
+        if self.device.startswith("cuda"):
+            return self.torch.cuda.max_memory_allocated(self.device) / 2**20
+        return None

@@ -1,0 +1,229 @@
+"""`edgeseg bench --matrix FILE.toml`: models x precisions x backends x sizes, each cell a
+result file with latency at the deployment size and mIoU from the evaluator.
+
+Artifacts are made on demand from the trained checkpoints (export for FP32/FP16, quantize
+for INT8, one INT8 artifact per backend's target) and kept in the work directory; a cell
+whose result file exists and validates is skipped, so an interrupted run resumes where it
+stopped. mIoU is measured at `accuracy_size` (the size the checkpoints were trained at, by
+the same precision and backend): a model trained at 128x256 and fed a 4x upscaled frame
+would score its scale mismatch, not its deployment. Each result records that size.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+from typing import Any
+
+PRECISIONS = ("fp32", "fp16", "int8")
+# The INT8 artifact each backend runs: the target built for its kernels.
+DEFAULT_INT8_TARGET = {"onnxruntime": "onnxruntime", "openvino": "openvino"}
+
+
+@dataclass(frozen=True)
+class MatrixConfig:
+    models: tuple[str, ...]
+    checkpoints: str  # path pattern with {model}
+    val: str | None = None
+    val_limit: int | None = None
+    precisions: tuple[str, ...] = ("fp32", "int8")
+    backends: tuple[str, ...] = ("torch", "onnxruntime", "openvino")
+    sizes: tuple[tuple[int, int], ...] = ((512, 1024),)
+    accuracy_size: tuple[int, int] | None = None  # default: the latency size
+    int8_target: dict[str, str] = field(default_factory=lambda: dict(DEFAULT_INT8_TARGET))
+    calib_images: int = 64
+    iters: int = 20
+    warmup: int = 3
+    threads: int | None = None
+    work: str = "~/.cache/edgeseg/matrix"
+    results: str = "benchmarks/results"
+
+    def __post_init__(self) -> None:
+        from edgeseg.bench.run import BACKENDS
+
+        for key in ("val", "work", "results"):
+            if getattr(self, key):
+                object.__setattr__(self, key, str(Path(getattr(self, key)).expanduser()))
+
+        bad = [p for p in self.precisions if p not in PRECISIONS]
+        if bad:
+            raise ValueError(f"matrix: unknown precisions {bad}; known: {', '.join(PRECISIONS)}")
+        bad = [b for b in self.backends if b not in BACKENDS]
+        if bad:
+            raise ValueError(f"matrix: unknown backends {bad}; known: {', '.join(BACKENDS)}")
+        if "{model}" not in self.checkpoints:
+            raise ValueError("matrix: checkpoints must be a path pattern containing {model}")
+        if self.iters < 1 or self.warmup < 0:
+            raise ValueError(f"matrix: need iters >= 1 and warmup >= 0, got {self.iters} and "
+                             f"{self.warmup}")
+
+
+def _size(text: Any, where: str) -> tuple[int, int]:
+    from edgeseg.cli.common import parse_size
+
+    try:
+        return parse_size(str(text))
+    except Exception as e:  # argparse.ArgumentTypeError
+        raise ValueError(f"matrix: {where}: {e}") from None
+
+
+def load(path: str | Path) -> MatrixConfig:
+    import tomllib  # Python 3.11+
+
+    path = Path(path)
+    try:
+        raw = tomllib.loads(path.read_text())
+    except OSError as e:
+        raise ValueError(f"{path}: cannot read the matrix file ({e.strerror})") from None
+    except tomllib.TOMLDecodeError as e:
+        raise ValueError(f"{path}: not valid TOML ({e})") from None
+    table = raw.get("matrix", raw)
+    known = {f.name for f in fields(MatrixConfig)}
+    unknown = sorted(set(table) - known)
+    if unknown:
+        raise ValueError(f"{path}: unknown keys {unknown}; known: {', '.join(sorted(known))}")
+    kw = dict(table)
+    for key in ("models", "precisions", "backends"):
+        if key in kw:
+            kw[key] = tuple(kw[key])
+    if "sizes" in kw:
+        kw["sizes"] = tuple(_size(s, "sizes") for s in kw["sizes"])
+    if "accuracy_size" in kw:
+        kw["accuracy_size"] = _size(kw["accuracy_size"], "accuracy_size")
+    try:
+        return MatrixConfig(**kw)
+    except TypeError as e:
+        raise ValueError(f"{path}: {e}") from None
+
+
+@dataclass(frozen=True)
+class Cell:
+    model: str
+    size: tuple[int, int]
+    precision: str
+    backend: str
+
+    @property
+    def label(self) -> str:
+        return f"{self.model} {self.size[0]}x{self.size[1]} {self.precision} {self.backend}"
+
+
+def cells(cfg: MatrixConfig) -> list[Cell]:
+    """Every runnable cell: the torch backend is the FP32 eager model only."""
+    out = []
+    for model in cfg.models:
+        for size in cfg.sizes:
+            for precision in cfg.precisions:
+                for backend in cfg.backends:
+                    if backend == "torch" and precision != "fp32":
+                        continue
+                    out.append(Cell(model, size, precision, backend))
+    return out
+
+
+class Artifacts:
+    """Artifacts made on demand and cached under `work`: <model>-<HxW>-<precision>[-target]."""
+
+    def __init__(self, cfg: MatrixConfig, log: Callable[[str], None]) -> None:
+        self.cfg = cfg
+        self.work = Path(cfg.work)
+        self.log = log
+
+    def _valid(self, path: Path) -> bool:
+        from edgeseg.export.artifact import ArtifactError, read_meta
+
+        try:
+            read_meta(path)
+            return True
+        except ArtifactError:
+            return False
+
+    def get(self, model: str, size: tuple[int, int], precision: str,
+            target: str | None = None) -> Path:
+        from edgeseg.export.exporter import ExportConfig, export
+
+        name = f"{model}-{size[0]}x{size[1]}-{precision}" + (f"-{target}" if target else "")
+        path = self.work / name
+        if self._valid(path):
+            return path
+        ckpt = Path(self.cfg.checkpoints.format(model=model)).expanduser()
+        if not ckpt.is_file():
+            raise FileNotFoundError(f"no checkpoint for {model} at {ckpt} (train one with "
+                                    "`edgeseg baseline`, or point `checkpoints` elsewhere)")
+        if precision in ("fp32", "fp16"):
+            self.log(f"matrix: exporting {name}")
+            export(ExportConfig(out=str(path), checkpoint=str(ckpt), size=size,
+                                precision=precision, formats=("onnx", "openvino"),
+                                parity_inputs=1, force=True), log=self.log)
+            return path
+        return self._quantize(model, size, target, path)
+
+    def _quantize(self, model: str, size: tuple[int, int], target: str | None,
+                  path: Path) -> Path:
+        from edgeseg.quant.calib import build
+        from edgeseg.quant.config import QuantConfig
+        from edgeseg.quant.int8 import quantize
+
+        fp32 = self.get(model, size, "fp32")
+        calib = self.work / f"calib-{size[0]}x{size[1]}"
+        if not (calib / "calibration.json").is_file():
+            if not self.cfg.val:
+                raise ValueError("matrix: INT8 cells need `val` (a dataset to draw the "
+                                 "calibration set from)")
+            build(calib, size=size, data=self.cfg.val, num=self.cfg.calib_images,
+                  overwrite=True, progress=False, log=self.log)
+        self.log(f"matrix: quantizing {path.name}")
+        quantize(QuantConfig(artifact=str(fp32), calib=str(calib), out=str(path),
+                             target=target or "tensorrt", threads=self.cfg.threads,
+                             range_cache=str(self.work / "ranges"), force=True),
+                 log=self.log, progress=False)
+        return path
+
+
+def run(cfg: MatrixConfig, *, force: bool = False, progress: bool = True,
+        log: Callable[[str], None] = print) -> dict[str, Any]:
+    """Run every cell not already done; returns {"done": [...], "skipped": [...],
+    "failed": [(label, message)]}."""
+    from edgeseg.bench import results
+    from edgeseg.bench.run import BenchConfig, bench
+    from edgeseg.bench.sysinfo import device_name, system_profile
+    from edgeseg.utils.progress import progress_bar
+
+    arts = Artifacts(cfg, log)
+    out_dir = Path(cfg.results) / device_name(system_profile(threads=cfg.threads))
+    todo = cells(cfg)
+    summary: dict[str, Any] = {"done": [], "skipped": [], "failed": [], "dir": out_dir}
+    bar = progress_bar(todo, desc="matrix", enable=progress, unit="cell")
+    for cell in bar:
+        target = cfg.int8_target.get(cell.backend) if cell.precision == "int8" else None
+        stem = f"{cell.model}-{cell.precision}" + (f"-{target}" if target else "") + \
+            f"-{cell.backend}-{cell.size[0]}x{cell.size[1]}-b1.json"
+        dest = out_dir / stem
+        if dest.is_file() and not force:
+            try:
+                results.load(dest)
+                summary["skipped"].append(cell.label)
+                continue
+            except results.ResultError as e:
+                log(f"matrix: redoing {cell.label}: {e}")
+        try:
+            art = arts.get(cell.model, cell.size, cell.precision, target)
+            r = bench(BenchConfig(artifact=str(art), backend=cell.backend, iters=cfg.iters,
+                                  warmup=cfg.warmup, threads=cfg.threads), log=log,
+                      progress=False)
+            if cfg.val:
+                acc_size = cfg.accuracy_size or cell.size
+                acc_art = art if acc_size == cell.size else arts.get(
+                    cell.model, acc_size, cell.precision, target)
+                a = bench(BenchConfig(artifact=str(acc_art), backend=cell.backend, iters=1,
+                                      warmup=0, threads=cfg.threads, val=cfg.val,
+                                      val_limit=cfg.val_limit), log=log, progress=progress)
+                r["accuracy"] = {**a["accuracy"], "size": f"{acc_size[0]}x{acc_size[1]}",
+                                 "artifact": a["artifact"]["path"]}
+            results.write(r, dest)
+            summary["done"].append(cell.label)
+        except (ValueError, FileNotFoundError, RuntimeError, ImportError, OSError) as e:
+            log(f"matrix: {cell.label} failed: {e}")
+            summary["failed"].append((cell.label, str(e)))
+    return summary

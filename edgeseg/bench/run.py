@@ -1,0 +1,233 @@
+"""`edgeseg bench`: one artifact in one backend, timed per phase, written as a result file.
+
+Protocol (the README's "Timing methodology" states the same):
+- warm-up runs first (untimed: lazy allocation, kernel selection, caches), then timed runs,
+  a fixed count (`iters`) or for a wall-clock duration (`seconds`);
+- every timed run is a whole frame path, each phase timed on its own: preprocess (decoded
+  HxWx3 uint8 image -> graph input, resize included), compute (the engine's synchronous
+  call; on CUDA split into copy in / compute / copy out by device events), postprocess
+  (output -> label map at the image's size); end to end is their sum, measured as one span;
+- statistics: min, mean, median, p90, p99, max, std, FPS at the median;
+- peak host memory of the process (ru_maxrss), device memory where the backend reports it,
+  power and energy per frame where a sensor exists (edgeseg.bench.power).
+"""
+
+from __future__ import annotations
+
+import itertools
+import resource
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from edgeseg.export.artifact import ArtifactError, read_meta
+
+BACKENDS = ("onnxruntime", "openvino", "torch")
+ALIASES = {"ort": "onnxruntime", "ov": "openvino", "pytorch": "torch"}
+DEFAULT_ITERS = 50
+
+
+@dataclass(frozen=True)
+class BenchConfig:
+    artifact: str
+    backend: str = "onnxruntime"
+    iters: int | None = None  # timed runs; default DEFAULT_ITERS when seconds is not set
+    seconds: float | None = None  # or: time runs for this long
+    warmup: int = 5
+    batch: int = 1
+    threads: int | None = None
+    image: str | None = None  # a real frame for the end-to-end path (default: noise)
+    val: str | None = None  # also score mIoU on this dataset's val split
+    val_limit: int | None = None
+    device: str = "cpu"  # torch backend: cpu or cuda
+    compile: bool = False  # torch backend: torch.compile
+    int8_kernels: bool = True
+
+    def __post_init__(self) -> None:
+        backend = ALIASES.get(self.backend, self.backend)
+        object.__setattr__(self, "backend", backend)
+        checks = [
+            (backend in BACKENDS, f"unknown backend {self.backend!r}; choose one of "
+             f"{', '.join(BACKENDS)} (TensorRT: see `edgeseg build --backend tensorrt`)"),
+            (self.iters is None or self.seconds is None, "give --iters or --seconds, not both"),
+            (self.iters is None or self.iters >= 1,
+             f"--iters must be at least 1, got {self.iters}"),
+            (self.seconds is None or self.seconds > 0,
+             f"--seconds must be positive, got {self.seconds}"),
+            (self.warmup >= 0, f"--warmup must be 0 or more, got {self.warmup}"),
+            (self.batch >= 1, f"--batch must be at least 1, got {self.batch}"),
+            (self.threads is None or self.threads >= 1,
+             f"--threads must be at least 1, got {self.threads}"),
+            (not self.compile or backend == "torch", "--compile applies to --backend torch"),
+        ]
+        for ok, msg in checks:
+            if not ok:
+                raise ValueError(msg)
+
+
+def model_file(meta: dict, backend: str) -> str | None:
+    """The artifact file a backend runs (None for torch, which rebuilds the module)."""
+    files = meta["files"]
+    if backend == "torch":
+        return None
+    if backend == "openvino" and "model.xml" in files:
+        return "model.xml"
+    if "model.onnx" in files:
+        return "model.onnx"
+    raise ArtifactError(f"the artifact has no model file {backend} can run "
+                        f"(files: {', '.join(files) or 'none'})")
+
+
+def open_runner(cfg: BenchConfig, directory: Path, meta: dict):
+    from edgeseg.backends import get_runner
+
+    file = model_file(meta, cfg.backend)
+    if cfg.backend == "torch":
+        if meta["model"].get("source") == "import":
+            raise ArtifactError("an imported ONNX has no PyTorch model; bench it with "
+                                "--backend onnxruntime or openvino")
+        return get_runner("torch", directory, device=cfg.device, threads=cfg.threads,
+                          compile=cfg.compile), file
+    return get_runner(cfg.backend, directory / file, threads=cfg.threads,
+                      int8_kernels=cfg.int8_kernels), file
+
+
+def test_frame(cfg: BenchConfig, meta: dict) -> np.ndarray:
+    """The decoded frame the end-to-end path starts from: --image, else noise at the
+    artifact's input size (the content does not change the work done)."""
+    if cfg.image:
+        from edgeseg.data.datasets import read_image
+
+        return read_image(Path(cfg.image))
+    h, w = meta["input"]["size"]
+    return np.random.default_rng(0).integers(0, 256, (h, w, 3), dtype=np.uint8)
+
+
+def check_batch(meta: dict, batch: int) -> None:
+    fixed = meta["input"]["shape"][0]
+    if meta["input"].get("dynamic") != "batch" and isinstance(fixed, int) and fixed != batch:
+        raise ArtifactError(f"the artifact's input has a fixed batch of {fixed}; bench it with "
+                            f"--batch {fixed}, or export with a dynamic batch for --batch "
+                            f"{batch}")
+
+
+def peak_host_mib() -> float:
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return peak / 2**20 if sys.platform == "darwin" else peak / 1024  # bytes vs KiB
+
+
+def bench(cfg: BenchConfig, *, log: Callable[[str], None] = print,
+          progress: bool = True) -> dict[str, Any]:
+    """Run the protocol; return a result object (edgeseg.bench.results schema)."""
+    from edgeseg.bench.latency import summarize
+    from edgeseg.bench.power import PowerSampler
+    from edgeseg.bench.results import SCHEMA, SCHEMA_VERSION
+    from edgeseg.bench.sysinfo import system_profile
+    from edgeseg.evaluate import GraphPredictor
+    from edgeseg.utils.progress import progress_bar
+
+    directory = Path(cfg.artifact)
+    meta = read_meta(directory)
+    check_batch(meta, cfg.batch)
+    dataset = None
+    if cfg.val:
+        from edgeseg.quant.config import check_val
+
+        dataset = check_val(cfg.val, meta)
+    frame = test_frame(cfg, meta)
+    runner, file = open_runner(cfg, directory, meta)
+    times: dict[str, list[float]] = {}
+    e2e: list[float] = []
+    with runner:
+        pred = GraphPredictor(runner, meta)
+        timed_call = getattr(runner, "infer_timed", None)
+        name = meta["input"]["name"]
+
+        def one_frame() -> dict[str, float]:
+            t0 = time.perf_counter()
+            x = pred.prepare(frame)
+            if cfg.batch > 1:
+                x = np.concatenate([x] + [pred.prepare(frame) for _ in range(cfg.batch - 1)])
+            t1 = time.perf_counter()
+            if timed_call is not None:
+                out, phases = timed_call({name: x})
+            else:
+                out, phases = runner.infer({name: x}), {}
+            t2 = time.perf_counter()
+            y = pred.pick(out)
+            for b in range(cfg.batch):
+                pred.finish(y[b], frame.shape[:2])
+            t3 = time.perf_counter()
+            phases.setdefault("compute", (t2 - t1) * 1000.0)
+            return {"preprocess": (t1 - t0) * 1000.0, **phases,
+                    "postprocess": (t3 - t2) * 1000.0, "_e2e": (t3 - t0) * 1000.0}
+
+        for _ in range(cfg.warmup):
+            one_frame()
+        iters = cfg.iters if cfg.iters is not None else (None if cfg.seconds else DEFAULT_ITERS)
+        what = f"{iters} runs" if iters else f"{cfg.seconds:g} s"
+        log(f"bench {directory.name} in {cfg.backend}: {cfg.warmup} warm-up runs, then {what}")
+        bar = progress_bar(range(iters) if iters else itertools.count(),
+                           desc=f"bench {cfg.backend}", enable=progress, unit="run")
+        with PowerSampler() as power:
+            start = time.perf_counter()
+            for _ in bar:
+                r = one_frame()
+                e2e.append(r.pop("_e2e"))
+                for k, v in r.items():
+                    times.setdefault(k, []).append(v)
+                if cfg.seconds and time.perf_counter() - start >= cfg.seconds:
+                    break
+        if hasattr(bar, "close"):
+            bar.close()
+        accuracy = None
+        if dataset is not None:
+            from edgeseg.evaluate import evaluate
+
+            m = evaluate(pred, dataset, progress=progress, limit=cfg.val_limit)
+            accuracy = {"miou": m.miou, "per_class_iou": m.per_class_iou, "val": cfg.val,
+                        "images": m.images}
+        device_peak = runner.device_peak_mib() if hasattr(runner, "device_peak_mib") else None
+    order = ["preprocess", "copy_in", "compute", "copy_out", "postprocess"]
+    phases = {k: summarize(times[k]).as_dict() for k in order if k in times}
+    compute = phases["compute"]
+    calib = meta.get("calibration") or {}
+    return {
+        "schema": SCHEMA, "schema_version": SCHEMA_VERSION,
+        "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        "artifact": {"path": str(directory.resolve()), "model": meta["model"]["name"],
+                     "precision": "fp32" if cfg.backend == "torch" else meta["precision"],
+                     "artifact_precision": meta["precision"], "target": calib.get("target"),
+                     "input_shape": meta["input"]["shape"], "output_kind": meta["output"]["kind"],
+                     "onnx_sha256": meta["files"].get("model.onnx"),
+                     "reference_miou": (meta.get("accuracy") or {}).get("reference_miou"),
+                     "miou": (meta.get("accuracy") or {}).get("miou")},
+        "backend": {"name": cfg.backend + ("-compile" if cfg.compile else ""), "file": file,
+                    "options": {"device": cfg.device, "int8_kernels": cfg.int8_kernels,
+                                "compile": cfg.compile, **_backend_versions(cfg.backend)}},
+        "config": {k: v for k, v in asdict(cfg).items()
+                   if k in ("iters", "seconds", "warmup", "batch", "threads", "image")}
+        | {"iters": len(e2e)},
+        "latency_ms": compute, "phases_ms": phases,
+        "end_to_end_ms": summarize(e2e).as_dict(),
+        "fps": round(cfg.batch * 1000.0 / compute["median_ms"], 3),
+        "memory": {"peak_host_mib": round(peak_host_mib(), 1),
+                   "device_peak_mib": None if device_peak is None else round(device_peak, 1)},
+        "power": power.summary(len(e2e) * cfg.batch),
+        "accuracy": accuracy,
+        "system": system_profile(threads=cfg.threads),
+    }
+
+
+def _backend_versions(backend: str) -> dict[str, str | None]:
+    import importlib.metadata
+
+    try:
+        return {"version": importlib.metadata.version(backend)}
+    except importlib.metadata.PackageNotFoundError:
+        return {"version": None}

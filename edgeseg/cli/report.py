@@ -1,0 +1,37 @@
+"""`edgeseg report`: merge benchmark result files from any devices into a Markdown table, a
+CSV and plots."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from edgeseg.cli.common import status
+
+
+def add_parser(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "report", help="merge benchmark results (any devices) into tables and plots",
+        description="Read result files (or directories of them, recursively), validate each, "
+        "and write report.md, report.csv, latency_vs_miou.png (per device, with the Pareto "
+        "front) and phases.png into --out. Files that cannot be used are listed, not skipped "
+        "silently.")
+    p.add_argument("results", nargs="+", help="result files or directories")
+    p.add_argument("--out", type=Path, required=True, help="directory for the report")
+    p.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from edgeseg.bench.report import report
+
+    try:
+        rep = report(args.results, args.out)
+    except (ValueError, OSError) as e:
+        status(f"error: {e}")
+        return 1
+    print((args.out / "report.md").read_text(), end="")
+    for p in rep["problems"]:
+        status(f"not included: {p}")
+    status(f"report: {', '.join(str(p) for p in rep['written'])} ({len(rep['rows'])} rows, "
+           f"{len(rep['problems'])} unreadable)")
+    return 1 if rep["problems"] else 0
