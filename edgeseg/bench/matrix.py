@@ -17,8 +17,8 @@ from pathlib import Path
 from typing import Any
 
 PRECISIONS = ("fp32", "fp16", "int8")
-# The INT8 artifact each backend runs: the target built for its kernels.
-DEFAULT_INT8_TARGET = {"onnxruntime": "onnxruntime", "openvino": "openvino"}
+# The INT8 artifacts each backend runs: the target built for its kernels (a list runs each).
+DEFAULT_INT8_TARGET = {"onnxruntime": ["onnxruntime"], "openvino": ["openvino"]}
 
 
 @dataclass(frozen=True)
@@ -31,7 +31,7 @@ class MatrixConfig:
     backends: tuple[str, ...] = ("torch", "onnxruntime", "openvino")
     sizes: tuple[tuple[int, int], ...] = ((512, 1024),)
     accuracy_size: tuple[int, int] | None = None  # default: the latency size
-    int8_target: dict[str, str] = field(default_factory=lambda: dict(DEFAULT_INT8_TARGET))
+    int8_target: dict[str, list[str]] = field(default_factory=lambda: dict(DEFAULT_INT8_TARGET))
     calib_images: int = 64
     iters: int = 20
     warmup: int = 3
@@ -103,14 +103,24 @@ class Cell:
     size: tuple[int, int]
     precision: str
     backend: str
+    target: str | None = None  # INT8: the quantization target of the artifact
 
     @property
     def label(self) -> str:
-        return f"{self.model} {self.size[0]}x{self.size[1]} {self.precision} {self.backend}"
+        t = f" ({self.target} target)" if self.target else ""
+        return f"{self.model} {self.size[0]}x{self.size[1]} {self.precision}{t} {self.backend}"
+
+    @property
+    def file_name(self) -> str:
+        """The result file's name (results.default_name of the result it produces)."""
+        t = f"-{self.target}" if self.target else ""
+        return f"{self.model}-{self.precision}{t}-{self.backend}-{self.size[0]}x{self.size[1]}" \
+            "-b1.json"
 
 
 def cells(cfg: MatrixConfig) -> list[Cell]:
-    """Every runnable cell: the torch backend is the FP32 eager model only."""
+    """Every runnable cell: the torch backend is the FP32 eager model only; an INT8 cell per
+    target listed for its backend."""
     out = []
     for model in cfg.models:
         for size in cfg.sizes:
@@ -118,7 +128,10 @@ def cells(cfg: MatrixConfig) -> list[Cell]:
                 for backend in cfg.backends:
                     if backend == "torch" and precision != "fp32":
                         continue
-                    out.append(Cell(model, size, precision, backend))
+                    targets = cfg.int8_target.get(backend, ["tensorrt"]) \
+                        if precision == "int8" else [None]
+                    for target in ([targets] if isinstance(targets, str) else targets):
+                        out.append(Cell(model, size, precision, backend, target))
     return out
 
 
@@ -196,10 +209,8 @@ def run(cfg: MatrixConfig, *, force: bool = False, progress: bool = True,
     summary: dict[str, Any] = {"done": [], "skipped": [], "failed": [], "dir": out_dir}
     bar = progress_bar(todo, desc="matrix", enable=progress, unit="cell")
     for cell in bar:
-        target = cfg.int8_target.get(cell.backend) if cell.precision == "int8" else None
-        stem = f"{cell.model}-{cell.precision}" + (f"-{target}" if target else "") + \
-            f"-{cell.backend}-{cell.size[0]}x{cell.size[1]}-b1.json"
-        dest = out_dir / stem
+        target = cell.target
+        dest = out_dir / cell.file_name
         if dest.is_file() and not force:
             try:
                 results.load(dest)

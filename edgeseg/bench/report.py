@@ -174,13 +174,24 @@ def plot_phases(table: list[dict], path: Path) -> bool:
     return True
 
 
-def report(paths: list[str | Path], out: str | Path) -> dict[str, Any]:
-    """Write report.md, report.csv and the plots into `out`; returns what was written and
-    what could not be read."""
+def _collect(paths: list[str | Path]) -> tuple[list[dict], list[str]]:
     results, problems = collect(paths)
     if not results:
         raise ValueError("no usable result files:\n" + "\n".join(problems or
                                                                  ["(no paths given)"]))
+    return results, problems
+
+
+def table_only(paths: list[str | Path]) -> tuple[str, list[str]]:
+    """The Markdown table (what the README embeds) and the files that could not be used."""
+    results, problems = _collect(paths)
+    return markdown(rows(results), problems), problems
+
+
+def report(paths: list[str | Path], out: str | Path) -> dict[str, Any]:
+    """Write report.md, report.csv and the plots into `out`; returns what was written and
+    what could not be read."""
+    results, problems = _collect(paths)
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     table = rows(results)

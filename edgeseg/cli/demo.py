@@ -1,11 +1,5 @@
-"""`edgeseg demo`: the pipeline that exists so far, end to end, on built-in data.
-
-1. synthetic street scenes (generated once into the work directory),
-2. a BiSeNet V1 trained from scratch for a short wall-clock budget,
-3. its evaluation on the synthetic val split (per-class IoU),
-4. the model zoo: parameters, MACs and PyTorch eager FP32 latency of each default variant
-   on this machine (random weights and input: latency does not depend on them).
-Export, quantization and the cross-backend table join as those stages land.
+"""`edgeseg demo`: the pipeline end to end on built-in data (edgeseg.demo), and the model
+zoo's size and PyTorch eager latency on this machine (`--zoo`, or alone with `--skip-train`).
 """
 
 from __future__ import annotations
@@ -20,43 +14,30 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     from edgeseg.baseline import DEFAULT_CACHE
 
     p = sub.add_parser("demo", help="run the pipeline on built-in data (no downloads)",
-                       description="Synthetic data, a short training run, evaluation, and the "
-                       "model zoo's size and eager latency on this machine.")
+                       description="Synthetic data, a short training run and evaluation, FP32/"
+                       "FP16/INT8 artifacts with parity and accuracy checks, benchmarks in "
+                       "ONNX Runtime and OpenVINO against PyTorch eager, the report and an "
+                       "overlay image; --zoo adds the model zoo's size and eager latency.")
     p.add_argument("--workdir", type=Path, default=DEFAULT_CACHE / "demo",
-                   help="where data and checkpoint go (default: the edgeseg cache)")
+                   help="where data, checkpoint, artifacts, results and report go "
+                   "(default: the edgeseg cache)")
     p.add_argument("--minutes", type=float, default=2.0, help="training budget (default 2)")
-    p.add_argument("--train-size", type=parse_size, default=(128, 256), metavar="HxW")
-    p.add_argument("--size", type=parse_size, default=(512, 1024), metavar="HxW",
-                   help="input size for the latency table (default 512x1024)")
-    p.add_argument("--iters", type=positive_int, default=3, help="timed runs per model")
+    p.add_argument("--train-size", type=parse_size, default=(128, 256), metavar="HxW",
+                   help="training, artifact and benchmark size (default 128x256)")
+    p.add_argument("--scenes", type=positive_int, default=300,
+                   help="synthetic scenes to generate (default 300)")
+    p.add_argument("--iters", type=positive_int, default=20,
+                   help="timed runs per benchmark configuration / zoo model (default 20)")
+    p.add_argument("--val-limit", type=positive_int, default=50,
+                   help="val images scored per configuration (default 50)")
     p.add_argument("--threads", type=positive_int, default=None,
-                   help="torch intra-op threads (default: torch's choice)")
+                   help="intra-op threads (default: each engine's choice)")
+    p.add_argument("--zoo", action="store_true",
+                   help="also print the model zoo table (params, MACs, eager latency at --size)")
+    p.add_argument("--size", type=parse_size, default=(512, 1024), metavar="HxW",
+                   help="input size for the zoo latency table (default 512x1024)")
     p.add_argument("--skip-train", action="store_true", help="only the model zoo table")
     p.set_defaults(func=run)
-
-
-def train_and_evaluate(args: argparse.Namespace) -> None:
-    from edgeseg.data.synthetic import write_dataset
-    from edgeseg.train import TrainConfig, train
-
-    h, w = args.train_size
-    data = args.workdir / f"synth-{h}x{w}"
-    if not data.is_dir():
-        status(f"[1/4] generating 300 synthetic {h}x{w} street scenes in {data}")
-        write_dataset(data, 300, (h, w), seed=0)
-    else:
-        status(f"[1/4] synthetic scenes: {data} (already there)")
-    ckpt = args.workdir / "bisenetv1-demo.pt"
-    status(f"[2/4] training BiSeNet V1 from scratch for {args.minutes:g} min")
-    r = train(TrainConfig(model="bisenetv1", data=str(data), out=str(ckpt), size=(h, w),
-                          minutes=args.minutes, loss="ohem", val_every=10**9,
-                          threads=args.threads), log=status)
-    m = r["metrics"]
-    status(f"[3/4] {r['iterations']} iterations in {r['train_seconds']:.0f} s; evaluation on "
-           "the synthetic val split (confusion matrix over the split):")
-    rows = [[n, "n/a" if v is None else f"{v:.3f}"] for n, v in m["per_class_iou"].items()]
-    print(format_table(["class", "IoU"], rows))
-    print(f"mIoU {m['miou']:.3f} over {m['images']} val images (checkpoint: {ckpt})\n")
 
 
 def zoo_latency(args: argparse.Namespace) -> None:
@@ -68,7 +49,7 @@ def zoo_latency(args: argparse.Namespace) -> None:
     from edgeseg.models.complexity import measure as count
 
     h, w = args.size
-    status(f"[4/4] model zoo: PyTorch {torch.__version__} eager FP32 on CPU, "
+    status(f"model zoo: PyTorch {torch.__version__} eager FP32 on CPU, "
            f"{torch.get_num_threads()} threads, input 1x3x{h}x{w}, "
            f"1 warm-up + {args.iters} timed runs per model")
     torch.manual_seed(0)
@@ -93,9 +74,15 @@ def zoo_latency(args: argparse.Namespace) -> None:
 def run(args: argparse.Namespace) -> int:
     import torch
 
+    from edgeseg import demo
+
     if args.threads:
         torch.set_num_threads(args.threads)
     if not args.skip_train:
-        train_and_evaluate(args)
-    zoo_latency(args)
+        demo.run(demo.DemoConfig(workdir=args.workdir, minutes=args.minutes,
+                                 size=args.train_size, scenes=args.scenes, iters=args.iters,
+                                 val_limit=args.val_limit, threads=args.threads),
+                 say=status, show=print)
+    if args.zoo or args.skip_train:
+        zoo_latency(args)
     return 0

@@ -17,14 +17,21 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         "front) and phases.png into --out. Files that cannot be used are listed, not skipped "
         "silently.")
     p.add_argument("results", nargs="+", help="result files or directories")
-    p.add_argument("--out", type=Path, required=True, help="directory for the report")
+    p.add_argument("--out", type=Path, default=None,
+                   help="directory for the report files (without it: print the table only)")
     p.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
-    from edgeseg.bench.report import report
+    from edgeseg.bench.report import report, table_only
 
     try:
+        if args.out is None:
+            text, problems = table_only(args.results)
+            print(text, end="")
+            for p in problems:
+                status(f"not included: {p}")
+            return 1 if problems else 0
         rep = report(args.results, args.out)
     except (ValueError, OSError) as e:
         status(f"error: {e}")

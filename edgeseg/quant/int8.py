@@ -116,6 +116,24 @@ def read_ranges(path: Path) -> dict[str, tuple[float, float]]:
     return out
 
 
+CALIB_CHUNK_BYTES = 4 << 30  # float tensors held per calibration pass
+
+
+def activation_bytes(model_path: Path) -> int:
+    """Bytes of all float tensors one input produces (from shape inference): what ONNX
+    Runtime's calibrator holds per image."""
+    import onnx
+
+    model = onnx.shape_inference.infer_shapes(onnx.load(str(model_path)))
+    total = 0
+    for vi in [*model.graph.value_info, *model.graph.output]:
+        t = vi.type.tensor_type
+        dims = [d.dim_value for d in t.shape.dim]
+        if t.elem_type == onnx.TensorProto.FLOAT and dims and all(d > 0 for d in dims):
+            total += 4 * int(np.prod(dims))
+    return total
+
+
 def calibrate(model_path: Path, input_name: str, inputs: list[np.ndarray], cfg: QuantConfig,
               ranges_path: Path) -> dict[str, tuple[float, float]]:
     """Ranges of every float tensor (not only the quantized ones, so that the TensorRT cache
@@ -130,7 +148,15 @@ def calibrate(model_path: Path, input_name: str, inputs: list[np.ndarray], cfg: 
                                        augmented_model_path=str(Path(tmp) / "augmented.onnx"),
                                        calibrate_method=_method(cfg.method),
                                        extra_options=options)
-        calibrator.collect_data(_Reader(input_name, inputs))
+        # ONNX Runtime keeps every tensor of every image it was given until it reduces them:
+        # at 512x1024 that is gigabytes per image for SegNet. Feeding chunks makes it reduce
+        # after each (ranges and histograms merge across calls; its own
+        # CalibMaxIntermediateOutputs option drops them instead). Min/max ranges are exactly
+        # those of one pass; entropy and percentile histograms take their bin width from the
+        # first chunk, so with more than one chunk their thresholds shift somewhat.
+        chunk = max(1, CALIB_CHUNK_BYTES // max(1, activation_bytes(model_path)))
+        for i in range(0, len(inputs), chunk):
+            calibrator.collect_data(_Reader(input_name, inputs[i:i + chunk]))
         tensors = calibrator.compute_data()
         del calibrator
     save_tensors_data(tensors, ranges_path)

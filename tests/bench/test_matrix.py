@@ -41,7 +41,8 @@ def test_cells_skip_torch_for_quantized_precisions():
     cfg = matrix.MatrixConfig(models=("a",), checkpoints="{model}.pt",
                               precisions=("fp32", "int8"), backends=("torch", "openvino"))
     assert [c.label for c in matrix.cells(cfg)] == [
-        "a 512x1024 fp32 torch", "a 512x1024 fp32 openvino", "a 512x1024 int8 openvino"]
+        "a 512x1024 fp32 torch", "a 512x1024 fp32 openvino",
+        "a 512x1024 int8 (openvino target) openvino"]
 
 
 def test_matrix_runs_then_resumes(tmp_path, checkpoint, synth, capsys):
@@ -85,3 +86,14 @@ def test_bad_matrix_files(tmp_path, body, message):
     path.write_text(body)
     with pytest.raises(ValueError, match=message):
         matrix.load(path)
+
+
+def test_cell_file_names_match_the_results_default_name():
+    from tests.bench.test_results import make_result
+
+    cell = matrix.Cell("bisenetv1", (512, 1024), "int8", "openvino", "openvino")
+    assert cell.file_name == results.default_name(make_result())
+    cfg = matrix.MatrixConfig(models=("a",), checkpoints="{model}", precisions=("int8",),
+                              backends=("openvino",),
+                              int8_target={"openvino": ["openvino", "onnxruntime"]})
+    assert [c.target for c in matrix.cells(cfg)] == ["openvino", "onnxruntime"]

@@ -73,9 +73,23 @@ def test_import_is_light():
     assert r.stdout.strip() == "False"
 
 
-def test_demo_trains_and_evaluates(tmp_path, capsys):
+def test_demo_runs_the_pipeline(tmp_path, capsys):
+    """Every stage for real on a tiny budget: data, training, FP32/FP16 (and INT8 unless the
+    agreement gate refuses a 3-second model, which the demo then says), benchmarks with mIoU,
+    the report, the overlay, and where everything is."""
     assert main(["demo", "--workdir", str(tmp_path), "--minutes", "0.05", "--train-size",
-                 "64x128", "--size", "64x64", "--iters", "1", "--threads", "1"]) == 0
-    out = capsys.readouterr().out
+                 "64x128", "--scenes", "60", "--iters", "2", "--val-limit", "3",
+                 "--threads", "1"]) == 0
+    captured = capsys.readouterr()
+    out, err = captured.out, captured.err
     assert "pole" in out and "mIoU" in out and "val images" in out
+    int8 = "INT8 refused" not in err
+    rows = [line for line in out.splitlines() if line.startswith("| ") and "bisenetv1" in line]
+    assert len(rows) == 7 if int8 else 5
+    assert sum("| torch |" in r for r in rows) == 1
+    assert all(r.split("|")[12].strip().endswith("x") for r in rows)  # each has a speed-up
+    for name in ("report/report.md", "report/report.csv", "report/phases.png",
+                 "report/latency_vs_miou.png", "overlay.png", "prediction.png"):
+        assert (tmp_path / name).is_file(), name
+    assert "Where everything is:" in out and str(tmp_path / "overlay.png") in out
     assert (tmp_path / "bisenetv1-demo.pt").is_file()

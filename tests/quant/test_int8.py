@@ -214,3 +214,28 @@ def test_minmax_ranges_are_cached_across_targets(fp32_artifact, calib_set, tmp_p
                          out=str(tmp_path / "ent"), method="entropy",
                          range_cache=str(tmp_path / "rc")), log=logs.append, progress=False)
     assert len(list((tmp_path / "rc").glob("*.json"))) == 2
+
+
+def test_minmax_calibration_in_chunks_gives_the_one_pass_ranges(fp32_artifact, calib_set,
+                                                                 tmp_path, monkeypatch):
+    """Calibration feeds as many images per pass as fit CALIB_CHUNK_BYTES of float tensors
+    (ONNX Runtime holds every tensor of every image until it reduces them: gigabytes per image
+    for SegNet at 512x1024); min/max ranges must not depend on the chunking.
+    (Histogram methods take their bin width from the first pass, so theirs do: measured
+    here, entropy's threshold of one tensor moved from 13.0 to 10.7 with 5-image chunks.)"""
+    from edgeseg.quant import int8
+    from edgeseg.quant.int8 import activation_bytes, calibrate, calibration_inputs
+
+    meta = read_meta(fp32_artifact)
+    inputs = calibration_inputs(calib_set, meta["input"])
+    cfg = QuantConfig(artifact="", calib="", out="", target="tensorrt", method="minmax")
+    per_image = activation_bytes(fp32_artifact / "model.onnx")
+    # conv1 16ch, pool 16ch, relu 16ch, logits 8ch at 48x96, float32
+    assert per_image == 4 * 48 * 96 * (16 * 3 + meta["classes"]["names"].__len__())
+    monkeypatch.setattr(int8, "CALIB_CHUNK_BYTES", per_image * len(inputs))
+    whole = calibrate(fp32_artifact / "model.onnx", "image", inputs, cfg, tmp_path / "a.json")
+    monkeypatch.setattr(int8, "CALIB_CHUNK_BYTES", per_image * 5)  # 7 passes over 32 images
+    chunked = calibrate(fp32_artifact / "model.onnx", "image", inputs, cfg, tmp_path / "b.json")
+    assert whole.keys() == chunked.keys() and len(whole) >= 4
+    for name, (lo, hi) in whole.items():
+        assert chunked[name] == pytest.approx((lo, hi), rel=1e-6, abs=1e-7), name

@@ -1,0 +1,1 @@
+"""What an application embeds: label maps to pictures (colorize, overlay). numpy only."""
