@@ -16,14 +16,16 @@ from pathlib import Path
 README = Path(__file__).resolve().parent.parent / "README.md"
 
 # block name -> edgeseg CLI arguments whose stdout fills it
-BLOCKS = {"models": ["models", "--markdown"], "baselines": ["baseline", "--show"]}
+BLOCKS = {"models": ["models", "--markdown"], "baselines": ["baseline", "--show"],
+          "benchmarks": ["report", "benchmarks/results"]}
 
 
 def render(argv: list[str]) -> str:
     from edgeseg.cli.main import main
 
     buf = io.StringIO()
-    with contextlib.redirect_stdout(buf):
+    # paths in argv are relative to the repository root, wherever this runs from
+    with contextlib.redirect_stdout(buf), contextlib.chdir(README.parent):
         rc = main(argv)
     if rc:
         raise SystemExit(f"edgeseg {' '.join(argv)} exited {rc}")
