@@ -33,6 +33,11 @@ class MatrixConfig:
     accuracy_size: tuple[int, int] | None = None  # default: the latency size
     int8_target: dict[str, list[str]] = field(default_factory=lambda: dict(DEFAULT_INT8_TARGET))
     calib_images: int = 64
+    # "every": every INT8 artifact must pass quantize's agreement gates. "accuracy-size":
+    # only the artifact that is scored (at accuracy_size) must; the latency-size one is the
+    # same recipe, its agreement measured and recorded in the result but not enforced (a
+    # model fed frames far from its training scale sits on near-ties that flip by rounding).
+    int8_gates: str = "every"
     iters: int = 20
     warmup: int = 3
     threads: int | None = None
@@ -54,6 +59,9 @@ class MatrixConfig:
             raise ValueError(f"matrix: unknown backends {bad}; known: {', '.join(BACKENDS)}")
         if "{model}" not in self.checkpoints:
             raise ValueError("matrix: checkpoints must be a path pattern containing {model}")
+        if self.int8_gates not in ("every", "accuracy-size"):
+            raise ValueError(f"matrix: int8_gates must be 'every' or 'accuracy-size', got "
+                             f"{self.int8_gates!r}")
         if self.iters < 1 or self.warmup < 0:
             raise ValueError(f"matrix: need iters >= 1 and warmup >= 0, got {self.iters} and "
                              f"{self.warmup}")
@@ -142,6 +150,7 @@ class Artifacts:
         self.cfg = cfg
         self.work = Path(cfg.work)
         self.log = log
+        self.failed: dict[str, str] = {}  # name -> why, so a refused artifact is tried once
 
     def _valid(self, path: Path) -> bool:
         from edgeseg.export.artifact import ArtifactError, read_meta
@@ -153,13 +162,15 @@ class Artifacts:
             return False
 
     def get(self, model: str, size: tuple[int, int], precision: str,
-            target: str | None = None) -> Path:
+            target: str | None = None, gated: bool = True) -> Path:
         from edgeseg.export.exporter import ExportConfig, export
 
         name = f"{model}-{size[0]}x{size[1]}-{precision}" + (f"-{target}" if target else "")
         path = self.work / name
         if self._valid(path):
             return path
+        if name in self.failed:
+            raise RuntimeError(self.failed[name])
         ckpt = Path(self.cfg.checkpoints.format(model=model)).expanduser()
         if not ckpt.is_file():
             raise FileNotFoundError(f"no checkpoint for {model} at {ckpt} (train one with "
@@ -170,10 +181,14 @@ class Artifacts:
                                 precision=precision, formats=("onnx", "openvino"),
                                 parity_inputs=1, force=True), log=self.log)
             return path
-        return self._quantize(model, size, target, path)
+        try:
+            return self._quantize(model, size, target, path, gated)
+        except (RuntimeError, ValueError) as e:
+            self.failed[name] = str(e)
+            raise
 
     def _quantize(self, model: str, size: tuple[int, int], target: str | None,
-                  path: Path) -> Path:
+                  path: Path, gated: bool) -> Path:
         from edgeseg.quant.calib import build
         from edgeseg.quant.config import QuantConfig
         from edgeseg.quant.int8 import quantize
@@ -186,10 +201,12 @@ class Artifacts:
                                  "calibration set from)")
             build(calib, size=size, data=self.cfg.val, num=self.cfg.calib_images,
                   overwrite=True, progress=False, log=self.log)
-        self.log(f"matrix: quantizing {path.name}")
+        self.log(f"matrix: quantizing {path.name}" + ("" if gated else " (agreement "
+                                                          "recorded, gates not enforced)"))
+        waive = {} if gated else {"min_agreement": 0.0, "min_kernel_agreement": 0.0}
         quantize(QuantConfig(artifact=str(fp32), calib=str(calib), out=str(path),
                              target=target or "tensorrt", threads=self.cfg.threads,
-                             range_cache=str(self.work / "ranges"), force=True),
+                             range_cache=str(self.work / "ranges"), force=True, **waive),
                  log=self.log, progress=False)
         return path
 
@@ -219,22 +236,44 @@ def run(cfg: MatrixConfig, *, force: bool = False, progress: bool = True,
             except results.ResultError as e:
                 log(f"matrix: redoing {cell.label}: {e}")
         try:
-            art = arts.get(cell.model, cell.size, cell.precision, target)
+            acc_size = cfg.accuracy_size or cell.size
+            acc_art = None
+            if cfg.val and acc_size != cell.size:  # the scored artifact first: it is gated
+                try:
+                    acc_art = arts.get(cell.model, acc_size, cell.precision, target)
+                except (RuntimeError, ValueError) as e:
+                    raise RuntimeError(f"the scored {acc_size[0]}x{acc_size[1]} artifact: "
+                                       f"{e}") from e
+            gated = cfg.int8_gates == "every" or acc_art is None
+            art = arts.get(cell.model, cell.size, cell.precision, target, gated=gated)
             r = bench(BenchConfig(artifact=str(art), backend=cell.backend, iters=cfg.iters,
                                   warmup=cfg.warmup, threads=cfg.threads), log=log,
                       progress=False)
+            if cell.precision == "int8":
+                r["artifact"]["int8_gates"] = gate_record(art)
             if cfg.val:
-                acc_size = cfg.accuracy_size or cell.size
-                acc_art = art if acc_size == cell.size else arts.get(
-                    cell.model, acc_size, cell.precision, target)
+                acc_art = acc_art or art
                 a = bench(BenchConfig(artifact=str(acc_art), backend=cell.backend, iters=1,
                                       warmup=0, threads=cfg.threads, val=cfg.val,
                                       val_limit=cfg.val_limit), log=log, progress=progress)
                 r["accuracy"] = {**a["accuracy"], "size": f"{acc_size[0]}x{acc_size[1]}",
                                  "artifact": a["artifact"]["path"]}
+                if cell.precision == "int8":
+                    r["accuracy"]["int8_gates"] = gate_record(acc_art)
             results.write(r, dest)
             summary["done"].append(cell.label)
         except (ValueError, FileNotFoundError, RuntimeError, ImportError, OSError) as e:
             log(f"matrix: {cell.label} failed: {e}")
             summary["failed"].append((cell.label, str(e)))
     return summary
+
+
+def gate_record(artifact: Path) -> dict[str, Any]:
+    """Whether quantize enforced its agreement gates on an INT8 artifact (non-zero minimums),
+    and the ONNX Runtime vs OpenVINO agreement it measured, from its meta.json."""
+    from edgeseg.export.artifact import read_meta
+
+    agreement = (read_meta(artifact, verify=False).get("parity") or {}).get(
+        "backend_agreement") or {}
+    minimum = agreement.get("minimum") or {}
+    return {"enforced": any(v > 0 for v in minimum.values()), "backend_agreement": agreement}

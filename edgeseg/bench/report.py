@@ -127,20 +127,35 @@ def plot_latency_vs_miou(table: list[dict], path: Path) -> bool:
         return False
     devices = sorted({r["device"] for r in scored})
     fig, axes = plt.subplots(1, len(devices), figsize=(6.5 * len(devices), 4.8), squeeze=False)
+    models = sorted({r["model"] for r in scored})
+    colors = {m: f"C{i % 10}" for i, m in enumerate(models)}
+    markers = {"fp32": "o", "fp16": "s", "int8": "^"}
+    backend_fill = {"torch": "none"}  # the eager reference: hollow
     for ax, dev in zip(axes[0], devices):
         pts = [r for r in scored if r["device"] == dev]
         for r in pts:
-            ax.scatter(r["p50"], r["miou"], s=36)
-            ax.annotate(_label(r), (r["p50"], r["miou"]), fontsize=7,
-                        xytext=(4, 3), textcoords="offset points")
+            color = colors[r["model"]]
+            ax.scatter(r["p50"], r["miou"], s=42, marker=markers.get(r["raw_precision"], "x"),
+                       edgecolors=color,
+                       facecolors=backend_fill.get(r["backend"], color), linewidths=1.2)
         front = pareto([(r["p50"], r["miou"]) for r in pts])
         ax.plot(*zip(*front), "--", color="grey", linewidth=1, label="Pareto front")
+        on_front = {p for p in front}
+        for r in pts:  # name only the Pareto points; the legend keys the rest
+            if (r["p50"], r["miou"]) in on_front:
+                ax.annotate(f"{r['precision']} {r['backend']}", (r["p50"], r["miou"]),
+                            fontsize=7, xytext=(4, -10), textcoords="offset points")
+        for m in models:
+            ax.scatter([], [], color=colors[m], marker="o", label=m)
+        for prec, mk in markers.items():
+            ax.scatter([], [], color="black", marker=mk, label=prec)
+        ax.scatter([], [], facecolors="none", edgecolors="black", label="torch eager (hollow)")
         ax.set_xscale("log")
         ax.set_xlabel("compute latency p50 (ms, log scale)")
         ax.set_ylabel("val mIoU")
         ax.set_title(dev, fontsize=10)
         ax.grid(True, alpha=0.3)
-        ax.legend(fontsize=8)
+        ax.legend(fontsize=7, loc="best")
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)

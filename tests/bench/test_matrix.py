@@ -97,3 +97,23 @@ def test_cell_file_names_match_the_results_default_name():
                               backends=("openvino",),
                               int8_target={"openvino": ["openvino", "onnxruntime"]})
     assert [c.target for c in matrix.cells(cfg)] == ["openvino", "onnxruntime"]
+
+
+def test_int8_gates_setting_and_record(tmp_path):
+    with pytest.raises(ValueError, match="int8_gates must be"):
+        matrix.MatrixConfig(models=("a",), checkpoints="{model}", int8_gates="never")
+    from edgeseg.export.artifact import new_meta, write_meta
+
+    agreement = {"onnxruntime_vs_openvino": {"kernels": {"calibration_images": 0.93}},
+                 "gate": "kernels", "minimum": {"reference": 0.0, "kernels": 0.0}}
+    for name, minimum in (("waived", 0.0), ("gated", 0.995)):
+        d = tmp_path / name
+        d.mkdir()
+        meta = new_meta(model={}, classes={}, input={}, output={}, precision="int8", files={},
+                        parity={"backend_agreement": {**agreement,
+                                                      "minimum": {"reference": minimum}}})
+        write_meta(d, meta)
+        rec = matrix.gate_record(d)
+        assert rec["enforced"] is (minimum > 0)
+        assert rec["backend_agreement"]["onnxruntime_vs_openvino"]["kernels"][
+            "calibration_images"] == 0.93
