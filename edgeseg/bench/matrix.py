@@ -54,9 +54,10 @@ class MatrixConfig:
         bad = [p for p in self.precisions if p not in PRECISIONS]
         if bad:
             raise ValueError(f"matrix: unknown precisions {bad}; known: {', '.join(PRECISIONS)}")
-        bad = [b for b in self.backends if b not in BACKENDS]
+        known = (*BACKENDS, "torch-compile")
+        bad = [b for b in self.backends if b not in known]
         if bad:
-            raise ValueError(f"matrix: unknown backends {bad}; known: {', '.join(BACKENDS)}")
+            raise ValueError(f"matrix: unknown backends {bad}; known: {', '.join(known)}")
         if "{model}" not in self.checkpoints:
             raise ValueError("matrix: checkpoints must be a path pattern containing {model}")
         if self.int8_gates not in ("every", "accuracy-size"):
@@ -127,14 +128,14 @@ class Cell:
 
 
 def cells(cfg: MatrixConfig) -> list[Cell]:
-    """Every runnable cell: the torch backend is the FP32 eager model only; an INT8 cell per
-    target listed for its backend."""
+    """Every runnable cell: the torch backends (eager, torch-compile) run the FP32 model only;
+    an INT8 cell per target listed for its backend."""
     out = []
     for model in cfg.models:
         for size in cfg.sizes:
             for precision in cfg.precisions:
                 for backend in cfg.backends:
-                    if backend == "torch" and precision != "fp32":
+                    if backend.startswith("torch") and precision != "fp32":
                         continue
                     targets = cfg.int8_target.get(backend, ["tensorrt"]) \
                         if precision == "int8" else [None]
@@ -246,12 +247,16 @@ def run(cfg: MatrixConfig, *, force: bool = False, progress: bool = True,
                                        f"{e}") from e
             gated = cfg.int8_gates == "every" or acc_art is None
             art = arts.get(cell.model, cell.size, cell.precision, target, gated=gated)
-            r = bench(BenchConfig(artifact=str(art), backend=cell.backend, iters=cfg.iters,
-                                  warmup=cfg.warmup, threads=cfg.threads), log=log,
-                      progress=False)
+            compiled = cell.backend == "torch-compile"
+            backend = "torch" if compiled else cell.backend
+            # torch.compile compiles on the first call: the warm-up absorbs it
+            r = bench(BenchConfig(artifact=str(art), backend=backend, iters=cfg.iters,
+                                  warmup=max(cfg.warmup, 1), threads=cfg.threads,
+                                  compile=compiled), log=log, progress=False)
             if cell.precision == "int8":
                 r["artifact"]["int8_gates"] = gate_record(art)
-            if cfg.val:
+            # torch.compile runs the eager FP32 model re-traced: its mIoU is not re-measured
+            if cfg.val and not compiled:
                 acc_art = acc_art or art
                 a = bench(BenchConfig(artifact=str(acc_art), backend=cell.backend, iters=1,
                                       warmup=0, threads=cfg.threads, val=cfg.val,

@@ -137,3 +137,13 @@ def test_pareto_front_by_hand():
     pts = [(10, 0.60), (20, 0.70), (15, 0.55), (30, 0.69), (40, 0.75), (12, 0.60)]
     assert report.pareto(pts) == [(10, 0.60), (20, 0.70), (40, 0.75)]
     assert json.dumps(report.pareto([])) == "[]"
+
+
+@pytest.mark.slow  # ~50 s: inductor compiles C++ kernels on this CPU
+def test_bench_torch_compile(exported):
+    """torch.compile (inductor, CPU) compiles in the warm-up and is recorded as its own
+    backend."""
+    r = bench(BenchConfig(artifact=str(exported), backend="torch", compile=True, iters=2,
+                          warmup=1, threads=1), log=quiet, progress=False)
+    assert results.validate(r) == [] and r["backend"]["name"] == "torch-compile"
+    assert r["backend"]["options"]["compile"] is True

@@ -117,3 +117,11 @@ def test_int8_gates_setting_and_record(tmp_path):
         assert rec["enforced"] is (minimum > 0)
         assert rec["backend_agreement"]["onnxruntime_vs_openvino"]["kernels"][
             "calibration_images"] == 0.93
+
+
+def test_torch_compile_cells_are_fp32_only():
+    cfg = matrix.MatrixConfig(models=("a",), checkpoints="{model}", precisions=("fp32", "fp16"),
+                              backends=("torch-compile", "onnxruntime"))
+    assert [c.file_name for c in matrix.cells(cfg)] == [
+        "a-fp32-torch-compile-512x1024-b1.json", "a-fp32-onnxruntime-512x1024-b1.json",
+        "a-fp16-onnxruntime-512x1024-b1.json"]
