@@ -23,23 +23,13 @@ import numpy as np
 from edgeseg.backends import get_runner
 from edgeseg.baseline import DEFAULT_CACHE, cpu_name
 from edgeseg.bench.latency import summarize
+from edgeseg.bench.sysinfo import cpu_info
 from edgeseg.cli.common import parse_size
 from edgeseg.export.artifact import read_meta
 from edgeseg.export.exporter import ExportConfig, export
 from edgeseg.quant.calib import MIN_IMAGES, build
 from edgeseg.quant.config import QuantConfig
 from edgeseg.quant.int8 import quantize
-
-
-def cpu_flags() -> list[str]:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("flags"):
-                flags = line.split(":", 1)[1].split()
-                return sorted(f for f in flags if f.startswith(("avx", "amx")) or "vnni" in f)
-    except OSError:
-        pass
-    return []
 
 
 def run(model: str, size, data: str, cache: Path, out_dir: Path, rounds: int, warmup: int,
@@ -100,7 +90,7 @@ def run(model: str, size, data: str, cache: Path, out_dir: Path, rounds: int, wa
     result = {
         "model": model, "weights": "trained" if trained else "random",
         "size": f"{size[0]}x{size[1]}", "threads": threads, "rounds": rounds,
-        "warmup": warmup, "cpu": cpu_name(), "cpu_flags": cpu_flags(),
+        "warmup": warmup, "cpu": cpu_name(), "cpu_flags": cpu_info()["flags"],
         "date": time.strftime("%Y-%m-%d", time.gmtime()), "stats": stats,
         "speedup": {
             "onnxruntime": stats["onnxruntime fp32"]["median_ms"]

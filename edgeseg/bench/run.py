@@ -25,7 +25,7 @@ from typing import Any
 
 import numpy as np
 
-from edgeseg.export.artifact import ArtifactError, read_meta
+from edgeseg.export.artifact import ArtifactError, dist_version, read_meta
 
 BACKENDS = ("onnxruntime", "openvino", "torch")
 ALIASES = {"ort": "onnxruntime", "ov": "openvino", "pytorch": "torch"}
@@ -209,7 +209,7 @@ def bench(cfg: BenchConfig, *, log: Callable[[str], None] = print,
                      "miou": (meta.get("accuracy") or {}).get("miou")},
         "backend": {"name": cfg.backend + ("-compile" if cfg.compile else ""), "file": file,
                     "options": {"device": cfg.device, "int8_kernels": cfg.int8_kernels,
-                                "compile": cfg.compile, **_backend_versions(cfg.backend)}},
+                                "compile": cfg.compile, "version": dist_version(cfg.backend)}},
         "config": {k: v for k, v in asdict(cfg).items()
                    if k in ("iters", "seconds", "warmup", "batch", "threads", "image")}
         | {"iters": len(e2e)},
@@ -223,11 +223,3 @@ def bench(cfg: BenchConfig, *, log: Callable[[str], None] = print,
         "system": system_profile(threads=cfg.threads),
     }
 
-
-def _backend_versions(backend: str) -> dict[str, str | None]:
-    import importlib.metadata
-
-    try:
-        return {"version": importlib.metadata.version(backend)}
-    except importlib.metadata.PackageNotFoundError:
-        return {"version": None}

@@ -9,7 +9,6 @@ in tests); commands (nvidia-smi, git) run only when `root` is "/".
 
 from __future__ import annotations
 
-import importlib.metadata
 import os
 import platform
 import re
@@ -78,14 +77,9 @@ def memory_total_mib(root: Path = Path("/")) -> int | None:
 
 
 def versions() -> dict[str, str | None]:
-    out: dict[str, str | None] = {}
-    for dist in PACKAGES:
-        try:
-            out[dist] = importlib.metadata.version(dist)
-        except importlib.metadata.PackageNotFoundError:
-            out[dist] = None
-    out["python"] = platform.python_version()
-    return out
+    from edgeseg.export.artifact import dist_version
+
+    return {**{d: dist_version(d) for d in PACKAGES}, "python": platform.python_version()}
 
 
 def git_revision() -> str | None:

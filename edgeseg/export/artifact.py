@@ -45,14 +45,17 @@ def sha256(path: Path) -> str:
     return h.hexdigest()
 
 
+def dist_version(dist: str) -> str | None:
+    """The installed version of a distribution, None when it is not installed."""
+    try:
+        return importlib.metadata.version(dist)
+    except importlib.metadata.PackageNotFoundError:
+        return None
+
+
 def package_versions() -> dict[str, str | None]:
-    out = {}
-    for dist in ("edgeseg", "torch", "onnx", "onnxruntime", "openvino", "onnxsim"):
-        try:
-            out[dist] = importlib.metadata.version(dist)
-        except importlib.metadata.PackageNotFoundError:
-            out[dist] = None
-    return out
+    return {d: dist_version(d)
+            for d in ("edgeseg", "torch", "onnx", "onnxruntime", "openvino", "onnxsim")}
 
 
 def new_meta(**sections: Any) -> dict[str, Any]:
