@@ -151,37 +151,17 @@ class TorchPredictor:
 
 class GraphPredictor:
     """`predict(image) -> labels` for an exported graph in an entered backend Runner, with
-    the artifact's own preprocessing (meta['input']) and output kind (meta['output'])."""
+    the artifact's own pre- and postprocessing (the runtime's Pipeline: the Python
+    Segmenter and this evaluation path are one code path)."""
 
     def __init__(self, runner, meta: dict) -> None:
-        from edgeseg.export.exporter import input_preprocess
+        from edgeseg.runtime.pipeline import Pipeline
 
         self.runner = runner
-        self.input, self.output_meta = meta["input"], meta["output"]
-        self.preprocess = input_preprocess(self.input)
-
-    def prepare(self, image: np.ndarray) -> np.ndarray:
-        """The graph input (a batch of one) for a decoded HxWx3 uint8 image."""
-        from edgeseg.export.exporter import graph_input
-
-        return graph_input(self.input, self.preprocess.resize_image(image))
-
-    def pick(self, out: dict[str, np.ndarray]) -> np.ndarray:
-        """The model output among the runner's outputs."""
-        return out[self.output_meta["name"]] if self.output_meta["name"] in out \
-            else next(iter(out.values()))
-
-    def finish(self, y: np.ndarray, image_hw: tuple[int, int]) -> np.ndarray:
-        """One output item (scores CxHxW or labels HxW) to a label map at the image size."""
-        if self.output_meta["kind"].startswith("labels"):
-            # Labels back to the image: crop the letterbox, nearest resize (one-hot would
-            # cost C times the memory for the same answer).
-            from edgeseg.data.transforms import resize_array
-
-            (rh, rw), (top, left) = self.preprocess.geometry(*image_hw)
-            lab = np.ascontiguousarray(y[top:top + rh, left:left + rw]).astype(np.uint8)
-            return resize_array(lab, tuple(image_hw), nearest=True)
-        return self.preprocess.restore(y, tuple(image_hw)).argmax(0).astype(np.uint8)
+        self.pipeline = Pipeline(meta)
+        self.input = meta["input"]
+        self.prepare, self.pick, self.finish = (self.pipeline.prepare, self.pipeline.pick,
+                                                self.pipeline.finish)
 
     def __call__(self, image: np.ndarray) -> np.ndarray:
         out = self.runner.infer({self.input["name"]: self.prepare(image)})

@@ -135,7 +135,7 @@ def test_graph_predictor_maps_back_to_the_image(kind, resize):
     meta = {"input": {"name": "input", "size": [32, 64], "resize": resize, "color": "RGB",
                       "network_color": "RGB", "mean": [0, 0, 0], "std": [1, 1, 1],
                       "fused_preprocess": False},
-            "output": {"name": "out", "kind": kind}}
+            "output": {"name": "out", "kind": kind}, "model": {"num_classes": 2}}
     image = np.zeros((40, 40, 3), np.uint8)  # square: letterbox pads left and right
     pred = GraphPredictor(_FakeRunner(kind), meta)(image)
     assert pred.shape == (40, 40) and pred.dtype == np.uint8

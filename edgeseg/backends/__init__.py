@@ -40,3 +40,19 @@ def get_runner(name: str, model_path, **options):
     else:
         from edgeseg.backends.openvino import Runner
     return Runner(model_path, **options)
+
+
+def model_file(meta: dict, backend: str) -> str | None:
+    """The artifact file a backend runs (None for torch, which rebuilds the module): the
+    OpenVINO IR when the artifact has one (what OpenVINO users deploy), else model.onnx."""
+    from edgeseg.export.artifact import ArtifactError
+
+    files = meta["files"]
+    if backend == "torch":
+        return None
+    if backend == "openvino" and "model.xml" in files:
+        return "model.xml"
+    if "model.onnx" in files:
+        return "model.onnx"
+    raise ArtifactError(f"the artifact has no model file {backend} can run "
+                        f"(files: {', '.join(files) or 'none'})")

@@ -70,21 +70,8 @@ class BenchConfig:
                 raise ValueError(msg)
 
 
-def model_file(meta: dict, backend: str) -> str | None:
-    """The artifact file a backend runs (None for torch, which rebuilds the module)."""
-    files = meta["files"]
-    if backend == "torch":
-        return None
-    if backend == "openvino" and "model.xml" in files:
-        return "model.xml"
-    if "model.onnx" in files:
-        return "model.onnx"
-    raise ArtifactError(f"the artifact has no model file {backend} can run "
-                        f"(files: {', '.join(files) or 'none'})")
-
-
 def open_runner(cfg: BenchConfig, directory: Path, meta: dict):
-    from edgeseg.backends import get_runner
+    from edgeseg.backends import get_runner, model_file
 
     file = model_file(meta, cfg.backend)
     if cfg.backend == "torch":

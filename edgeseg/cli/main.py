@@ -15,10 +15,11 @@ from edgeseg.cli import (
     models,
     quantize,
     report,
+    segment,
     train,
 )
 
-SUBCOMMANDS = (models, data, train, baseline, export, quantize, bench, report, demo)
+SUBCOMMANDS = (models, data, train, baseline, export, quantize, segment, bench, report, demo)
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -1,123 +1,21 @@
-"""The one preprocessing definition, and training augmentation.
-
-`Preprocess` is used unchanged by training, evaluation, calibration and the runtimes (the C++
-runtime reads the same fields from `meta.json`): resize to the network input (`stretch`, or
-`letterbox` that keeps the aspect ratio and pads with the mean colour), then (x - mean) / std
-with mean and std in 0..255 units and in RGB order, then the channel order the network wants
-(`color="BGR"` flips the normalised channels). `restore` maps a network-resolution label map
-or score map back to the original image.
-"""
+"""Training augmentation. The one preprocessing definition (`Preprocess`, used unchanged by
+training, evaluation, calibration and both runtimes) lives in edgeseg/runtime/preprocess.py
+and is re-exported here."""
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 
 import numpy as np
 
-IMAGENET_MEAN = (123.675, 116.28, 103.53)
-IMAGENET_STD = (58.395, 57.12, 57.375)
-RESIZE_POLICIES = ("stretch", "letterbox")
-
-
-def resize_array(arr: np.ndarray, size_hw: tuple[int, int], nearest: bool) -> np.ndarray:
-    from PIL import Image
-
-    h, w = size_hw
-    if arr.shape[:2] == (h, w):
-        return arr
-    im = Image.fromarray(arr)
-    return np.asarray(im.resize((w, h), Image.NEAREST if nearest else Image.BILINEAR))
-
-
-@dataclass(frozen=True)
-class Preprocess:
-    size: tuple[int, int]  # network input H, W
-    resize: str = "stretch"
-    color: str = "RGB"  # channel order the network expects
-    mean: tuple[float, float, float] = IMAGENET_MEAN  # RGB order, 0..255
-    std: tuple[float, float, float] = IMAGENET_STD  # RGB order, 0..255
-
-    def __post_init__(self) -> None:
-        if self.resize not in RESIZE_POLICIES:
-            raise ValueError(f"resize must be one of {RESIZE_POLICIES}, got {self.resize!r}")
-        if self.color not in ("RGB", "BGR"):
-            raise ValueError(f"color must be RGB or BGR, got {self.color!r}")
-        if len(self.size) != 2 or min(self.size) < 1:
-            raise ValueError(f"size must be (H, W) with positive sides, got {self.size!r}")
-        if len(self.mean) != 3 or len(self.std) != 3 or min(self.std) <= 0:
-            raise ValueError("mean and std need 3 values each, std positive")
-
-    def to_dict(self) -> dict:
-        d = asdict(self)
-        return {k: list(v) if isinstance(v, tuple) else v for k, v in d.items()}
-
-    @classmethod
-    def from_dict(cls, d: dict) -> Preprocess:
-        return cls(size=tuple(d["size"]), resize=d.get("resize", "stretch"),
-                   color=d.get("color", "RGB"), mean=tuple(d["mean"]), std=tuple(d["std"]))
-
-    def geometry(self, h: int, w: int) -> tuple[tuple[int, int], tuple[int, int]]:
-        """(resized H, W) of the image content and its (top, left) offset in the input."""
-        th, tw = self.size
-        if self.resize == "stretch":
-            return (th, tw), (0, 0)
-        scale = min(th / h, tw / w)
-        rh, rw = max(1, round(h * scale)), max(1, round(w * scale))
-        return (rh, rw), ((th - rh) // 2, (tw - rw) // 2)
-
-    def resize_image(self, image: np.ndarray) -> np.ndarray:
-        """HxWx3 uint8 RGB -> network-size uint8 RGB (letterbox padded with the mean)."""
-        _check_image(image)
-        (rh, rw), (top, left) = self.geometry(*image.shape[:2])
-        resized = resize_array(image, (rh, rw), nearest=False)
-        if self.resize == "stretch":
-            return resized
-        canvas = np.empty((*self.size, 3), np.uint8)
-        canvas[:] = np.round(self.mean).astype(np.uint8)
-        canvas[top:top + rh, left:left + rw] = resized
-        return canvas
-
-    def normalize(self, image: np.ndarray) -> np.ndarray:
-        """Network-size uint8 RGB HxWx3 -> float32 3xHxW, channel order and mean/std applied."""
-        x = image.astype(np.float32)
-        x = (x - np.asarray(self.mean, np.float32)) / np.asarray(self.std, np.float32)
-        if self.color == "BGR":
-            x = x[..., ::-1]
-        return np.ascontiguousarray(x.transpose(2, 0, 1))
-
-    def __call__(self, image: np.ndarray) -> np.ndarray:
-        return self.normalize(self.resize_image(image))
-
-    def resize_labels(self, labels: np.ndarray, ignore_index: int = 255) -> np.ndarray:
-        """Labels to the network size with the image's geometry (nearest; padding ignored)."""
-        (rh, rw), (top, left) = self.geometry(*labels.shape[:2])
-        resized = resize_array(labels, (rh, rw), nearest=True)
-        if self.resize == "stretch":
-            return resized
-        canvas = np.full(self.size, ignore_index, labels.dtype)
-        canvas[top:top + rh, left:left + rw] = resized
-        return canvas
-
-    def restore(self, scores: np.ndarray, orig_hw: tuple[int, int]) -> np.ndarray:
-        """Map a network-size C x H x W score map back to C x h x w of the original image
-        (letterbox padding cropped, then bilinear resize)."""
-        import torch
-        import torch.nn.functional as F
-
-        (rh, rw), (top, left) = self.geometry(*orig_hw)
-        cropped = scores[..., top:top + rh, left:left + rw]
-        if cropped.shape[-2:] == tuple(orig_hw):
-            return cropped
-        t = torch.as_tensor(np.ascontiguousarray(cropped))[None]
-        return F.interpolate(t, size=orig_hw, mode="bilinear", align_corners=False)[0].numpy()
-
-
-def _check_image(image: np.ndarray) -> None:
-    if not isinstance(image, np.ndarray) or image.ndim != 3 or image.shape[2] != 3:
-        shape = getattr(image, "shape", None)
-        raise ValueError(f"expected an HxWx3 RGB image array, got shape {shape}")
-    if image.dtype != np.uint8:
-        raise ValueError(f"expected a uint8 image (0..255), got {image.dtype}")
+from edgeseg.runtime.preprocess import (  # noqa: F401  (the one definition, re-exported)
+    IMAGENET_MEAN,
+    IMAGENET_STD,
+    RESIZE_POLICIES,
+    Preprocess,
+    _check_image,
+    resize_array,
+)
 
 
 @dataclass(frozen=True)

@@ -9,8 +9,10 @@ from typing import Any
 
 import numpy as np
 
+from edgeseg.backends import model_file as backend_model_file
 from edgeseg.export.artifact import ArtifactError, new_meta, read_meta, write_meta
 from edgeseg.export.parity import THRESHOLDS, ParityError, compare_outputs, run_backend
+from edgeseg.runtime.preprocess import graph_input, input_preprocess  # noqa: F401 (re-exported)
 
 
 @dataclass(frozen=True)
@@ -68,25 +70,6 @@ def build_reference(meta_model: dict, input_meta: dict, output_kind: str):
                        frame_color=input_meta["color"], fold_bn=False).eval()
 
 
-def input_preprocess(input_meta: dict):
-    """The artifact's one preprocessing definition, rebuilt from meta['input']."""
-    from edgeseg.data.transforms import Preprocess
-
-    return Preprocess(size=tuple(input_meta["size"]), resize=input_meta["resize"],
-                      color=input_meta.get("network_color", input_meta["color"]),
-                      mean=tuple(input_meta["mean"]),
-                      std=tuple(input_meta["std"]))
-
-
-def graph_input(input_meta: dict, resized: np.ndarray) -> np.ndarray:
-    """A batch of one in the graph's input format from a network-size uint8 RGB image: the
-    raw frame (in the frame colour order) for a fused graph, else normalised NCHW."""
-    if input_meta["fused_preprocess"]:
-        frame = resized[..., ::-1] if input_meta["color"] == "BGR" else resized
-        return np.ascontiguousarray(frame[None])
-    return input_preprocess(input_meta).normalize(resized)[None]
-
-
 def parity_inputs(meta: dict, n: int, data: str | None, seed: int = 0):
     """(inputs in the graph's format, labels or None): random images, or real val images.
     A dynamic-batch artifact also gets one batch of two."""
@@ -129,9 +112,7 @@ def check_parity(directory: Path, meta: dict, n: int, data: str | None,
         raise ParityError(f"no backend to check parity with ({', '.join(backends)} not "
                           "installed); pip install onnxruntime")
     for backend in available:
-        model_file = "model.onnx"
-        if backend == "openvino" and "model.xml" in meta["files"]:
-            model_file = "model.xml"  # the IR is what OpenVINO users deploy
+        model_file = backend_model_file(meta, backend)
         got = run_backend(backend, directory / model_file, inputs, meta["input"]["name"],
                           output=meta["output"])
         r = compare_outputs(backend, ref, got, meta["output"]["kind"], labels,

@@ -1,0 +1,54 @@
+"""Artifacts for the runtime tests: a local (translation-equivariant) hand-built graph, as
+stretch and letterbox artifacts, and a tiny registry export with the argmax in the graph."""
+
+from __future__ import annotations
+
+import pytest
+
+SIZE = (32, 64)
+
+
+@pytest.fixture(scope="session")
+def classes():
+    from edgeseg.data.classes import SYNTHETIC
+
+    return SYNTHETIC
+
+
+def _import(tmp_path_factory, classes, name, resize="stretch", size=SIZE, color="RGB"):
+    from edgeseg.data.transforms import IMAGENET_MEAN, IMAGENET_STD
+    from edgeseg.export.importer import import_onnx
+    from tests.quant.conftest import seg_graph
+
+    d = tmp_path_factory.mktemp(name)
+    src = seg_graph(d / "seg.onnx", classes=classes.num_classes, h=size[0], w=size[1])
+    return import_onnx(str(src), str(d / name), classes=classes, mean=IMAGENET_MEAN,
+                       std=IMAGENET_STD, resize=resize, color=color, log=lambda m: None)
+
+
+@pytest.fixture(scope="session")
+def local_artifact(tmp_path_factory, classes):
+    return _import(tmp_path_factory, classes, "stretch")
+
+
+@pytest.fixture(scope="session")
+def letterbox_artifact(tmp_path_factory, classes):
+    return _import(tmp_path_factory, classes, "letterbox", resize="letterbox")
+
+
+@pytest.fixture(scope="session")
+def big_local_artifact(tmp_path_factory, classes):
+    """The same graph at twice the size per side: the full-size reference for tiling."""
+    return _import(tmp_path_factory, classes, "big", size=(2 * SIZE[0], 2 * SIZE[1]))
+
+
+@pytest.fixture(scope="session")
+def labels_artifact(tmp_path_factory):
+    from edgeseg.export.exporter import ExportConfig, export
+
+    out = tmp_path_factory.mktemp("labels") / "bisenetv2-labels"
+    export(ExportConfig(out=str(out), model="bisenetv2", num_classes=8, size=SIZE,
+                        output="labels", dynamic="batch", formats=("onnx", "openvino"),
+                        parity_backends=("onnxruntime",), parity_inputs=1),
+           log=lambda m: None)
+    return out
