@@ -5,8 +5,12 @@ PY     := $(VENV)/bin/python
 PIP    := $(PY) -m pip
 STAMP  := $(VENV)/.installed
 PYTEST_ARGS ?=
+CPP_BUILD ?= build/cpp
+# Debian packages the C++ runtime builds against (headers only; OpenVINO comes from the wheel)
+CPP_DEBS := cmake g++ nlohmann-json3-dev libstb-dev
+GENERATOR := $(if $(shell command -v ninja),-G Ninja,)
 
-.PHONY: install demo test test-slow lint models readme clean
+.PHONY: install demo test test-slow lint models readme clean cpp cpp-deps
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -26,7 +30,25 @@ demo: $(STAMP)
 models: $(STAMP)
 	$(VENV)/bin/edgeseg models
 
-test: $(STAMP)
+# The C++ runtime (cpp/): its Debian build dependencies, installed when missing (root or
+# sudo), then a CMake build against the openvino wheel in the venv.
+cpp-deps:
+	@missing=$$(for p in $(CPP_DEBS); do dpkg -s $$p >/dev/null 2>&1 || echo $$p; done); \
+	if [ -n "$$missing" ]; then \
+	  echo "installing $$missing (apt)"; \
+	  if [ "$$(id -u)" = 0 ]; then SUDO=; else SUDO=sudo; fi; \
+	  $$SUDO apt-get install -y -q $$missing >/dev/null 2>&1 || \
+	  { $$SUDO apt-get update -q >/dev/null && $$SUDO apt-get install -y -q $$missing >/dev/null; } || \
+	  { echo "could not install $$missing: install them with apt, then rerun"; exit 1; }; \
+	fi
+
+cpp: $(STAMP) cpp-deps
+	cmake -S cpp -B $(CPP_BUILD) $(GENERATOR) -DCMAKE_BUILD_TYPE=Release \
+	  -DOpenVINO_DIR="$$($(PY) -c 'import openvino, os; print(os.path.join(os.path.dirname(openvino.__file__), "cmake"))')"
+	cmake --build $(CPP_BUILD) -j 2
+
+test: $(STAMP) cpp
+	EDGESEG_TEST_PYTHON=$(abspath $(PY)) ctest --test-dir $(CPP_BUILD) --output-on-failure
 	$(PY) -m pytest -n 2 $(PYTEST_ARGS)
 
 test-slow: $(STAMP)

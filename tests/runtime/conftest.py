@@ -52,3 +52,24 @@ def labels_artifact(tmp_path_factory):
                         parity_backends=("onnxruntime",), parity_inputs=1),
            log=lambda m: None)
     return out
+
+
+@pytest.fixture(scope="session")
+def int8_artifacts(tmp_path_factory, local_artifact):
+    """The local graph quantized for OpenVINO (symmetric S8) and ONNX Runtime (U8)."""
+    from edgeseg.data.synthetic import write_dataset
+    from edgeseg.quant.calib import build
+    from edgeseg.quant.config import QuantConfig
+    from edgeseg.quant.int8 import quantize
+
+    root = tmp_path_factory.mktemp("int8")
+    write_dataset(root / "synth", 40, SIZE, seed=0, progress=False)
+    calib = build(root / "calib", size=SIZE, data=str(root / "synth"), num=32,
+                  progress=False, log=lambda m: None)
+    out = {}
+    for target in ("openvino", "onnxruntime"):
+        out[target] = root / target
+        quantize(QuantConfig(artifact=str(local_artifact), calib=str(calib.root),
+                             out=str(out[target]), target=target),
+                 log=lambda m: None, progress=False)
+    return out

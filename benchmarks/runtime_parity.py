@@ -1,0 +1,120 @@
+"""Python and C++ runtimes on the five models' trained artifacts: the same label map for the
+same artifact and photograph? Each artifact (FP32, FP16, INT8 for ONNX Runtime and for
+OpenVINO, at 128x256 and 512x1024) segments crops of real photographs of odd sizes with the
+C++ example program (OpenVINO) and with the Python Segmenter (OpenVINO, and ONNX Runtime for
+comparison). Writes benchmarks/runtime_parity.{json,md}.
+
+    make cpp && python benchmarks/runtime_parity.py [--models ...] [--sizes 128x256 ...]
+
+Needs the matrix artifacts (`edgeseg bench --matrix benchmarks/matrix.toml`).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import subprocess
+import tempfile
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+
+from edgeseg.baseline import DEFAULT_CACHE, cpu_name
+
+ROOT = Path(__file__).resolve().parent.parent
+PROGRAM = ROOT / "build" / "cpp" / "examples" / "edgeseg-segment"
+MODELS = ("bisenetv1", "bisenetv2", "icnet", "deeplabv3plus", "segnet")
+VARIANTS = ("fp32", "fp16", "int8-onnxruntime", "int8-openvino")
+
+
+def photographs(directory: Path) -> list[Path]:
+    """Odd-sized crops of the real photographs that installed packages ship."""
+    import matplotlib
+
+    sources = [Path(matplotlib.get_data_path()) / "sample_data" / "grace_hopper.jpg"]
+    try:
+        import sklearn
+
+        sources += sorted((Path(sklearn.__file__).parent / "datasets" / "images").glob("*.jpg"))
+    except ImportError:
+        pass
+    crops = [(0, 0, 333, 517), (41, 7, 97, 131), (3, 11, 481, 377), (0, 0, None, None)]
+    out = []
+    for src in sources:
+        with Image.open(src) as im:
+            rgb = np.asarray(im.convert("RGB"))
+        for top, left, h, w in crops:
+            crop = rgb[top:top + h if h else None, left:left + w if w else None]
+            path = directory / f"{src.stem}-{crop.shape[0]}x{crop.shape[1]}.png"
+            Image.fromarray(np.ascontiguousarray(crop)).save(path)
+            out.append(path)
+    return out
+
+
+def main() -> None:
+    from edgeseg.runtime import Segmenter
+
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--models", nargs="+", default=list(MODELS))
+    ap.add_argument("--sizes", nargs="+", default=["128x256", "512x1024"])
+    ap.add_argument("--cache", type=Path, default=DEFAULT_CACHE)
+    ap.add_argument("--out", type=Path, default=Path(__file__).parent)
+    args = ap.parse_args()
+    if not PROGRAM.is_file():
+        raise SystemExit(f"no {PROGRAM}: build the C++ runtime with `make cpp` first")
+    rows = []
+    with tempfile.TemporaryDirectory() as tmp:
+        tmp = Path(tmp)
+        images = photographs(tmp)
+        for model in args.models:
+            for size in args.sizes:
+                for variant in VARIANTS:
+                    art = args.cache / "matrix" / f"{model}-{size}-{variant}"
+                    if not art.is_dir():
+                        continue
+                    same = {"cpp|py-openvino": 0, "cpp|py-onnxruntime": 0}
+                    identical, pixels = 0, 0
+                    with Segmenter(art, backend="openvino") as ov, \
+                            Segmenter(art, backend="onnxruntime") as ort:
+                        for image in images:
+                            out = tmp / "labels.png"
+                            subprocess.run([str(PROGRAM), str(art), str(image), str(out)],
+                                           check=True, capture_output=True)
+                            with Image.open(out) as im:
+                                cpp = np.asarray(im)
+                            with Image.open(image) as im:
+                                rgb = np.asarray(im.convert("RGB"))
+                            py_ov, py_ort = ov.predict(rgb), ort.predict(rgb)
+                            same["cpp|py-openvino"] += int((cpp == py_ov).sum())
+                            same["cpp|py-onnxruntime"] += int((cpp == py_ort).sum())
+                            identical += int(np.array_equal(cpp, py_ov))
+                            pixels += cpp.size
+                    row = {"model": model, "size": size, "variant": variant,
+                           "images": len(images), "identical_images": identical,
+                           **{k: v / pixels for k, v in same.items()}}
+                    rows.append(row)
+                    print(json.dumps(row), flush=True)
+    out = {"cpu": cpu_name(), "python": platform.python_version(),
+           "images": [p.name for p in images], "rows": rows}
+    (args.out / "runtime_parity.json").write_text(json.dumps(out, indent=2) + "\n")
+    lines = [
+        "# Python and C++ runtimes: same artifact, same photograph, same labels?", "",
+        f"{len(images)} odd-sized crops of real photographs ({', '.join(out['images'])}), "
+        "each segmented by the C++ example program `edgeseg-segment` (OpenVINO backend) and by "
+        "the Python `Segmenter` with OpenVINO and with ONNX Runtime. Agreement = share of "
+        "pixels with the same class; *identical* = images whose label maps are equal byte for "
+        f"byte. Generated by `python benchmarks/runtime_parity.py` on {out['cpu']}.", "",
+        "| model | input | artifact | C++ = Python (OpenVINO) | identical images | "
+        "C++ vs Python (ONNX Runtime) |", "|---|---|---|---|---|---|"]
+    for r in rows:
+        lines.append(f"| {r['model']} | {r['size']} | {r['variant']} | "
+                     f"{100 * r['cpp|py-openvino']:.3f}% | {r['identical_images']}/{r['images']}"
+                     f" | {100 * r['cpp|py-onnxruntime']:.3f}% |")
+    (args.out / "runtime_parity.md").write_text("\n".join(lines) + "\n")
+    print("\n".join(lines))
+
+
+if __name__ == "__main__":
+    main()
