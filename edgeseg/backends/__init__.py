@@ -12,6 +12,7 @@ ENGINES = {
     "onnxruntime": ("onnxruntime", "onnxruntime"),
     "openvino": ("openvino", "openvino"),
     "torch": ("torch", "torch"),
+    "tensorrt": ("tensorrt", "tensorrt"),
 }
 
 
@@ -25,6 +26,10 @@ def require(name: str) -> None:
     if name not in ENGINES:
         raise ValueError(f"unknown backend {name!r}; known: {', '.join(ENGINES)}")
     if not is_available(name):
+        if name == "tensorrt":
+            from edgeseg.backends.tensorrt.builder import INSTALL_HINT
+
+            raise ImportError(INSTALL_HINT)
         raise ImportError(f"the {name} backend needs the '{ENGINES[name][1]}' package: "
                           f"pip install {ENGINES[name][1]}")
 
@@ -37,6 +42,8 @@ def get_runner(name: str, model_path, **options):
         from edgeseg.backends.onnxruntime import Runner
     elif name == "torch":
         from edgeseg.backends.torch import Runner
+    elif name == "tensorrt":
+        from edgeseg.backends.tensorrt import Runner
     else:
         from edgeseg.backends.openvino import Runner
     return Runner(model_path, **options)
@@ -50,9 +57,28 @@ def model_file(meta: dict, backend: str) -> str | None:
     files = meta["files"]
     if backend == "torch":
         return None
+    if backend == "tensorrt":
+        return tensorrt_engine_file(meta)
     if backend == "openvino" and "model.xml" in files:
         return "model.xml"
     if "model.onnx" in files:
         return "model.onnx"
     raise ArtifactError(f"the artifact has no model file {backend} can run "
                         f"(files: {', '.join(files) or 'none'})")
+
+
+def tensorrt_engine_file(meta: dict) -> str:
+    """The artifact's engine that this machine's TensorRT and GPU can run (EngineMismatch,
+    a RuntimeError, saying why none can)."""
+    from edgeseg.backends.tensorrt.plan import select_build
+
+    require("tensorrt")
+    import tensorrt
+
+    from edgeseg.backends.tensorrt.cuda import open_cuda
+
+    cuda = open_cuda(0)
+    try:
+        return select_build(meta, tensorrt.__version__, cuda.compute_capability)["file"]
+    finally:
+        cuda.close()

@@ -65,7 +65,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     c.add_argument("--inputs", type=positive_int, default=3)
     c.add_argument("--data", default=None)
     c.add_argument("--backends", nargs="+", default=["onnxruntime", "openvino"],
-                   choices=["onnxruntime", "openvino"])
+                   choices=["onnxruntime", "openvino", "tensorrt"],
+                   help="engines to check (tensorrt: the artifact's engine for this GPU, "
+                   "from `edgeseg build`)")
     c.add_argument("--json", dest="json_out", default=None, metavar="OUT")
     c.set_defaults(func=run_compare)
     add_lint_parser(sub)
@@ -144,6 +146,10 @@ def run_compare(args: argparse.Namespace) -> int:
         status("error: several artifacts are compared on a validation set: add --val DATASET")
         return 2
     try:
+        if "tensorrt" in args.backends:
+            from edgeseg.backends import require
+
+            require("tensorrt")  # asked for by name: missing is an error, not a skip
         results = compare(args.artifact[0], inputs=args.inputs, data=args.data,
                           backends=tuple(args.backends), log=status)
     except ParityError as e:

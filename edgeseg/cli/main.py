@@ -9,6 +9,7 @@ from edgeseg import __version__
 from edgeseg.cli import (
     baseline,
     bench,
+    build,
     data,
     demo,
     export,
@@ -19,7 +20,8 @@ from edgeseg.cli import (
     train,
 )
 
-SUBCOMMANDS = (models, data, train, baseline, export, quantize, segment, bench, report, demo)
+SUBCOMMANDS = (models, data, train, baseline, export, quantize, build, segment, bench,
+               report, demo)
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -32,10 +32,12 @@ def choose_backend(meta: dict, requested: str = "auto") -> tuple[str, str, str]:
         if name not in ENGINES or name == "torch":
             return None, f"{name}: this edgeseg has no {name} runtime backend"
         if not is_available(name):
-            return None, f"{name}: not installed (pip install {ENGINES[name][1]})"
+            hint = "JetPack on Jetson, NVIDIA's packages on desktop" if name == "tensorrt" \
+                else f"pip install {ENGINES[name][1]}"
+            return None, f"{name}: not installed ({hint})"
         try:
             return model_file(meta, name), ""
-        except ArtifactError as e:
+        except (ArtifactError, RuntimeError, ImportError) as e:  # incl. EngineMismatch
             return None, f"{name}: {e}"
 
     if requested != "auto":
@@ -68,7 +70,8 @@ class Segmenter:
     backend: "auto" (TensorRT when it has an engine for this GPU, else OpenVINO, else ONNX
     Runtime; an INT8 graph's calibration target first), or a backend name. The choice and
     the reason are in `.backend` and `.backend_reason`.
-    device: OpenVINO device name ("CPU", "GPU"); for ONNX Runtime "cpu" or "cuda".
+    device: OpenVINO device name ("CPU", "GPU"); for ONNX Runtime "cpu" or "cuda"; for
+    TensorRT the GPU index.
     color: the channel order of the frames you pass ("BGR" for OpenCV frames).
     verify: check every artifact file's sha256 against meta.json (a tampered or truncated
     file is refused before it is loaded).
@@ -87,6 +90,8 @@ class Segmenter:
         self.color = color
         self.backend, self.model_file, self.backend_reason = choose_backend(self.meta, backend)
         options: dict = {"threads": threads}
+        if self.backend == "tensorrt" and device:
+            options["device"] = int(str(device).removeprefix("cuda:"))
         if self.backend == "openvino" and device:
             options["device"] = device.upper()
         if self.backend == "onnxruntime" and device and device.lower() != "cpu":
