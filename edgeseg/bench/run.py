@@ -27,7 +27,7 @@ import numpy as np
 
 from edgeseg.export.artifact import ArtifactError, dist_version, read_meta
 
-BACKENDS = ("onnxruntime", "openvino", "torch")
+BACKENDS = ("onnxruntime", "openvino", "torch", "tensorrt")
 ALIASES = {"ort": "onnxruntime", "ov": "openvino", "pytorch": "torch"}
 DEFAULT_ITERS = 50
 
@@ -44,7 +44,7 @@ class BenchConfig:
     image: str | None = None  # a real frame for the end-to-end path (default: noise)
     val: str | None = None  # also score mIoU on this dataset's val split
     val_limit: int | None = None
-    device: str = "cpu"  # torch backend: cpu or cuda
+    device: str = "cpu"  # torch backend: cpu or cuda[:N]; tensorrt: the GPU of cuda:N
     compile: bool = False  # torch backend: torch.compile
     int8_kernels: bool = True
 
@@ -53,7 +53,7 @@ class BenchConfig:
         object.__setattr__(self, "backend", backend)
         checks = [
             (backend in BACKENDS, f"unknown backend {self.backend!r}; choose one of "
-             f"{', '.join(BACKENDS)} (TensorRT: see `edgeseg build --backend tensorrt`)"),
+             f"{', '.join(BACKENDS)} (tensorrt runs the engine `edgeseg build` made)"),
             (self.iters is None or self.seconds is None, "give --iters or --seconds, not both"),
             (self.iters is None or self.iters >= 1,
              f"--iters must be at least 1, got {self.iters}"),
@@ -80,6 +80,9 @@ def open_runner(cfg: BenchConfig, directory: Path, meta: dict):
                                 "--backend onnxruntime or openvino")
         return get_runner("torch", directory, device=cfg.device, threads=cfg.threads,
                           compile=cfg.compile), file
+    if cfg.backend == "tensorrt":
+        gpu = int(cfg.device.split(":")[1]) if cfg.device.startswith("cuda:") else 0
+        return get_runner("tensorrt", directory / file, device=gpu), file
     return get_runner(cfg.backend, directory / file, threads=cfg.threads,
                       int8_kernels=cfg.int8_kernels), file
 

@@ -23,8 +23,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                    "sizes, e.g. benchmarks/matrix.toml); resumable: done cells are skipped")
     p.add_argument("--force", action="store_true", help="--matrix: redo cells already done")
     p.add_argument("--backend", default="onnxruntime",
-                   help="onnxruntime (ort), openvino (ov) or torch (the eager FP32 model the "
-                   "artifact was exported from)")
+                   help="onnxruntime (ort), openvino (ov), torch (the eager FP32 model the "
+                   "artifact was exported from) or tensorrt (the artifact's engine for this GPU, "
+                   "from `edgeseg build`; --device cuda:N picks the GPU)")
     runs = p.add_mutually_exclusive_group()
     runs.add_argument("--iters", type=int, default=None,
                       help="timed runs (default 50 when --seconds is not given)")

@@ -36,8 +36,10 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                    "or full shapes (1x3x512x1024/...); default 1/1/8")
     p.add_argument("--version-compatible", action="store_true",
                    help="an engine later TensorRT versions of the same major can load")
-    p.add_argument("--hardware-compat", choices=["ampere+"], default=None,
-                   help="an engine for every GPU of compute capability 8.0 or newer")
+    p.add_argument("--hardware-compat", choices=["ampere+", "same-cc"], default=None,
+                   help="ampere+: one engine for every GPU of compute capability 8.0 or newer; "
+                   "same-cc: for every GPU of this compute capability (TensorRT 10.9+); "
+                   "not on Jetson")
     p.add_argument("--fp16", action="store_true", help="TensorRT 10.x weakly typed route: let "
                    "TensorRT pick FP16 kernels for an FP32 artifact")
     p.add_argument("--int8", action="store_true", help="TensorRT 10.x weakly typed route: "

@@ -165,3 +165,31 @@ def test_select_build_picks_the_engine_that_runs_here():
         select_build(m, "10.3.0", "7.2")
     with pytest.raises(EngineMismatch, match="edgeseg build"):
         select_build({"builds": []}, "10.3.0", "8.9")
+
+
+def test_plan_header_is_read_without_tensorrt():
+    import struct
+
+    from edgeseg.backends.tensorrt.plan import check_plan_header, plan_version
+
+    header = struct.pack("<II", 0x74727466, 0) + bytes(16) + bytes([10, 3, 0, 26])
+    assert plan_version(header) == (10, 3, 0, 26)
+    check_plan_header(header, "10.3.0", "e")
+    with pytest.raises(EngineMismatch, match="serialized by TensorRT 10.3.0.26, this machine "
+                                             "has 10.8.0"):
+        check_plan_header(header, "10.8.0", "e")
+    check_plan_header(header, "10.8.0", "e", version_compatible=True)
+    with pytest.raises(EngineMismatch, match="truncated"):
+        check_plan_header(header[:10], "10.3.0", "e")
+    with pytest.raises(EngineMismatch, match="no plan tag"):
+        check_plan_header(b"\0" * 28, "10.3.0", "e")
+
+
+def test_tensorrt_11_needs_no_strongly_typed_flag_and_same_cc_needs_10_9():
+    p = plan_build(meta(), cfg(), "11.4.1")
+    assert "--stronglyTyped" not in trtexec_command(meta(), p, cfg(), "e")
+    with pytest.raises(PlanError, match="10.9.0 or newer"):
+        plan_build(meta(), cfg(hardware_compat="same-cc"), "10.3.0")
+    c = cfg(hardware_compat="same-cc")
+    cmd = trtexec_command(meta(), plan_build(meta(), c, "10.9.0"), c, "e")
+    assert "--hardwareCompatibilityLevel=sameComputeCapability" in cmd

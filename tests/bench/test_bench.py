@@ -49,7 +49,7 @@ def test_bench_torch_reference_is_fp32(exported):
     ({"iters": -3}, "--iters must be at least 1"),
     ({"seconds": 0}, "--seconds must be positive"),
     ({"warmup": -1}, "--warmup must be 0 or more"),
-    ({"backend": "tensorrt"}, "unknown backend 'tensorrt'"),
+    ({"backend": "coreml"}, "unknown backend 'coreml'"),
     ({"iters": 3, "seconds": 1.0}, "not both"),
     ({"compile": True}, "--compile applies to --backend torch"),
 ])
@@ -147,3 +147,12 @@ def test_bench_torch_compile(exported):
                           warmup=1, threads=1), log=quiet, progress=False)
     assert results.validate(r) == [] and r["backend"]["name"] == "torch-compile"
     assert r["backend"]["options"]["compile"] is True
+
+
+@pytest.mark.skipif(__import__("importlib").util.find_spec("tensorrt") is not None,
+                    reason="TensorRT is installed: this checks the message users without it get")
+def test_bench_tensorrt_without_tensorrt_says_how_to_get_it(imported, capsys):
+    from edgeseg.cli.main import main
+
+    assert main(["bench", str(imported), "--backend", "tensorrt", "--iters", "1"]) != 0
+    assert "JetPack" in capsys.readouterr().err

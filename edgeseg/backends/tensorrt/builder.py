@@ -80,7 +80,7 @@ def _configure(trt, builder, network, cfg: BuildConfig, plan: Plan, meta: dict, 
         from edgeseg.backends.tensorrt.plan import HARDWARE_COMPAT
 
         config.hardware_compatibility_level = getattr(trt.HardwareCompatibilityLevel,
-                                                      HARDWARE_COMPAT[plan.hardware_compat])
+                                                      HARDWARE_COMPAT[plan.hardware_compat][0])
     if plan.dla_core is not None:
         if builder.num_DLA_cores <= plan.dla_core:
             raise PlanError(f"--dla-core {plan.dla_core}: this device has "
@@ -146,7 +146,7 @@ def build(cfg: BuildConfig, log: Callable[[str], None] = print) -> dict:
     logger = trt.Logger(trt.Logger.WARNING)
     builder = trt.Builder(logger)
     flags = 0
-    if plan.route == "strong":
+    if plan.route == "strong" and plan.trt_major < 11:  # 11: every network is strongly typed
         flags |= 1 << int(trt.NetworkDefinitionCreationFlag.STRONGLY_TYPED)
     network = builder.create_network(flags)
     parser = trt.OnnxParser(network, logger)

@@ -17,7 +17,10 @@ from dataclasses import dataclass, field
 
 MIN_MAJOR = 10  # the tensor API (set_tensor_address, execute_async_v3) and strong typing
 LAST_WEAK_MAJOR = 10  # TensorRT 11 removed the FP16/INT8 builder flags and calibrators
-HARDWARE_COMPAT = {"ampere+": "AMPERE_PLUS"}  # --hardware-compat value -> TensorRT enum
+# --hardware-compat value -> (TensorRT enum member, trtexec value, first TensorRT version)
+HARDWARE_COMPAT = {"ampere+": ("AMPERE_PLUS", "ampere+", (8, 6, 0)),
+                   "same-cc": ("SAME_COMPUTE_CAPABILITY", "sameComputeCapability", (10, 9, 0))}
+PLAN_TAG = 0x74727466  # first uint32 of a serialized plan ("ftrt" on disk)
 DEFAULT_MAX_BATCH = 8
 
 
@@ -59,6 +62,7 @@ class Plan:
     dla_core: int | None
     hardware_compat: str | None
     calibration: str | None  # None | "cache" | "calibrator"
+    trt_major: int = MIN_MAJOR
     notes: tuple[str, ...] = field(default=())
 
 
@@ -121,7 +125,8 @@ def plan_build(meta: dict, cfg: BuildConfig, trt_version: str) -> Plan:
     major = parse_version(trt_version)[0]
     if major < MIN_MAJOR:
         raise PlanError(f"TensorRT {trt_version} is older than {MIN_MAJOR}.0, which edgeseg "
-                        "needs (tensor API, strongly typed networks); on Jetson use JetPack 6")
+                        "needs (tensor API, strongly typed networks); on Jetson that is "
+                        "JetPack 6.1 or newer (TensorRT 10.3)")
     precision = meta["precision"]
     calib = meta.get("calibration") or {}
     notes = []
@@ -183,9 +188,15 @@ def plan_build(meta: dict, cfg: BuildConfig, trt_version: str) -> Plan:
         raise PlanError("--gpu-fallback applies with --dla-core N")
     if cfg.version_compatible:
         flags.append("VERSION_COMPATIBLE")
-    if cfg.hardware_compat is not None and cfg.hardware_compat not in HARDWARE_COMPAT:
-        raise PlanError(f"--hardware-compat {cfg.hardware_compat!r}: one of "
-                        f"{', '.join(HARDWARE_COMPAT)}")
+    if cfg.hardware_compat is not None:
+        if cfg.hardware_compat not in HARDWARE_COMPAT:
+            raise PlanError(f"--hardware-compat {cfg.hardware_compat!r}: one of "
+                            f"{', '.join(HARDWARE_COMPAT)}")
+        since = HARDWARE_COMPAT[cfg.hardware_compat][2]
+        if parse_version(trt_version) < since:
+            raise PlanError(f"--hardware-compat {cfg.hardware_compat} needs TensorRT "
+                            f"{'.'.join(map(str, since))} or newer, this is {trt_version}")
+        notes.append("hardware-compatible engines are not supported on Jetson (JetPack)")
     if cfg.opt_level is not None and not 0 <= cfg.opt_level <= 5:
         raise PlanError(f"--opt-level must be 0..5, got {cfg.opt_level}")
     if cfg.workspace_mib is not None and cfg.workspace_mib < 1:
@@ -205,13 +216,14 @@ def plan_build(meta: dict, cfg: BuildConfig, trt_version: str) -> Plan:
                 workspace_bytes=None if cfg.workspace_mib is None else cfg.workspace_mib << 20,
                 opt_level=cfg.opt_level, dla_core=cfg.dla_core,
                 hardware_compat=cfg.hardware_compat, calibration=calibration,
-                notes=tuple(notes))
+                trt_major=major, notes=tuple(notes))
 
 
 def trtexec_command(meta: dict, plan: Plan, cfg: BuildConfig, engine_file: str) -> list[str]:
     """The trtexec command line that builds the same engine (run in the artifact directory)."""
     cmd = ["trtexec", "--onnx=model.onnx", f"--saveEngine={engine_file}"]
-    cmd.append("--stronglyTyped" if plan.route == "strong" else "")
+    # TensorRT 11 types every network strongly; its trtexec no longer needs the flag.
+    cmd.append("--stronglyTyped" if plan.route == "strong" and plan.trt_major < 11 else "")
     cmd += [f"--{f.lower()}" for f in plan.flags if f in ("FP16", "INT8")]
     if plan.calibration == "cache":
         cmd.append("--calib=calib.cache")
@@ -232,7 +244,7 @@ def trtexec_command(meta: dict, plan: Plan, cfg: BuildConfig, engine_file: str) 
     if cfg.version_compatible:
         cmd.append("--versionCompatible")
     if plan.hardware_compat:
-        cmd.append(f"--hardwareCompatibilityLevel={plan.hardware_compat}")
+        cmd.append(f"--hardwareCompatibilityLevel={HARDWARE_COMPAT[plan.hardware_compat][1]}")
     if cfg.device:
         cmd.append(f"--device={cfg.device}")
     cmd.append("--skipInference")
@@ -267,7 +279,7 @@ def check_build(record: dict, trt_version: str, compute_capability: str) -> None
             raise EngineMismatch(f"{record['file']} was built with TensorRT {record['tensorrt']}"
                                  f", this machine has {trt_version}; engines only load in the "
                                  f"TensorRT version that built them: {rebuild}")
-    cc_built, cc_here = record["compute_capability"], compute_capability
+    cc_built, cc_here = str(record["compute_capability"]), compute_capability
     if cc_built != cc_here:
         major_here = parse_version(cc_here)[0]
         if not (record.get("hardware_compat") == "ampere+" and major_here >= 8):
@@ -290,3 +302,33 @@ def select_build(meta: dict, trt_version: str, compute_capability: str) -> dict:
         except EngineMismatch as e:
             reasons.append(str(e))
     raise EngineMismatch("no TensorRT engine of this artifact runs here: " + "; ".join(reasons))
+
+
+def plan_version(header: bytes) -> tuple[int, int, int, int] | None:
+    """The TensorRT version (major, minor, patch, build) that serialized a plan, from its first
+    28 bytes (the layout trtexec --getPlanVersionOnly reads; plans from TensorRT 8.6 on), or
+    None when the bytes do not start like a plan."""
+    import struct
+
+    if len(header) < 28 or struct.unpack_from("<I", header, 0)[0] != PLAN_TAG:
+        return None
+    return tuple(header[24:28])  # type: ignore[return-value]
+
+
+def check_plan_header(header: bytes, trt_version: str, name: str,
+                      version_compatible: bool = False) -> None:
+    """Refuse a truncated plan, or one from another TensorRT version, before deserialising."""
+    if len(header) < 28:
+        raise EngineMismatch(f"{name}: {len(header)} bytes, not a TensorRT engine (truncated?); "
+                             "rebuild it")
+    built = plan_version(header)
+    if built is None:
+        raise EngineMismatch(f"{name}: not a serialized TensorRT plan (no plan tag); was it "
+                             "saved with something other than trtexec --saveEngine or "
+                             "edgeseg build?")
+    here = parse_version(trt_version)
+    if tuple(built[:3]) != here and not (version_compatible and built[0] == here[0]
+                                         and tuple(built[:3]) <= here):
+        raise EngineMismatch(f"{name} was serialized by TensorRT "
+                             f"{'.'.join(map(str, built))}, this machine has {trt_version}; "
+                             "rebuild it here (edgeseg build ARTIFACT --backend tensorrt)")

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
-from edgeseg.backends.tensorrt.plan import EngineMismatch, check_build
+from edgeseg.backends.tensorrt.plan import EngineMismatch, check_build, check_plan_header
 
 
 def _np_dtype(trt, dtype) -> np.dtype:
@@ -71,8 +71,8 @@ class Runner:
         if record is not None:
             check_build(record, trt.__version__, self.cuda.compute_capability)
         plan = self.model_path.read_bytes()
-        if not plan:
-            raise RuntimeError(f"{self.model_path}: empty engine file; rebuild it")
+        check_plan_header(plan[:28], trt.__version__, str(self.model_path),
+                          bool(record and record.get("version_compatible")))
         self.logger = trt.Logger(trt.Logger.WARNING)
         self.runtime = trt.Runtime(self.logger)
         if record is not None and record.get("version_compatible"):
@@ -125,6 +125,12 @@ class Runner:
     def _enqueue(self) -> None:
         if not self.context.execute_async_v3(self.cuda.handle):
             raise RuntimeError("TensorRT execute_async_v3 failed (see the TensorRT log above)")
+
+    def infer_timed(self, inputs: dict[str, np.ndarray]
+                    ) -> tuple[dict[str, np.ndarray], dict[str, float]]:
+        """(outputs, copy_in / compute / copy_out ms from CUDA events): what bench reports."""
+        out = self.infer(inputs)
+        return out, dict(self.last_timings)
 
     def infer(self, inputs: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
         if self.context is None:
