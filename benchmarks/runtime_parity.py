@@ -1,10 +1,11 @@
 """Python and C++ runtimes on the five models' trained artifacts: the same label map for the
 same artifact and photograph? Each artifact (FP32, FP16, INT8 for ONNX Runtime and for
-OpenVINO; at 128x256 unless --sizes says more) segments crops of real photographs of odd sizes with the
-C++ example program (OpenVINO) and with the Python Segmenter (OpenVINO, and ONNX Runtime for
-comparison). Writes benchmarks/runtime_parity.{json,md}.
+OpenVINO; at 128x256 unless --sizes says more) segments odd-sized crops of real photographs
+with the C++ example program (OpenVINO) and with the Python Segmenter (OpenVINO, and ONNX
+Runtime for comparison). Writes benchmarks/runtime_parity.{json,md}.
 
     make cpp && python benchmarks/runtime_parity.py [--models ...] [--sizes 128x256 ...]
+        [--artifacts DIR ...]
 
 Needs the matrix artifacts (`edgeseg bench --matrix benchmarks/matrix.toml`).
 """
@@ -61,6 +62,9 @@ def main() -> None:
     ap.add_argument("--sizes", nargs="+", default=["128x256"])
     ap.add_argument("--cache", type=Path, default=DEFAULT_CACHE)
     ap.add_argument("--out", type=Path, default=Path(__file__).parent)
+    ap.add_argument("--artifacts", nargs="*", type=Path, default=[],
+                    help="more artifact directories named MODEL-HxW-VARIANT (e.g. INT8 "
+                    "artifacts quantized outside the matrix)")
     args = ap.parse_args()
     if not PROGRAM.is_file():
         raise SystemExit(f"no {PROGRAM}: build the C++ runtime with `make cpp` first")
@@ -68,34 +72,34 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
         images = photographs(tmp)
-        for model in args.models:
-            for size in args.sizes:
-                for variant in VARIANTS:
-                    art = args.cache / "matrix" / f"{model}-{size}-{variant}"
-                    if not art.is_dir():
-                        continue
-                    same = {"cpp|py-openvino": 0, "cpp|py-onnxruntime": 0}
-                    identical, pixels = 0, 0
-                    with Segmenter(art, backend="openvino") as ov, \
-                            Segmenter(art, backend="onnxruntime") as ort:
-                        for image in images:
-                            out = tmp / "labels.png"
-                            subprocess.run([str(PROGRAM), str(art), str(image), str(out)],
-                                           check=True, capture_output=True)
-                            with Image.open(out) as im:
-                                cpp = np.asarray(im)
-                            with Image.open(image) as im:
-                                rgb = np.asarray(im.convert("RGB"))
-                            py_ov, py_ort = ov.predict(rgb), ort.predict(rgb)
-                            same["cpp|py-openvino"] += int((cpp == py_ov).sum())
-                            same["cpp|py-onnxruntime"] += int((cpp == py_ort).sum())
-                            identical += int(np.array_equal(cpp, py_ov))
-                            pixels += cpp.size
-                    row = {"model": model, "size": size, "variant": variant,
-                           "images": len(images), "identical_images": identical,
-                           **{k: v / pixels for k, v in same.items()}}
-                    rows.append(row)
-                    print(json.dumps(row), flush=True)
+        todo = [(m, s, v, args.cache / "matrix" / f"{m}-{s}-{v}")
+                for m in args.models for s in args.sizes for v in VARIANTS]
+        todo += [(*a.name.split("-", 2), a) for a in args.artifacts]
+        for model, size, variant, art in todo:
+            if not art.is_dir():
+                continue
+            same = {"cpp|py-openvino": 0, "cpp|py-onnxruntime": 0}
+            identical, pixels = 0, 0
+            with Segmenter(art, backend="openvino") as ov, \
+                    Segmenter(art, backend="onnxruntime") as ort:
+                for image in images:
+                    out = tmp / "labels.png"
+                    subprocess.run([str(PROGRAM), str(art), str(image), str(out)],
+                                   check=True, capture_output=True)
+                    with Image.open(out) as im:
+                        cpp = np.asarray(im)
+                    with Image.open(image) as im:
+                        rgb = np.asarray(im.convert("RGB"))
+                    py_ov, py_ort = ov.predict(rgb), ort.predict(rgb)
+                    same["cpp|py-openvino"] += int((cpp == py_ov).sum())
+                    same["cpp|py-onnxruntime"] += int((cpp == py_ort).sum())
+                    identical += int(np.array_equal(cpp, py_ov))
+                    pixels += cpp.size
+            row = {"model": model, "size": size, "variant": variant,
+                   "images": len(images), "identical_images": identical,
+                   **{k: v / pixels for k, v in same.items()}}
+            rows.append(row)
+            print(json.dumps(row), flush=True)
     out = {"cpu": cpu_name(), "python": platform.python_version(),
            "images": [p.name for p in images], "rows": rows}
     (args.out / "runtime_parity.json").write_text(json.dumps(out, indent=2) + "\n")
