@@ -234,17 +234,32 @@ void resize_nearest(const uint8_t* src, int h, int w, size_t src_stride, uint8_t
   }
 }
 
+namespace {
+
+// Score planes after the width pass (the definition's first pass): the source itself when
+// the width already matches, else a packed copy this view owns.
+struct WidthPassed {
+  std::vector<float> own;
+  const float* data;
+  size_t plane, row;
+};
+
+WidthPassed width_pass(const float* src, int c, int h, int w, size_t plane, size_t row,
+                       int out_w) {
+  if (w == out_w) return {{}, src, plane, row};
+  WidthPassed v{scores_width_pass(src, c, h, w, plane, row, out_w), nullptr,
+                static_cast<size_t>(h) * out_w, static_cast<size_t>(out_w)};
+  v.data = v.own.data();
+  return v;
+}
+
+}  // namespace
+
 std::vector<float> resize_scores(const float* src, int c, int h, int w, size_t plane,
                                  size_t row, int out_h, int out_w) {
-  std::vector<float> wide;
-  const float* cur = src;
-  size_t cur_plane = plane, cur_row = row;
-  if (w != out_w) {
-    wide = scores_width_pass(src, c, h, w, plane, row, out_w);
-    cur = wide.data();
-    cur_plane = static_cast<size_t>(h) * out_w;
-    cur_row = out_w;
-  }
+  const WidthPassed wp = width_pass(src, c, h, w, plane, row, out_w);
+  const float* cur = wp.data;
+  const size_t cur_plane = wp.plane, cur_row = wp.row;
   std::vector<float> out(static_cast<size_t>(c) * out_h * out_w);
   if (h == out_h) {
     for (int k = 0; k < c; ++k)
@@ -267,15 +282,9 @@ std::vector<float> resize_scores(const float* src, int c, int h, int w, size_t p
 
 void resize_scores_argmax(const float* src, int c, int h, int w, size_t plane, size_t row,
                           uint8_t* dst, int out_h, int out_w) {
-  std::vector<float> wide;
-  const float* cur = src;
-  size_t cur_plane = plane, cur_row = row;
-  if (w != out_w) {
-    wide = scores_width_pass(src, c, h, w, plane, row, out_w);
-    cur = wide.data();
-    cur_plane = static_cast<size_t>(h) * out_w;
-    cur_row = out_w;
-  }
+  const WidthPassed wp = width_pass(src, c, h, w, plane, row, out_w);
+  const float* cur = wp.data;
+  const size_t cur_plane = wp.plane, cur_row = wp.row;
   const bool vertical = h != out_h;
   const LinearTaps lt = vertical ? linear_taps(h, out_h) : LinearTaps{};
   std::vector<float> value(out_w), best(out_w);

@@ -7,12 +7,15 @@ from __future__ import annotations
 
 import importlib.util
 
-# name -> (python module that must be importable, pip requirement that provides it)
+# name -> (python module that must be importable, how to get it when it is missing)
 ENGINES = {
-    "onnxruntime": ("onnxruntime", "onnxruntime"),
-    "openvino": ("openvino", "openvino"),
-    "torch": ("torch", "torch"),
-    "tensorrt": ("tensorrt", "tensorrt"),
+    "onnxruntime": ("onnxruntime", "pip install onnxruntime"),
+    "openvino": ("openvino", "pip install openvino"),
+    "torch": ("torch", "pip install torch"),
+    "tensorrt": ("tensorrt", "on Jetson it comes with JetPack (the python3-libnvinfer "
+                 "package); on a desktop GPU install NVIDIA's packages (pip install tensorrt "
+                 "--extra-index-url https://pypi.nvidia.com, or the TensorRT tar/deb from "
+                 "developer.nvidia.com)"),
 }
 
 
@@ -21,17 +24,16 @@ def is_available(name: str) -> bool:
     return importlib.util.find_spec(module) is not None
 
 
+def install_hint(name: str) -> str:
+    return ENGINES[name][1]
+
+
 def require(name: str) -> None:
-    """Raise an ImportError that says what to install when engine `name` is missing."""
+    """Raise an ImportError that says how to install engine `name` when it is missing."""
     if name not in ENGINES:
         raise ValueError(f"unknown backend {name!r}; known: {', '.join(ENGINES)}")
     if not is_available(name):
-        if name == "tensorrt":
-            from edgeseg.backends.tensorrt.builder import INSTALL_HINT
-
-            raise ImportError(INSTALL_HINT)
-        raise ImportError(f"the {name} backend needs the '{ENGINES[name][1]}' package: "
-                          f"pip install {ENGINES[name][1]}")
+        raise ImportError(f"the {name} backend is not installed: {install_hint(name)}")
 
 
 def get_runner(name: str, model_path, **options):

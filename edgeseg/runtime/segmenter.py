@@ -25,16 +25,14 @@ def choose_backend(meta: dict, requested: str = "auto") -> tuple[str, str, str]:
     """(backend, model file in the artifact, why) for an artifact. `auto` tries AUTO_ORDER,
     an INT8 graph's calibration target first; a named backend must be usable or it is an
     error that says why."""
-    from edgeseg.backends import ENGINES, is_available, model_file
+    from edgeseg.backends import ENGINES, install_hint, is_available, model_file
     from edgeseg.export.artifact import ArtifactError
 
     def usable(name: str) -> tuple[str | None, str]:
         if name not in ENGINES or name == "torch":
             return None, f"{name}: this edgeseg has no {name} runtime backend"
         if not is_available(name):
-            hint = "JetPack on Jetson, NVIDIA's packages on desktop" if name == "tensorrt" \
-                else f"pip install {ENGINES[name][1]}"
-            return None, f"{name}: not installed ({hint})"
+            return None, f"{name}: not installed ({install_hint(name)})"
         try:
             return model_file(meta, name), ""
         except (ArtifactError, RuntimeError, ImportError) as e:  # incl. EngineMismatch

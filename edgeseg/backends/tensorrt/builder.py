@@ -20,12 +20,6 @@ from edgeseg.backends.tensorrt.plan import (
     plan_build,
 )
 
-INSTALL_HINT = ("TensorRT is not installed: on Jetson it comes with JetPack (the "
-                "python3-libnvinfer package); on a desktop GPU install NVIDIA's packages "
-                "(pip install tensorrt --extra-index-url https://pypi.nvidia.com, or the "
-                "TensorRT tar/deb from developer.nvidia.com). `edgeseg build --print-trtexec` "
-                "prints the trtexec command for building on the device instead.")
-
 
 def preflight(cfg: BuildConfig, trt_version: str) -> tuple[dict, list[str]]:
     """meta.json (hashes checked) and the TensorRT lint of model.onnx for that TensorRT
@@ -124,8 +118,12 @@ def build(cfg: BuildConfig, log: Callable[[str], None] = print) -> dict:
     import importlib.util
 
     if importlib.util.find_spec("tensorrt") is None:
+        from edgeseg.backends import install_hint
+
         preflight(cfg, "10.3.0")  # a broken artifact is the first thing to hear about
-        raise ImportError(INSTALL_HINT)
+        raise ImportError(f"TensorRT is not installed: {install_hint('tensorrt')}. "
+                          "`edgeseg build --print-trtexec` prints the trtexec command for "
+                          "building on the device instead.")
     import tensorrt as trt
 
     meta, warnings = preflight(cfg, trt.__version__)
