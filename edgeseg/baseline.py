@@ -31,6 +31,9 @@ RECIPES: dict[str, dict[str, Any]] = {
     "bisenetv2": {"batch": 8, "lr": 2e-3, "loss": "ohem", "minutes": 15},
     "icnet": {"batch": 8, "lr": 2e-3, "loss": "ohem", "minutes": 15},
     "deeplabv3plus": {"batch": 8, "lr": 2e-3, "loss": "ohem", "minutes": 15},
+    # The same family with the Xception backbone (a recipe name, the model's own option).
+    "deeplabv3plus-xception": {"model": "deeplabv3plus", "options": {"backbone": "xception"},
+                               "batch": 8, "lr": 2e-3, "loss": "ohem", "minutes": 15},
     "segnet": {"batch": 4, "lr": 1e-3, "loss": "ce", "class_weights": "median-freq",
                "minutes": 20, "amp": "bf16-if-native", "val_every": 1000},
 }
@@ -50,7 +53,9 @@ def cpu_name() -> str:
 def train_command(model: str, data: str, out: str, size: tuple[int, int], minutes: float,
                   recipe: dict[str, Any], seed: int) -> list[str]:
     h, w = size
-    return ["edgeseg", "train", "--model", model, "--data", data, "--out", out,
+    opts = [a for k, v in recipe.get("options", {}).items() for a in ("--opt", f"{k}={v}")]
+    return ["edgeseg", "train", "--model", recipe.get("model", model), *opts,
+            "--data", data, "--out", out,
             "--size", f"{h}x{w}", "--minutes", f"{minutes:g}", "--batch", str(recipe["batch"]),
             "--lr", f"{recipe['lr']:g}", "--loss", recipe["loss"],
             "--val-every", str(recipe.get("val_every", 200)), "--seed", str(seed),
@@ -92,7 +97,9 @@ def run(models: list[str], *, data: str, bench_dir: Path, cache: Path = DEFAULT_
         out = cache / "baselines" / f"{model}-{size[0]}x{size[1]}.pt"
         cmd = train_command(model, data, str(out), size, budget, recipe, seed)
         log(f"baseline {model}: {shlex.join(cmd)}")
-        cfg = TrainConfig(model=model, data=data, out=str(out), size=size, minutes=budget,
+        cfg = TrainConfig(model=recipe.get("model", model),
+                          model_options=dict(recipe.get("options", {})), data=data,
+                          out=str(out), size=size, minutes=budget,
                           batch=recipe["batch"], lr=recipe["lr"], loss=recipe["loss"],
                           amp=recipe.get("amp", "auto"),
                           class_weights=recipe.get("class_weights", "none"),

@@ -33,10 +33,11 @@ class MatrixConfig:
     accuracy_size: tuple[int, int] | None = None  # default: the latency size
     int8_target: dict[str, list[str]] = field(default_factory=lambda: dict(DEFAULT_INT8_TARGET))
     calib_images: int = 64
-    # "every": every INT8 artifact must pass quantize's agreement gates. "accuracy-size":
-    # only the artifact that is scored (at accuracy_size) must; the latency-size one is the
-    # same recipe, its agreement measured and recorded in the result but not enforced (a
-    # model fed frames far from its training scale sits on near-ties that flip by rounding).
+    # "every": every INT8 artifact must pass quantize's acceptance (agreement with FP32 on
+    # held-out calibration images). "accuracy-size": only the artifact that is scored (at
+    # accuracy_size) must; the latency-size one is the same recipe, its agreement measured
+    # and recorded in the result but not enforced (a model fed frames far from its training
+    # scale sits on near-ties that flip by rounding).
     int8_gates: str = "every"
     iters: int = 20
     warmup: int = 3
@@ -202,9 +203,9 @@ class Artifacts:
                                  "calibration set from)")
             build(calib, size=size, data=self.cfg.val, num=self.cfg.calib_images,
                   overwrite=True, progress=False, log=self.log)
-        self.log(f"matrix: quantizing {path.name}" + ("" if gated else " (agreement "
-                                                          "recorded, gates not enforced)"))
-        waive = {} if gated else {"min_agreement": 0.0, "min_kernel_agreement": 0.0}
+        self.log(f"matrix: quantizing {path.name}" + ("" if gated else " (accuracy "
+                                                          "recorded, not enforced)"))
+        waive = {} if gated else {"min_fp32_agreement": 0.0}
         quantize(QuantConfig(artifact=str(fp32), calib=str(calib), out=str(path),
                              target=target or "tensorrt", threads=self.cfg.threads,
                              range_cache=str(self.work / "ranges"), force=True, **waive),
@@ -274,11 +275,14 @@ def run(cfg: MatrixConfig, *, force: bool = False, progress: bool = True,
 
 
 def gate_record(artifact: Path) -> dict[str, Any]:
-    """Whether quantize enforced its agreement gates on an INT8 artifact (non-zero minimums),
-    and the ONNX Runtime vs OpenVINO agreement it measured, from its meta.json."""
+    """Whether quantize enforced its acceptance limit on an INT8 artifact, what it measured
+    (against FP32 in the target's engine), and the ONNX Runtime vs OpenVINO agreement (a
+    diagnostic), from its meta.json."""
     from edgeseg.export.artifact import read_meta
 
-    agreement = (read_meta(artifact, verify=False).get("parity") or {}).get(
-        "backend_agreement") or {}
-    minimum = agreement.get("minimum") or {}
-    return {"enforced": any(v > 0 for v in minimum.values()), "backend_agreement": agreement}
+    meta = read_meta(artifact, verify=False)
+    acceptance = meta.get("acceptance") or {}
+    agreement = (meta.get("parity") or {}).get("backend_agreement") or {}
+    enforced = bool(acceptance) and (acceptance["criterion"] != "fp32_agreement"
+                                     or acceptance["limit"] > 0)
+    return {"enforced": enforced, "acceptance": acceptance, "backend_agreement": agreement}

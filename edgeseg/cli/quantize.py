@@ -9,7 +9,16 @@ from edgeseg.cli.common import parse_size, positive_int, status
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
     from edgeseg.quant.calib import DEFAULT_IMAGES, MIN_IMAGES
-    from edgeseg.quant.config import DEFAULT_EXCLUDE_OPS, METHODS, MIN_AGREEMENT, TARGETS
+    from edgeseg.quant.config import (
+        ACCEPT_DROP,
+        DEFAULT_EXCLUDE_OPS,
+        HOLDOUT,
+        METHODS,
+        MIN_AGREEMENT,
+        MIN_FP32_AGREEMENT,
+        MIN_KERNEL_AGREEMENT,
+        TARGETS,
+    )
 
     c = sub.add_parser("calib", help="build calibration sets for INT8")
     csub = c.add_subparsers(dest="calib_command", metavar="ACTION", required=True)
@@ -39,10 +48,12 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
     q = sub.add_parser("quantize", help="INT8 Q/DQ artifact from an FP32 artifact",
                        description="Calibrate and quantize an FP32 artifact to an INT8 Q/DQ "
-                       "ONNX (ONNX Runtime's quantizer), check that ONNX Runtime and OpenVINO "
-                       "agree on it, and optionally score it against the FP32 artifact on a "
-                       "validation set under an accuracy budget. Writes nothing unless every "
-                       "check passes.")
+                       "ONNX (ONNX Runtime's quantizer, placed by edgeseg's rules) and accept "
+                       "it only if it keeps the FP32 artifact's accuracy in the target's own "
+                       "engine: the mIoU drop on --val (held-out images), or without labels "
+                       "the share of pixels whose class is unchanged on calibration images "
+                       "held out of the ranges. A refusal names the figure, the limit and the "
+                       "layers to blame, and writes nothing.")
     q.add_argument("artifact", help="FP32 artifact directory (from `edgeseg export`)")
     q.add_argument("--calib", required=True, help="calibration set (`edgeseg calib build`)")
     q.add_argument("--out", required=True, help="INT8 artifact directory to create")
@@ -67,16 +78,42 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     q.add_argument("--per-tensor", action="store_true",
                    help="per-tensor weight scales instead of per-channel")
     q.add_argument("--val", default=None, metavar="DATASET",
-                   help="score FP32 vs INT8 on this dataset's val split")
+                   help="score FP32 vs INT8 on this dataset's val split and accept on the "
+                   "mIoU drop (with --max-drop: half of it tunes, the other half reports)")
+    q.add_argument("--test", default=None, metavar="DATASET",
+                   help="with --max-drop: report the drop on this dataset's val split and let "
+                   "the whole --val split tune")
     q.add_argument("--val-limit", type=positive_int, default=None,
                    help="score the first N val images only")
     q.add_argument("--max-drop", type=float, default=None, metavar="POINTS",
                    help="accuracy budget: mIoU points the INT8 graph may lose against FP32 "
-                   "(keeps the most sensitive layers in float until met; needs --val)")
+                   "(keeps the most sensitive layers in float until met; needs --val); a "
+                   "missed budget is a refusal")
+    q.add_argument("--keep-best", action="store_true",
+                   help="with --max-drop: write the best graph found even if the budget is "
+                   "missed (meta.json says so; exit code 3)")
+    q.add_argument("--accept-drop", type=float, default=ACCEPT_DROP, metavar="POINTS",
+                   help=f"with --val and no budget: the largest mIoU drop accepted (default "
+                   f"{ACCEPT_DROP})")
+    q.add_argument("--min-fp32-agreement", type=float, default=MIN_FP32_AGREEMENT,
+                   metavar="SHARE", help="without --val: the share of pixels that must keep "
+                   f"their FP32 class (default {MIN_FP32_AGREEMENT})")
+    q.add_argument("--holdout", type=positive_int, default=HOLDOUT, metavar="N",
+                   help="calibration images kept out of the ranges for that check (at most "
+                   f"1/8 of the set; default {HOLDOUT})")
     q.add_argument("--sensitivity-images", type=positive_int, default=48)
     q.add_argument("--max-float-layers", type=positive_int, default=12)
+    q.add_argument("--no-rules", action="store_true",
+                   help="ONNX Runtime's Q/DQ placement as it comes instead of edgeseg's rules "
+                   "(for comparison)")
+    q.add_argument("--require-engine-agreement", action="store_true",
+                   help="also refuse when ONNX Runtime and OpenVINO disagree on the INT8 graph "
+                   "(measured and warned about in any case)")
     q.add_argument("--min-agreement", type=float, default=MIN_AGREEMENT,
-                   help="ONNX Runtime vs OpenVINO pixel agreement required")
+                   help="ONNX Runtime vs OpenVINO agreement, reference arithmetic, below which "
+                   "they warn (or refuse)")
+    q.add_argument("--min-kernel-agreement", type=float, default=MIN_KERNEL_AGREEMENT,
+                   help="the same for their INT8 kernels")
     q.add_argument("--trt-version", default="10.3.0",
                    help="TensorRT version written in calib.cache's header")
     q.add_argument("--threads", type=positive_int, default=None)
@@ -126,9 +163,13 @@ def run_quantize(args: argparse.Namespace) -> int:
         exclude_nodes=tuple(args.exclude_node),
         exclude_ops=tuple(DEFAULT_EXCLUDE_OPS if args.exclude_op is None else args.exclude_op),
         per_channel=not args.per_tensor, weight_bits=args.weight_bits, val=args.val,
-        val_limit=args.val_limit,
+        val_limit=args.val_limit, test=args.test, keep_best=args.keep_best,
+        accept_drop=args.accept_drop, min_fp32_agreement=args.min_fp32_agreement,
+        holdout=args.holdout, rules=not args.no_rules,
+        require_engine_agreement=args.require_engine_agreement,
         max_drop=args.max_drop, sensitivity_images=args.sensitivity_images,
         max_float_layers=args.max_float_layers, min_agreement=args.min_agreement,
+        min_kernel_agreement=args.min_kernel_agreement,
         trt_version=args.trt_version, threads=args.threads, force=args.force,
         range_cache=None if args.no_range_cache else str(DEFAULT_CACHE / "calibration-ranges"))
     try:
@@ -144,10 +185,10 @@ def run_quantize(args: argparse.Namespace) -> int:
         if Path(args.out).exists() and not args.force:
             status(f"({args.out} was not touched)")
         return 2
-    budget = meta["accuracy"].get("budget")
-    if budget and not budget["budget_met"]:
-        status(f"WARNING: the accuracy budget of {budget['max_drop']} points was not met "
-               f"(drop {budget['final_drop_points']:.2f}); the best result found was written")
+    acc = meta.get("acceptance") or {}
+    if acc.get("budget_met") is False:
+        status(f"WARNING: the accuracy budget of {acc['limit']} points was missed (drop "
+               f"{acc['figure']:.2f} on held-out images); --keep-best wrote the best graph")
         return 3
     return 0
 

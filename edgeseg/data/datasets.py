@@ -111,6 +111,13 @@ class SegDataset:
     def __len__(self) -> int:
         return len(self.samples)
 
+    def subset(self, indices) -> SegDataset:
+        """The samples at `indices`, in that order (a tuning or held-out part of a split)."""
+        idx = list(indices)
+        return SegDataset([self.samples[i] for i in idx], self.classes,
+                          name=f"{self.name}[{len(idx)} of {len(self)}]",
+                          label_luts=[self.label_luts[i] for i in idx])
+
     def __getitem__(self, i: int) -> tuple[np.ndarray, np.ndarray]:
         s = self.samples[i]
         img, mask = read_image(s.image), read_mask(s.mask)

@@ -5,13 +5,13 @@ against the FP32 artifact is within `max_drop` points.
 2. Sensitivity: for each quantized layer alone, the mIoU it gives back when it stays in
    float (on the first `sensitivity_images` val images, one re-quantization each from the
    cached calibration ranges, no re-calibration).
-3. Keep the most sensitive 1, 2, 3, ... layers in float, scored on the whole val split,
-   until the budget is met or `max_float_layers` is reached. If it is never met, the best
-   result is kept and the report says the budget was missed; nothing is hidden.
+3. Keep the most sensitive 1, 2, 3, ... layers in float, scored on the whole tuning set,
+   until the budget is met or `max_float_layers` is reached; otherwise the best step is
+   returned and the report says the budget was missed there.
 
-The search runs in OpenVINO for the openvino target and in ONNX Runtime otherwise, in the
-mode the target is checked in (int8.TARGETS: fused kernels for the CPU targets, the
-reference Q/DQ arithmetic for TensorRT); the caller scores the final graph on both engines.
+Every figure here comes from the tuning images (one half of the val split, accept.py): they
+chose the layers, so the caller measures the drop it reports and accepts on the other half.
+The search runs in the target's own arithmetic (config.ENGINE), FP32 included.
 """
 
 from __future__ import annotations
@@ -26,12 +26,11 @@ def fit(*, build: Callable[[tuple[str, ...], Path], Path], work: Path, meta: dic
     import onnx
 
     from edgeseg.quant import qdq
-    from edgeseg.quant.config import MODES, TARGETS
+    from edgeseg.quant.config import ENGINE, MODES
     from edgeseg.quant.engines import score
     from edgeseg.utils.progress import progress_bar
 
-    backend = "openvino" if cfg.target == "openvino" else "onnxruntime"
-    mode = TARGETS[cfg.target]["check"]
+    backend, mode = ENGINE[cfg.target]
 
     def miou(backend_: str, path: Path, limit: int | None) -> float:
         options = MODES[mode][backend_] if path != source else {}
@@ -41,18 +40,19 @@ def fit(*, build: Callable[[tuple[str, ...], Path], Path], work: Path, meta: dic
 
     full_limit = cfg.val_limit
     sens_limit = min(cfg.sensitivity_images, cfg.val_limit or cfg.sensitivity_images)
-    ref = miou("onnxruntime", source, full_limit)
+    ref = miou(backend, source, full_limit)
     all_int8 = build((), work / "budget-all.onnx")
     m0 = miou(backend, all_int8, full_limit)
     steps = [{"float_layers": [], "miou": m0, "drop_points": 100 * (ref - m0)}]
-    log(f"budget: FP32 {ref:.4f}, all layers INT8 {m0:.4f} in {backend} "
-        f"(drop {steps[0]['drop_points']:.2f} points, budget {cfg.max_drop})")
+    log(f"budget: FP32 {ref:.4f}, all layers INT8 {m0:.4f} in {backend} on "
+        f"{len(dataset)} tuning images (drop {steps[0]['drop_points']:.2f} points, budget "
+        f"{cfg.max_drop})")
     report = {"backend": backend, "mode": mode, "max_drop": cfg.max_drop, "reference_miou": ref,
-              "val_images": len(dataset) if full_limit is None
+              "tune_images": len(dataset) if full_limit is None
               else min(full_limit, len(dataset)),
               "sensitivity_images": sens_limit, "sensitivity": [], "steps": steps}
     if steps[0]["drop_points"] <= cfg.max_drop:
-        return {**report, "float_layers": [], "met_on_search_backend": True}
+        return {**report, "float_layers": [], "met_on_tuning_images": True}
     candidates = qdq.quantized_compute_nodes(onnx.load(str(all_int8)))
     base = miou(backend, all_int8, sens_limit)
     gains = []
@@ -79,8 +79,7 @@ def fit(*, build: Callable[[tuple[str, ...], Path], Path], work: Path, meta: dic
             best, met = step, True
             break
     if not met:
-        log(f"budget: NOT met: {cfg.max_drop} points could not be reached with up to "
-            f"{min(cfg.max_float_layers, len(gains))} float layers; keeping the best result "
-            f"(drop {best['drop_points']:.2f} points with {len(best['float_layers'])} float "
-            "layers)")
-    return {**report, "float_layers": best["float_layers"], "met_on_search_backend": met}
+        log(f"budget: not met on the tuning images with up to "
+            f"{min(cfg.max_float_layers, len(gains))} float layers; best: drop "
+            f"{best['drop_points']:.2f} points with {len(best['float_layers'])} float layers")
+    return {**report, "float_layers": best["float_layers"], "met_on_tuning_images": met}

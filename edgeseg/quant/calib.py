@@ -59,9 +59,19 @@ class CalibrationSet:
         return [self.root / "images" / f"{i:05d}.png" for i in range(len(self))]
 
     def images(self) -> list[np.ndarray]:
+        """The stored images, each checked against the size the manifest records."""
         from edgeseg.data.datasets import read_image
 
-        return [read_image(p) for p in self.paths()]
+        out = []
+        for p in self.paths():
+            im = read_image(p)
+            if im.shape != (*self.size, 3):
+                raise CalibrationError(
+                    f"{p}: {im.shape[0]}x{im.shape[1]}x{im.shape[2] if im.ndim == 3 else 1}, "
+                    f"but the set {self.root} holds {self.size[0]}x{self.size[1]} RGB images; "
+                    "rebuild it with `edgeseg calib build`")
+            out.append(im)
+        return out
 
 
 def content_hash(images: Sequence[np.ndarray], size: tuple[int, int], resize: str) -> str:
@@ -224,7 +234,14 @@ def load(path: str | Path, *, verify: bool = True) -> CalibrationSet:
 
 
 def check_matches(cs: CalibrationSet, input_meta: dict) -> None:
-    """Refuse a set whose geometry differs from the artifact's input."""
+    """Refuse a set whose geometry or channel count differs from the artifact's input."""
+    layout, shape = input_meta.get("layout", "NCHW"), input_meta.get("shape") or []
+    channels = shape[layout.index("C")] if len(shape) == 4 and "C" in layout else 3
+    if channels != 3:
+        raise CalibrationError(
+            f"the artifact takes {channels}-channel input, but calibration sets hold RGB images "
+            f"(3 channels); quantize an artifact exported for RGB frames, or calibrate it with "
+            "its own tools")
     want = (tuple(input_meta["size"]), input_meta["resize"])
     if (cs.size, cs.resize) != want:
         raise CalibrationError(

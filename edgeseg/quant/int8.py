@@ -14,10 +14,13 @@ Per target (recorded in meta.json):
       Runtime's x86 kernels are fast only with them. Padded average pools then read float
       input (see qdq.padded_average_pools).
 
-Every INT8 artifact is checked before it is written: ONNX Runtime and OpenVINO must agree on
-its labels, zero points must be 0 where the target needs it, and the TensorRT lint must pass
-for the tensorrt target. With a validation set, its mIoU is measured against the FP32
-artifact's, and `max_drop` turns that into a budget (budget.py).
+Where Q/DQ goes is decided by the quantizer rules (rules.py), recorded in meta.json.
+
+Every INT8 artifact is judged before it is written (accept.py): against the FP32 artifact in
+the target's own arithmetic, by the mIoU drop on held-out labelled images or, without
+labels, by how many pixels keep their class on calibration images held out of the ranges.
+Zero points must be 0 where the target needs it and the TensorRT lint must pass for the
+tensorrt target; `max_drop` turns the accuracy check into a budget (budget.py).
 """
 
 from __future__ import annotations
@@ -31,11 +34,10 @@ from pathlib import Path
 import numpy as np
 
 from edgeseg.export.artifact import write_meta
+from edgeseg.export.parity import THRESHOLDS
+from edgeseg.quant import accept, qdq, rules, trtcache
 from edgeseg.quant import calib as calibration
-from edgeseg.quant import qdq
 from edgeseg.quant.config import (
-    AGREEMENT_IMAGES,
-    MODES,
     TARGETS,
     QuantConfig,
     QuantizationError,
@@ -44,7 +46,6 @@ from edgeseg.quant.config import (
     open_inputs,
     weight_bits,
 )
-from edgeseg.quant.engines import backend_agreement, score
 
 
 def calibration_inputs(cs: calibration.CalibrationSet, input_meta: dict) -> list[np.ndarray]:
@@ -165,17 +166,18 @@ def calibrate(model_path: Path, input_name: str, inputs: list[np.ndarray], cfg: 
 
 def quantize_graph(prepared: Path, ranges_path: Path, cfg: QuantConfig,
                    float_nodes: tuple[str, ...] = ()):
-    """The Q/DQ ModelProto for `prepared` with `float_nodes` (and the configured exclusions)
-    left in float; padded average pools read float input when activations are asymmetric."""
+    """(the Q/DQ ModelProto for `prepared`, the rules that fired), with `float_nodes` and the
+    configured exclusions left in float, Q/DQ placed by rules.py."""
     import logging
 
     import onnx
     from onnxruntime.quantization import QuantFormat, QuantType, quantize_static
 
     model = onnx.load(str(prepared))
-    excluded = set(cfg.exclude_nodes) | set(float_nodes) | {
-        n.name for n in model.graph.node if n.op_type in cfg.exclude_ops}
     sym = TARGETS[cfg.target]["symmetric"]
+    placement = rules.plan(model, cfg.target) if cfg.rules else rules.Plan()
+    excluded = set(cfg.exclude_nodes) | set(float_nodes) | placement.exclude | {
+        n.name for n in model.graph.node if n.op_type in cfg.exclude_ops}
     act = QuantType.QInt8 if sym else QuantType.QUInt8
     with tempfile.TemporaryDirectory(prefix="edgeseg-q-") as tmp:
         out = Path(tmp) / "q.onnx"
@@ -187,40 +189,53 @@ def quantize_graph(prepared: Path, ranges_path: Path, cfg: QuantConfig,
                             per_channel=cfg.per_channel, reduce_range=weight_bits(cfg) == 7,
                             activation_type=act,
                             weight_type=QuantType.QInt8, nodes_to_exclude=sorted(excluded),
+                            op_types_to_quantize=placement.op_types,
                             calibrate_method=_method(cfg.method),
                             calibration_cache_path=str(ranges_path),
                             extra_options={"ActivationSymmetric": sym, "WeightSymmetric": True,
                                            # TensorRT fuses a float bias into its INT8
                                            # layers; its Q/DQ types are INT8/FP8/INT4.
-                                           "QuantizeBias": cfg.target != "tensorrt"})
+                                           "QuantizeBias": cfg.target != "tensorrt",
+                                           **placement.extra_options})
         finally:
             root.setLevel(level)
         q = onnx.load(str(out))
-    qdq.float_tail(q, cfg.exclude_ops)
+    fired = list(placement.rules)
+    if placement.exclude:
+        # quantize_static hands a quantized tensor's DequantizeLinear to every reader,
+        # excluded ones included: give those their float input back.
+        qdq.keep_float(q, placement.exclude)
+    tail = qdq.float_tail(q, cfg.exclude_ops)
+    if tail:
+        fired.append({"rule": "float-tail", "tensors": tail,
+                      "why": "the last layer writes float scores: rounded logits only tie"})
     if not sym:
         pools = [p for p in qdq.padded_average_pools(q)
                  if any(nonzero for _, _, nonzero in qdq.dequantized_inputs(q, p))]
-        qdq.keep_float(q, pools)
-    return q
+        if pools:
+            qdq.keep_float(q, pools)
+            fired.append({"rule": "padded-pools", "nodes": pools,
+                          "why": "a padded average pool on a non-zero zero point pads with "
+                                 "the wrong value in integer kernels: it reads float"})
+    return q, fired
 
 
 def quantize(cfg: QuantConfig, *, log: Callable[[str], None] = print,
              progress: bool = True) -> dict:
-    """Write the INT8 artifact at cfg.out; returns its meta."""
+    """Write the INT8 artifact at cfg.out, or refuse (QuantizationError) and write nothing;
+    returns its meta."""
     import onnx
     from onnxruntime.quantization.shape_inference import quant_pre_process
 
     from edgeseg.backends import require
     from edgeseg.data.io import atomic_output_dir
     from edgeseg.export.exporter import topological_sort
-    from edgeseg.export.lint import lint, summarize
-    from edgeseg.export.parity import THRESHOLDS
-    from edgeseg.quant import budget, trtcache
+    from edgeseg.quant import budget
 
     check_config(cfg)
-    src, meta, cs, val_set = open_inputs(cfg)
+    src, meta, cs, val_set, test_set = open_inputs(cfg)
     require("onnxruntime")
-    require("openvino")  # the agreement check needs both engines
+    require("openvino")  # the cross-engine diagnostic needs both engines
     out = Path(cfg.out)
     with atomic_output_dir(out, overwrite=cfg.force, flag="--force") as tmp, \
             tempfile.TemporaryDirectory(prefix="edgeseg-quant-") as work_dir:
@@ -234,103 +249,33 @@ def quantize(cfg: QuantConfig, *, log: Callable[[str], None] = print,
         if unknown:
             raise QuantizationError(f"--exclude-node {', '.join(unknown)}: no such node in "
                                     f"{src}/model.onnx (see `edgeseg quantize --list-nodes`)")
-        inputs = calibration_inputs(cs, meta["input"])
-        cached = (Path(cfg.range_cache) / f"{ranges_key(meta['files']['model.onnx'], cs.hash, cfg)}"
-                  ".json") if cfg.range_cache else None
-        if cached is not None and cached.is_file():
-            shutil.copyfile(cached, ranges_path)
-            ranges = read_ranges(ranges_path)
-            log(f"calibration ranges ({cfg.method}) for this model and set from {cached}")
-        else:
-            log(f"calibrating ({cfg.method}) on {len(inputs)} images of {cs.root}")
-            ranges = calibrate(prepared, meta["input"]["name"], inputs, cfg, ranges_path)
-            if cached is not None:
-                cached.parent.mkdir(parents=True, exist_ok=True)
-                part = cached.with_suffix(f".{os.getpid()}.partial")
-                shutil.copyfile(ranges_path, part)
-                part.replace(cached)  # atomic: a reader never sees half a file
-        bad = [k for k, (lo, hi) in ranges.items() if not np.isfinite([lo, hi]).all()]
-        if bad:
-            raise QuantizationError(f"calibration produced non-finite ranges for {bad[:3]}; the "
-                                    "FP32 model overflows on the calibration images")
+        inputs, held = accept.holdout_split(calibration_inputs(cs, meta["input"]), cfg)
+        ranges = _ranges(prepared, ranges_path, inputs, meta, cs, cfg, log)
+        fired: list[dict] = []
 
         def build(float_nodes: tuple[str, ...], path: Path) -> Path:
-            q = quantize_graph(prepared, ranges_path, cfg, float_nodes)
+            q, rules_fired = quantize_graph(prepared, ranges_path, cfg, float_nodes)
+            fired[:] = rules_fired
             topological_sort(q.graph)
             onnx.save(q, str(path))
             return path
 
         float_nodes: tuple[str, ...] = ()
-        report = None
+        search, report_set = None, val_set
         if cfg.max_drop is not None:
-            report = budget.fit(build=build, work=work, meta=meta, source=src / "model.onnx",
-                                dataset=val_set, cfg=cfg, log=log, progress=progress)
-            float_nodes = tuple(report["float_layers"])
+            tune_set, report_set = accept.budget_split(val_set, test_set)
+            search = budget.fit(build=build, work=work, meta=meta, source=src / "model.onnx",
+                                dataset=tune_set, cfg=cfg, log=log, progress=progress)
+            float_nodes = tuple(search["float_layers"])
         model_path = build(float_nodes, tmp / "model.onnx")
         q = onnx.load(str(model_path))
-        log(f"quantized {len(qdq.quantized_compute_nodes(q))} layers for {cfg.target}"
+        log(f"quantized {len(qdq.quantized_compute_nodes(q))} layers for {cfg.target} "
+            f"(rules: {', '.join(r['rule'] for r in fired) or 'none'})"
             + (f"; kept in float: {', '.join(float_nodes)}" if float_nodes else ""))
-        zps = qdq.zero_points(q)
-        if TARGETS[cfg.target]["symmetric"]:
-            nonzero = [n for n, _, v in zps if v.any()]
-            if nonzero:
-                raise QuantizationError(f"zero points not 0 on {nonzero[:3]} for the "
-                                        f"{cfg.target} target (a quantizer regression)")
-        lint_summary = None
-        if cfg.target == "tensorrt":
-            findings = lint(q, "tensorrt-10")
-            errors = [f for f in findings if f.severity == "error"]
-            if errors:
-                raise QuantizationError("the INT8 graph fails the TensorRT 10 lint: " + "; ".join(
-                    f"{f.node}: {f.message}" for f in errors[:5]))
-            lint_summary = summarize(findings)
-        gate = TARGETS[cfg.target]["check"]  # the mode of the headline figures
-        other = "kernels" if gate == "reference" else "reference"
-        floors = {"reference": cfg.min_agreement,
-                  "kernels": cfg.min_kernel_agreement if gate == "kernels" else None}
-        sample = inputs[:AGREEMENT_IMAGES]
-        agreement = {mode: {"calibration_images": backend_agreement(
-            model_path, meta, sample, cfg.threads, mode)} for mode in (gate, other)}
-        log(f"ONNX Runtime vs OpenVINO on the INT8 graph ({len(sample)} calibration images): "
-            + ", ".join(f"{100 * agreement[m]['calibration_images']:.3f}% of pixels agree "
-                        f"({m})" for m in (gate, other)))
-        accuracy = {}
-        if val_set is not None:
-            # The headline mode only: the other mode's agreement is measured on the
-            # calibration images above (scoring both doubles the time).
-            models = {"fp32": ("onnxruntime", src / "model.onnx", {}),
-                      **{f"int8-{engine}": (engine, model_path, MODES[gate][engine])
-                         for engine in ("onnxruntime", "openvino")}}
-            metrics, agree = score(models, meta, val_set, limit=cfg.val_limit,
-                                   threads=cfg.threads, progress=progress)
-            ref = metrics["fp32"].miou
-            int8 = {k.split("-", 1)[1]: m for k, m in metrics.items() if k != "fp32"}
-            accuracy = {
-                "dataset": str(Path(cfg.val).resolve()), "split": "val",
-                "images": metrics["fp32"].images, "reference_miou": ref,
-                "reference": "FP32 artifact in ONNX Runtime", "mode": gate,
-                "miou": {k: m.miou for k, m in int8.items()},
-                "drop_points": {k: 100 * (ref - m.miou) for k, m in int8.items()},
-                "per_class_iou": {k: m.per_class_iou for k, m in metrics.items()},
-                "agreement": agree,
-            }
-            log(f"val mIoU: FP32 {ref:.4f}; INT8 " + ", ".join(
-                f"{k} {m.miou:.4f} ({100 * (ref - m.miou):+.2f} points drop)"
-                for k, m in int8.items()))
-            agreement[gate]["val"] = agree["int8-onnxruntime|int8-openvino"]
-            if report is not None:
-                worst = max(accuracy["drop_points"][k] for k in ("onnxruntime", "openvino"))
-                report["final_drop_points"] = worst
-                report["budget_met"] = worst <= cfg.max_drop + 1e-9
-                accuracy["budget"] = report
-        for mode, floor in floors.items():
-            worst = min(agreement[mode].values())
-            if floor is not None and not worst >= floor:
-                raise QuantizationError(
-                    f"ONNX Runtime and OpenVINO ({mode}) agree on only {100 * worst:.2f}% of "
-                    f"pixels (< {100 * floor:.1f}%) on this INT8 graph: one engine runs a "
-                    "pattern differently; try --weight-bits 7 (the overflow fix), --target "
-                    "tensorrt (symmetric activations) or --exclude-op for the op involved")
+        lint_summary = _structural_checks(q, cfg)
+        verdict = accept.judge(model_path=model_path, src=src, meta=meta, cfg=cfg, held=held,
+                               report_set=report_set, search=search, build=build, work=work,
+                               log=log, progress=progress)
         if cfg.target == "tensorrt":
             shutil.copyfile(src / "model.onnx", tmp / "model.fp32.onnx")
             trtcache.write(tmp / "calib.cache", trtcache.scales_from_ranges(ranges),
@@ -343,36 +288,86 @@ def quantize(cfg: QuantConfig, *, log: Callable[[str], None] = print,
 
             to_openvino_ir(model_path, tmp / "model.xml", fp16=False)
             files.update({"model.xml": None, "model.bin": None})
-        import onnxruntime
-
         new = dict(meta)
         new.update(
             precision="int8", files=files, builds=[],
-            calibration={
-                "route": "qdq", "set": str(cs.root.resolve()), "hash": cs.hash,
-                "images": len(cs),
-                "method": cfg.method, **({"percentile": cfg.percentile}
-                                         if cfg.method == "percentile" else {}),
-                "target": cfg.target,
-                "weights": (f"int8 symmetric per-{'channel' if cfg.per_channel else 'tensor'}"
-                            + (", 7-bit range (overflow fix)" if weight_bits(cfg) == 7 else "")),
-                "weight_bits": weight_bits(cfg),
-                "activations": activation_scheme(cfg.target),
-                "quantizer": f"onnxruntime.quantization.quantize_static "
-                             f"{onnxruntime.__version__} (QDQ)",
-                "excluded_ops": list(cfg.exclude_ops),
-                "excluded_nodes": list(cfg.exclude_nodes), "float_layers": list(float_nodes),
-                "tensorrt_cache": {"file": "calib.cache", "applies_to": "model.fp32.onnx",
-                                   "trt_version": cfg.trt_version,
-                                   "tensors": len(ranges)} if cfg.target == "tensorrt" else None,
-            },
-            accuracy=accuracy,
+            calibration=_calibration_record(cfg, cs, len(inputs), len(held), float_nodes,
+                                            fired, ranges),
+            accuracy=verdict["accuracy"], acceptance=verdict["acceptance"],
             parity={"thresholds": THRESHOLDS["int8"], "results": [],
-                    "backend_agreement": {"onnxruntime_vs_openvino": agreement,
-                                          "gate": gate, "minimum": floors}},
+                    "backend_agreement": verdict["backend_agreement"]},
             source={"artifact": str(src.resolve()), "onnx_sha256": meta["files"]["model.onnx"]},
             lint={"tensorrt-10": lint_summary} if lint_summary else {},
         )
         write_meta(tmp, new)
     log(f"wrote {out}")
     return new
+
+
+def _ranges(prepared: Path, ranges_path: Path, inputs: list[np.ndarray], meta: dict,
+            cs: calibration.CalibrationSet, cfg: QuantConfig, log) -> dict:
+    """Calibration ranges, from the cache when this model, set and method were seen."""
+    key = ranges_key(meta["files"]["model.onnx"], f"{cs.hash}:{len(inputs)}", cfg)
+    cached = Path(cfg.range_cache) / f"{key}.json" if cfg.range_cache else None
+    if cached is not None and cached.is_file():
+        shutil.copyfile(cached, ranges_path)
+        ranges = read_ranges(ranges_path)
+        log(f"calibration ranges ({cfg.method}) for this model and set from {cached}")
+    else:
+        log(f"calibrating ({cfg.method}) on {len(inputs)} images of {cs.root} "
+            f"({len(cs) - len(inputs)} held out for the check)")
+        ranges = calibrate(prepared, meta["input"]["name"], inputs, cfg, ranges_path)
+        if cached is not None:
+            cached.parent.mkdir(parents=True, exist_ok=True)
+            part = cached.with_suffix(f".{os.getpid()}.partial")
+            shutil.copyfile(ranges_path, part)
+            part.replace(cached)  # atomic: a reader never sees half a file
+    bad = [k for k, (lo, hi) in ranges.items() if not np.isfinite([lo, hi]).all()]
+    if bad:
+        raise QuantizationError(f"calibration produced non-finite ranges for {bad[:3]}; the "
+                                "FP32 model overflows on the calibration images")
+    return ranges
+
+
+def _structural_checks(q, cfg: QuantConfig) -> dict | None:
+    """Zero points where the target needs them, and the TensorRT lint for its target."""
+    from edgeseg.export.lint import lint, summarize
+
+    if TARGETS[cfg.target]["symmetric"]:
+        nonzero = [n for n, _, v in qdq.zero_points(q) if v.any()]
+        if nonzero:
+            raise QuantizationError(f"zero points not 0 on {nonzero[:3]} for the "
+                                    f"{cfg.target} target (a quantizer regression)")
+    if cfg.target != "tensorrt":
+        return None
+    findings = lint(q, "tensorrt-10")
+    errors = [f for f in findings if f.severity == "error"]
+    if errors:
+        raise QuantizationError("the INT8 graph fails the TensorRT 10 lint: " + "; ".join(
+            f"{f.node}: {f.message}" for f in errors[:5]))
+    return summarize(findings)
+
+
+def _calibration_record(cfg: QuantConfig, cs, n_calib: int, n_held: int,
+                        float_nodes: tuple[str, ...], fired: list[dict], ranges: dict) -> dict:
+    import onnxruntime
+
+    return {
+        "route": "qdq", "set": str(cs.root.resolve()), "hash": cs.hash,
+        "images": n_calib, "set_images": len(cs), "held_out_images": n_held,
+        "method": cfg.method, **({"percentile": cfg.percentile}
+                                 if cfg.method == "percentile" else {}),
+        "target": cfg.target,
+        "weights": (f"int8 symmetric per-{'channel' if cfg.per_channel else 'tensor'}"
+                    + (", 7-bit range (overflow fix)" if weight_bits(cfg) == 7 else "")),
+        "weight_bits": weight_bits(cfg),
+        "activations": activation_scheme(cfg.target),
+        "quantizer": f"onnxruntime.quantization.quantize_static {onnxruntime.__version__} "
+                     "(QDQ)",
+        "rules": fired,
+        "excluded_ops": list(cfg.exclude_ops),
+        "excluded_nodes": list(cfg.exclude_nodes), "float_layers": list(float_nodes),
+        "tensorrt_cache": {"file": "calib.cache", "applies_to": "model.fp32.onnx",
+                           "trt_version": cfg.trt_version,
+                           "tensors": len(ranges)} if cfg.target == "tensorrt" else None,
+    }

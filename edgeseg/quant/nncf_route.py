@@ -5,7 +5,8 @@ It uses the same calibration set and preprocessing as the Q/DQ route, so the two
 compared on the same validation split (benchmarks/int8_accuracy.md). NNCF's defaults for a
 CPU target apply: symmetric INT8 activations (the PERFORMANCE preset), fast bias correction,
 and the overflow fix on the first layer only. The artifact holds the IR and no ONNX: its
-only engine is OpenVINO, so there is no cross-engine agreement to check.
+only engine is OpenVINO, where it is accepted or refused against the FP32 artifact as the
+Q/DQ route's graphs are (accept.decide), with no cross-engine agreement to record.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ def quantize_nncf(cfg, *, log: Callable[[str], None] = print, progress: bool = T
     from edgeseg.backends import require
     from edgeseg.data.io import atomic_output_dir
     from edgeseg.export.parity import THRESHOLDS
+    from edgeseg.quant import accept
     from edgeseg.quant.config import QuantizationError, check_config, open_inputs
     from edgeseg.quant.engines import score
     from edgeseg.quant.int8 import calibration_inputs
@@ -36,49 +38,61 @@ def quantize_nncf(cfg, *, log: Callable[[str], None] = print, progress: bool = T
     if importlib.util.find_spec("nncf") is None:
         raise ImportError("--route nncf needs NNCF: pip install 'edgeseg[nncf]'")
     require("openvino")
-    src, meta, cs, val_set = open_inputs(cfg)
+    src, meta, cs, val_set, _ = open_inputs(cfg)
     import nncf
     import openvino as ov
 
     out = Path(cfg.out)
     with atomic_output_dir(out, overwrite=cfg.force, flag="--force") as tmp:
-        inputs = calibration_inputs(cs, meta["input"])
-        log(f"NNCF: calibrating on {len(inputs)} images of {cs.root}")
+        inputs, held = accept.holdout_split(calibration_inputs(cs, meta["input"]), cfg)
+        log(f"NNCF: calibrating on {len(inputs)} images of {cs.root} ({len(held)} held out "
+            "for the check)")
         model = ov.convert_model(str(src / "model.onnx"))
         quantized = nncf.quantize(model, nncf.Dataset(inputs),
                                   preset=nncf.QuantizationPreset.PERFORMANCE,
                                   target_device=nncf.TargetDevice.CPU, subset_size=len(inputs))
         ov.save_model(quantized, str(tmp / "model.xml"), compress_to_fp16=False)
+        fp32_agree = accept.agreement(
+            accept.labels("openvino", src / "model.onnx", meta, held, cfg.threads),
+            accept.labels("openvino", tmp / "model.xml", meta, held, cfg.threads))
+        log(f"INT8 IR vs FP32 in OpenVINO: {100 * fp32_agree:.2f}% of pixels keep their class "
+            f"on {len(held)} held-out calibration images")
         accuracy = {}
         if val_set is not None:
-            metrics, agree = score({"fp32": ("onnxruntime", src / "model.onnx"),
+            metrics, agree = score({"fp32": ("openvino", src / "model.onnx"),
                                     "int8-openvino": ("openvino", tmp / "model.xml")},
                                    meta, val_set, limit=cfg.val_limit, threads=cfg.threads,
                                    progress=progress)
             ref, m = metrics["fp32"].miou, metrics["int8-openvino"].miou
             accuracy = {
                 "dataset": str(Path(cfg.val).resolve()), "split": "val",
-                "images": metrics["fp32"].images, "reference_miou": ref,
-                "reference": "FP32 artifact in ONNX Runtime", "mode": "kernels",
+                "images": metrics["fp32"].images, "held_out": True, "tuned_on": None,
+                "reference_miou": ref, "reference": "FP32 artifact in openvino",
+                "engine": "openvino", "mode": "kernels",
                 "miou": {"openvino": m}, "drop_points": {"openvino": 100 * (ref - m)},
                 "per_class_iou": {k: v.per_class_iou for k, v in metrics.items()},
                 "agreement": agree,
             }
             log(f"val mIoU: FP32 {ref:.4f}; INT8 (NNCF) OpenVINO {m:.4f} "
                 f"({100 * (ref - m):+.2f} points drop)")
+        acceptance = accept.decide(cfg, accuracy=accuracy, fp32_agree=fp32_agree,
+                                   n_held=len(held), search=None,
+                                   engine_words="OpenVINO running the NNCF IR",
+                                   blamer=lambda: None, log=log)
         new = dict(meta)
         new.update(
             precision="int8", files={"model.xml": None, "model.bin": None}, builds=[],
             calibration={
                 "route": "nncf", "set": str(cs.root.resolve()), "hash": cs.hash,
-                "images": len(cs), "target": "openvino",
+                "images": len(inputs), "set_images": len(cs), "held_out_images": len(held),
+                "target": "openvino",
                 "quantizer": f"nncf.quantize {importlib.metadata.version('nncf')} "
                              "(OpenVINO backend, PERFORMANCE preset, CPU)",
                 "weights": "int8 symmetric per-channel (overflow fix on the first layer)",
                 "activations": "int8 symmetric per-tensor", "tensorrt_cache": None,
                 "float_layers": [],
             },
-            accuracy=accuracy,
+            accuracy=accuracy, acceptance=acceptance,
             parity={"thresholds": THRESHOLDS["int8"], "results": [], "backend_agreement": {
                 "not_applicable": "an OpenVINO IR runs in OpenVINO only"}},
             source={"artifact": str(src.resolve()), "onnx_sha256": meta["files"]["model.onnx"]},

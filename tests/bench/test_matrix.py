@@ -104,19 +104,20 @@ def test_int8_gates_setting_and_record(tmp_path):
         matrix.MatrixConfig(models=("a",), checkpoints="{model}", int8_gates="never")
     from edgeseg.export.artifact import new_meta, write_meta
 
-    agreement = {"onnxruntime_vs_openvino": {"kernels": {"calibration_images": 0.93}},
-                 "gate": "kernels", "minimum": {"reference": 0.0, "kernels": 0.0}}
-    for name, minimum in (("waived", 0.0), ("gated", 0.995)):
+    agreement = {"onnxruntime_vs_openvino": {"kernels": {"held_out_calibration_images": 0.93}},
+                 "gate": "diagnostic", "minimum": {"reference": 0.995, "kernels": 0.98}}
+    for name, limit in (("waived", 0.0), ("gated", 0.98)):
         d = tmp_path / name
         d.mkdir()
+        acceptance = {"criterion": "fp32_agreement", "figure": 0.97, "limit": limit,
+                      "passed": 0.97 >= limit}
         meta = new_meta(model={}, classes={}, input={}, output={}, precision="int8", files={},
-                        parity={"backend_agreement": {**agreement,
-                                                      "minimum": {"reference": minimum}}})
+                        acceptance=acceptance, parity={"backend_agreement": agreement})
         write_meta(d, meta)
         rec = matrix.gate_record(d)
-        assert rec["enforced"] is (minimum > 0)
+        assert rec["enforced"] is (limit > 0) and rec["acceptance"]["figure"] == 0.97
         assert rec["backend_agreement"]["onnxruntime_vs_openvino"]["kernels"][
-            "calibration_images"] == 0.93
+            "held_out_calibration_images"] == 0.93
 
 
 def test_torch_compile_cells_are_fp32_only():

@@ -74,3 +74,45 @@ def calib_set(tmp_path_factory, synth):
 
     return build(tmp_path_factory.mktemp("calib") / "set", size=SIZE, data=str(synth), num=32,
                  progress=False, log=lambda m: None)
+
+
+def unpool_graph(path, *, classes=8, h=SIZE[0], w=SIZE[1], seed=1):
+    """Conv 3x3 (3->8) -> Relu -> MaxPool 2x2 -> Resize x2 (nearest) -> Equal with the Relu
+    output -> Where(mask, upsampled, 0) -> Conv 1x1 (8->classes): max-unpooling by
+    comparing a tensor with its max-pooled copy, as SegNet does."""
+    rng = np.random.default_rng(seed)
+    inits = [
+        numpy_helper.from_array(rng.normal(0, 0.4, (8, 3, 3, 3)).astype(np.float32), "w1"),
+        numpy_helper.from_array(rng.normal(0, 0.5, (classes, 8, 1, 1)).astype(np.float32),
+                                "w2"),
+        numpy_helper.from_array(np.array([1, 1, 2, 2], np.float32), "scales"),
+        numpy_helper.from_array(np.zeros((), np.float32), "zero"),
+    ]
+    nodes = [
+        helper.make_node("Conv", ["image", "w1"], ["c1"], name="conv1", pads=[1, 1, 1, 1]),
+        helper.make_node("Relu", ["c1"], ["r1"], name="relu"),
+        helper.make_node("MaxPool", ["r1"], ["p"], name="pool", kernel_shape=[2, 2],
+                         strides=[2, 2]),
+        helper.make_node("Resize", ["p", "", "scales"], ["u"], name="up", mode="nearest"),
+        helper.make_node("Equal", ["r1", "u"], ["is_max"], name="eq"),
+        helper.make_node("Where", ["is_max", "u", "zero"], ["unpooled"], name="where"),
+        helper.make_node("Conv", ["unpooled", "w2"], ["logits"], name="conv2"),
+    ]
+    g = helper.make_graph(
+        nodes, "unpool", [helper.make_tensor_value_info("image", TensorProto.FLOAT,
+                                                        [1, 3, h, w])],
+        [helper.make_tensor_value_info("logits", TensorProto.FLOAT, [1, classes, h, w])],
+        initializer=inits)
+    onnx.save(helper.make_model(g, opset_imports=[helper.make_opsetid("", 17)]), path)
+    return path
+
+
+@pytest.fixture(scope="session")
+def unpool_artifact(tmp_path_factory, classes):
+    from edgeseg.data.transforms import IMAGENET_MEAN, IMAGENET_STD
+    from edgeseg.export.importer import import_onnx
+
+    d = tmp_path_factory.mktemp("unpool")
+    src = unpool_graph(d / "unpool.onnx", classes=classes.num_classes)
+    return import_onnx(str(src), str(d / "fp32"), classes=classes, mean=IMAGENET_MEAN,
+                       std=IMAGENET_STD, log=lambda m: None)

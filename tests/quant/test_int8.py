@@ -1,5 +1,6 @@
-"""INT8 Q/DQ artifacts: targets, zero points, the padded-pool regression, cross-engine
-agreement, the TensorRT cache, accuracy and the budget, and refusals that write nothing."""
+"""INT8 Q/DQ artifacts: targets, zero points, the quantizer rules, the padded-pool
+regression, acceptance against FP32 in the target's engine (held-out images), the budget,
+cross-engine agreement as a diagnostic, the TensorRT cache, and refusals that write nothing."""
 
 from __future__ import annotations
 
@@ -33,13 +34,20 @@ def test_tensorrt_target_is_symmetric_and_lints_clean(fp32_artifact, calib_set, 
     assert sorted(qdq.quantized_compute_nodes(q)) == ["conv1", "conv2"]
     assert main(["lint", str(tmp_path / "int8"), "--target", "tensorrt-10"]) == 0
     c = meta["calibration"]
-    assert c["target"] == "tensorrt" and c["hash"] == calib_set.hash and c["images"] == 32
+    assert c["target"] == "tensorrt" and c["hash"] == calib_set.hash
+    # 32 images: 1/8 (4) held out of the ranges for the label-free check
+    assert (c["set_images"], c["images"], c["held_out_images"]) == (32, 28, 4)
     assert c["activations"] == "int8 symmetric per-tensor" and c["weight_bits"] == 8
-    # Full-range weights (what TensorRT gets) are checked in the reference arithmetic: on
-    # CPUs without VNNI both engines' fused INT8 kernels saturate with them.
+    assert [r["rule"] for r in c["rules"]][:1] == ["compute-inputs"]
+    # Accepted without labels, on the held-out images, in the arithmetic TensorRT runs.
+    a = meta["acceptance"]
+    assert a["criterion"] == "fp32_agreement" and a["passed"] and a["images"] == 4
+    assert (a["engine"], a["mode"]) == ("onnxruntime", "reference")
+    assert a["figure"] >= a["limit"] == 0.98
+    # ONNX Runtime vs OpenVINO is recorded as a diagnostic, in both modes.
     agree = meta["parity"]["backend_agreement"]
-    assert agree["gate"] == "reference"
-    assert agree["onnxruntime_vs_openvino"]["reference"]["calibration_images"] >= 0.995
+    assert agree["gate"] == "diagnostic"
+    assert agree["onnxruntime_vs_openvino"]["reference"]["held_out_calibration_images"] >= 0.99
     # The implicit-INT8 cache covers the FP32 graph it ships with, input included.
     header, scales = trtcache.read(tmp_path / "int8" / "calib.cache")
     assert header == "TRT-100300-EntropyCalibration2"
@@ -58,10 +66,13 @@ def test_onnxruntime_target_keeps_padded_pool_input_float(fp32_artifact, calib_s
     assert qdq.dequantized_inputs(q, "pool") == []  # the pool reads the float tensor
     assert meta["calibration"]["activations"] == "uint8 asymmetric per-tensor"
     assert meta["calibration"]["weight_bits"] == 7
+    fired = {r["rule"]: r for r in meta["calibration"]["rules"]}
+    assert "integer-kernels" in fired and fired["padded-pools"]["nodes"] == ["pool"]
     assert not (tmp_path / "u8" / "calib.cache").exists()
+    assert (meta["acceptance"]["engine"], meta["acceptance"]["mode"]) == ("onnxruntime",
+                                                                          "kernels")
     agree = meta["parity"]["backend_agreement"]
-    assert agree["gate"] == "kernels"
-    assert agree["onnxruntime_vs_openvino"]["kernels"]["calibration_images"] >= 0.995
+    assert agree["onnxruntime_vs_openvino"]["kernels"]["held_out_calibration_images"] >= 0.995
 
 
 def test_padded_pool_on_a_nonzero_zero_point_is_what_breaks(fp32_artifact, calib_set, tmp_path):
@@ -93,7 +104,7 @@ def test_padded_pool_on_a_nonzero_zero_point_is_what_breaks(fp32_artifact, calib
     gap_border = np.mean([np.abs(x - y)[..., border].mean() for x, y in zip(a, b)])
     gap_inner = np.mean([np.abs(x - y)[..., ~border].mean() for x, y in zip(a, b)])
     unfixed = backend_agreement(tmp_path / "raw.onnx", meta, inputs, mode="kernels")
-    run(fp32_artifact, calib_set, tmp_path / "fixed", target="onnxruntime")
+    run(fp32_artifact, calib_set, tmp_path / "fixed", target="onnxruntime", holdout=1)
     fixed = backend_agreement(tmp_path / "fixed" / "model.onnx", meta, inputs, mode="kernels")
     print(f"unfixed: mean |ORT-OV| border {gap_border:.4f} vs inner {gap_inner:.4f}, label "
           f"agreement {unfixed:.4f}; fixed: {fixed:.4f}")
@@ -105,22 +116,31 @@ def test_padded_pool_on_a_nonzero_zero_point_is_what_breaks(fp32_artifact, calib
 def test_accuracy_is_scored_against_fp32(fp32_artifact, calib_set, synth, tmp_path):
     meta = run(fp32_artifact, calib_set, tmp_path / "acc", val=str(synth))
     acc = meta["accuracy"]
-    assert acc["images"] == 12 and 0 <= acc["reference_miou"] <= 1
-    assert acc["mode"] == "reference"
+    # No budget: nothing was tuned on the val split, so all of it is held out.
+    assert acc["images"] == 12 and acc["held_out"] and acc["tuned_on"] is None
+    assert 0 <= acc["reference_miou"] <= 1
+    assert (acc["engine"], acc["mode"]) == ("onnxruntime", "reference")
     assert set(acc["miou"]) == {"onnxruntime", "openvino"}
     for backend, m in acc["miou"].items():
         assert acc["drop_points"][backend] == pytest.approx(100 * (acc["reference_miou"] - m))
-    assert acc["agreement"]["int8-onnxruntime|int8-openvino"] >= 0.995
     assert 0.5 < acc["agreement"]["fp32|int8-onnxruntime"] <= 1
+    a = meta["acceptance"]
+    assert a["criterion"] == "miou_drop" and a["limit"] == 1.0 and a["images"] == 12
+    assert a["figure"] == acc["drop_points"]["onnxruntime"] and a["passed"]
 
 
-def test_budget_keeps_the_sensitive_layer_in_float(fp32_artifact, calib_set, synth, tmp_path):
+def test_budget_tunes_on_one_half_and_reports_on_the_other(fp32_artifact, calib_set, synth,
+                                                          tmp_path):
     # A budget of 0 points is met only when the quantized graph scores like FP32 (or better);
-    # the search must report what each float layer gave back either way.
+    # --keep-best writes the best graph either way and says whether the budget held.
     meta = run(fp32_artifact, calib_set, tmp_path / "b", val=str(synth), max_drop=0.0,
-               sensitivity_images=12, max_float_layers=2)
-    b = meta["accuracy"]["budget"]
+               sensitivity_images=6, max_float_layers=2, keep_best=True)
+    acc = meta["accuracy"]
+    b = acc["budget"]
     assert b["max_drop"] == 0.0 and b["backend"] == "onnxruntime"
+    # 12 val images: the even-numbered 6 tune, the odd-numbered 6 report
+    assert b["tune_images"] == 6 and acc["images"] == 6 and acc["tuned_on"]["images"] == 6
+    assert acc["split"] == "val, odd-numbered images"
     drop0 = b["steps"][0]["drop_points"]
     if drop0 <= 0:
         assert b["float_layers"] == [] and b["sensitivity"] == []
@@ -132,7 +152,111 @@ def test_budget_keeps_the_sensitive_layer_in_float(fp32_artifact, calib_set, syn
     assert meta["calibration"]["float_layers"] == b["float_layers"]
     q = onnx.load(str(tmp_path / "b" / "model.onnx"))
     assert set(qdq.quantized_compute_nodes(q)) == {"conv1", "conv2"} - set(b["float_layers"])
-    assert b["budget_met"] == (b["final_drop_points"] <= 0.0 + 1e-9)
+    a = meta["acceptance"]
+    assert a["budget_met"] == a["passed"] == (a["figure"] <= 0.0 + 1e-9)
+    assert a["figure"] == acc["drop_points"]["onnxruntime"]
+
+
+@pytest.fixture(scope="module")
+def own_labels(unpool_artifact, synth, tmp_path_factory):
+    """The synthetic scenes labelled with the FP32 graph's own predictions: FP32 scores
+    mIoU 1.0 there, so every pixel INT8 moves is a measured drop (a random graph's mIoU on
+    the real labels is chance, and quantization can move it either way)."""
+    import shutil
+
+    from edgeseg.data.datasets import open_dataset
+    from edgeseg.data.io import write_label_png
+    from edgeseg.quant.engines import _runner_predictor
+
+    root = tmp_path_factory.mktemp("own") / "synth"
+    shutil.copytree(synth, root)
+    ds = open_dataset(root, "val")
+    runner, predict = _runner_predictor("onnxruntime", unpool_artifact / "model.onnx",
+                                        read_meta(unpool_artifact), None)
+    with runner:
+        for i, sample in enumerate(ds.samples):
+            write_label_png(sample.mask, predict(ds[i][0]).astype(np.uint8))
+    return root
+
+
+def test_a_missed_budget_is_a_refusal_unless_keep_best(unpool_artifact, calib_set, own_labels,
+                                                      tmp_path, capsys):
+    """The unpooling graph quantized with ORT's own placement (--no-rules) rounds the values
+    its comparison reads, a loss no float convolution can undo: a zero budget is missed."""
+    out = tmp_path / "never"
+    args = ["quantize", str(unpool_artifact), "--calib", str(calib_set.root), "--val",
+            str(own_labels), "--max-drop", "0", "--max-float-layers", "1", "--sensitivity-images",
+            "4", "--no-rules", "--no-progress", "--out"]
+    assert main([*args, str(out)]) == 2
+    err = capsys.readouterr().err
+    assert "mIoU points against FP32" in err and "limit 0.0 points (--max-drop)" in err
+    assert "blames" in err and "--keep-best" in err
+    assert not out.exists()
+    kept = tmp_path / "kept"
+    assert main([*args, str(kept), "--keep-best"]) == 3
+    assert "budget of 0.0 points was missed" in capsys.readouterr().err
+    a = read_meta(kept)["acceptance"]
+    assert a["budget_met"] is False and a["passed"] is False and a["figure"] > 0
+
+
+def test_label_free_refusal_names_figure_limit_and_layers(fp32_artifact, calib_set, tmp_path):
+    with pytest.raises(QuantizationError) as e:
+        run(fp32_artifact, calib_set, tmp_path / "r", min_fp32_agreement=1.0)
+    msg = str(e.value)
+    assert "keeps the FP32 class on only" in msg and "limit 100.0%" in msg
+    assert "blames: conv" in msg and "nothing was written" in msg
+    assert not (tmp_path / "r").exists()
+
+
+def test_engine_agreement_warns_and_refuses_only_when_asked(fp32_artifact, calib_set, tmp_path):
+    logs = []
+    quantize(QuantConfig(artifact=str(fp32_artifact), calib=str(calib_set.root),
+                         out=str(tmp_path / "w"), min_agreement=1.01, min_kernel_agreement=1.01),
+             log=logs.append, progress=False)
+    assert any(m.startswith("warning: ONNX Runtime and OpenVINO") for m in logs)
+    assert (tmp_path / "w" / "meta.json").is_file()
+    with pytest.raises(QuantizationError, match="--require-engine-agreement"):
+        run(fp32_artifact, calib_set, tmp_path / "g", min_agreement=1.01,
+            require_engine_agreement=True)
+    assert not (tmp_path / "g").exists()
+
+
+@pytest.mark.parametrize("target", ["tensorrt", "onnxruntime"])
+def test_comparisons_and_the_values_they_compare_stay_float(unpool_artifact, calib_set,
+                                                             tmp_path, target):
+    meta = run(unpool_artifact, calib_set, tmp_path / "u", target=target,
+               min_fp32_agreement=0.0)
+    q = onnx.load(str(tmp_path / "u" / "model.onnx"))
+    producers = {o: n for n in q.graph.node for o in n.output}
+    node = {n.name: n for n in q.graph.node}
+    for name in ("eq", "up", "pool", "relu"):
+        assert qdq.dequantized_inputs(q, name) == [], name
+    # ONNX Runtime's quantizer drops a Relu after a quantized Conv; this one must stay.
+    assert producers[node["eq"].input[0]].op_type == "Relu"
+    fired = {r["rule"]: r for r in meta["calibration"]["rules"]}
+    assert fired["exact-comparisons"]["nodes"] == ["relu", "pool", "up", "eq"]
+    assert sorted(qdq.quantized_compute_nodes(q)) == ["conv1", "conv2"]
+    # Without the rule, ONNX Runtime's placement hands the comparison rounded values.
+    raw = run(unpool_artifact, calib_set, tmp_path / "raw", target=target, rules=False,
+              min_fp32_agreement=0.0)
+    assert "exact-comparisons" not in {r["rule"] for r in raw["calibration"]["rules"]}
+    q = onnx.load(str(tmp_path / "raw" / "model.onnx"))
+    assert qdq.dequantized_inputs(q, "eq") or qdq.dequantized_inputs(q, "pool")
+    assert meta["acceptance"]["fp32_agreement"] >= raw["acceptance"]["fp32_agreement"]
+
+
+def test_tensorrt_placement_quantizes_only_compute_inputs(fp32_artifact, calib_set, tmp_path):
+    """compute-inputs: Q/DQ on the inputs of the convolutions, none after a convolution or
+    on the Relu and the pool; ORT's own placement (--no-rules) quantizes those too."""
+    run(fp32_artifact, calib_set, tmp_path / "t")
+    q = onnx.load(str(tmp_path / "t" / "model.onnx"))
+    for name in ("pool", "relu"):
+        assert qdq.dequantized_inputs(q, name) == [], name
+    quantized = {n.input[0] for n in q.graph.node if n.op_type == "QuantizeLinear"}
+    assert quantized == {"image", "r"}  # conv1's and conv2's activations
+    run(fp32_artifact, calib_set, tmp_path / "ort", rules=False)
+    q = onnx.load(str(tmp_path / "ort" / "model.onnx"))
+    assert len([n for n in q.graph.node if n.op_type == "QuantizeLinear"]) > 2
 
 
 def test_exclusions_and_methods(fp32_artifact, calib_set, tmp_path):
@@ -160,6 +284,22 @@ def test_refusals_write_nothing(fp32_artifact, calib_set, synth, tmp_path, capsy
     cj = json.loads((odd / "classes.json").read_text())
     cj["names"] = [f"thing{i}" for i in range(len(cj["names"]))]
     (odd / "classes.json").write_text(json.dumps(cj))
+    # A val set labelled with fewer classes; one whose masks are missing; one with no val.
+    fewer = tmp_path / "fewer"
+    shutil.copytree(synth, fewer)
+    cj = json.loads((fewer / "classes.json").read_text())
+    for key in ("names", "palette"):
+        if key in cj:
+            cj[key] = cj[key][:3]
+    (fewer / "classes.json").write_text(json.dumps(cj))
+    unlabeled = tmp_path / "unlabeled"
+    shutil.copytree(synth, unlabeled)
+    shutil.rmtree(unlabeled / "gtFine" / "val")
+    empty = tmp_path / "empty"
+    shutil.copytree(synth, empty)
+    for sub in ("gtFine", "leftImg8bit"):
+        shutil.rmtree(empty / sub / "val")
+        (empty / sub / "val").mkdir()
     cases = [
         ([str(int8), "--calib", str(calib_set.root)], "is a int8 artifact"),
         ([str(fp32_artifact), "--calib", str(other.root)], "was built for 64x128"),
@@ -168,6 +308,16 @@ def test_refusals_write_nothing(fp32_artifact, calib_set, synth, tmp_path, capsy
          "are not the artifact's"),
         ([str(fp32_artifact), "--calib", str(calib_set.root), "--max-drop", "0.5"],
          "--max-drop needs --val"),
+        ([str(fp32_artifact), "--calib", str(calib_set.root), "--val", str(synth), "--test",
+          str(synth)], "--test reports the drop of a --max-drop search"),
+        ([str(fp32_artifact), "--calib", str(calib_set.root), "--keep-best"],
+         "--keep-best keeps the best graph of a --max-drop search"),
+        ([str(fp32_artifact), "--calib", str(calib_set.root), "--val", str(fewer),
+          "--max-drop", "0.5"], "classes, but the artifact predicts"),
+        ([str(fp32_artifact), "--calib", str(calib_set.root), "--val", str(unlabeled),
+          "--max-drop", "0.5"], "it needs a val split of images with label masks"),
+        ([str(fp32_artifact), "--calib", str(calib_set.root), "--val", str(empty),
+          "--max-drop", "0.5"], "--val:"),
         ([str(fp32_artifact), "--calib", str(calib_set.root), "--exclude-node", "nope"],
          "no such node"),
     ]

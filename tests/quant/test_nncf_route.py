@@ -28,6 +28,21 @@ def test_nncf_writes_an_int8_ir(fp32_artifact, calib_set, synth, tmp_path):
     acc = meta["accuracy"]
     assert set(acc["miou"]) == {"openvino"} and acc["images"] == 12
     assert acc["agreement"]["fp32|int8-openvino"] > 0.9
+    assert acc["engine"] == "openvino"  # FP32 scored in the engine the IR is for
+    a = meta["acceptance"]
+    assert a["criterion"] == "miou_drop" and a["passed"] and a["engine"] == "openvino"
+    assert meta["calibration"]["held_out_images"] == 4 and meta["calibration"]["images"] == 28
+
+
+def test_nncf_refusal_names_the_figure_and_writes_nothing(fp32_artifact, calib_set, tmp_path,
+                                                          capsys):
+    out = tmp_path / "never"
+    assert main(["quantize", str(fp32_artifact), "--calib", str(calib_set.root), "--route",
+                 "nncf", "--target", "openvino", "--min-fp32-agreement", "1", "--out", str(out),
+                 "--no-progress"]) == 2
+    err = capsys.readouterr().err
+    assert "keeps the FP32 class on only" in err and "limit 100.0%" in err
+    assert "--route qdq" in err and not out.exists()
 
 
 def test_nncf_refuses_other_targets(fp32_artifact, calib_set, tmp_path, capsys):

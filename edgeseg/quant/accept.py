@@ -1,0 +1,216 @@
+"""Accept or refuse an INT8 graph on what the user deploys: its accuracy against the FP32
+artifact, both run in the target's own arithmetic (config.ENGINE).
+
+- With labels (--val): the mIoU drop on images nothing was tuned on. Without a budget that
+  is the whole val split (limit `accept_drop`); with --max-drop the search tunes on one half
+  of the split and the drop is reported on the other half, or on --test (limit `max_drop`).
+- Without labels: the share of pixels whose class is unchanged, on calibration images held
+  out of the ranges (limit `min_fp32_agreement`).
+
+ONNX Runtime vs OpenVINO agreement on the same file is measured and recorded as a diagnostic,
+a gate only when asked for. A refusal names the figure, the limit and the layers that a
+sensitivity analysis blames, and the caller writes nothing.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+
+from edgeseg.quant import qdq
+from edgeseg.quant.config import ENGINE, MODES, QuantConfig, QuantizationError
+
+ENGINE_WORDS = {
+    "tensorrt": "ONNX Runtime computing the Q/DQ arithmetic as written (what TensorRT runs)",
+    "openvino": "OpenVINO with its INT8 kernels",
+    "onnxruntime": "ONNX Runtime with its INT8 kernels",
+}
+
+
+def holdout_split(inputs: list, cfg: QuantConfig) -> tuple[list, list]:
+    """(images for the ranges, held-out images for the label-free check): the last
+    min(holdout, len/8) images of the calibration set never calibrate."""
+    k = max(1, min(cfg.holdout, len(inputs) // 8))
+    return inputs[:-k], inputs[-k:]
+
+
+def budget_split(val_set, test_set):
+    """(tune, report) datasets for a --max-drop search: val tunes and --test reports, or
+    val's even-numbered images tune and its odd-numbered ones report."""
+    if test_set is not None:
+        return val_set, test_set
+    if len(val_set) < 2:
+        raise QuantizationError(f"--max-drop: the val split has {len(val_set)} image; tuning "
+                                "and reporting need at least 2 (or name a --test dataset)")
+    return (val_set.subset(range(0, len(val_set), 2)),
+            val_set.subset(range(1, len(val_set), 2)))
+
+
+def labels(engine: str, path: Path, meta: dict, inputs: list[np.ndarray],
+           threads: int | None, mode: str | None = None) -> list[np.ndarray]:
+    """Class ids of `path` run in `engine` (in `mode` of config.MODES for a Q/DQ graph)."""
+    from edgeseg.export.parity import run_backend, to_labels
+
+    options = MODES[mode][engine] if mode else {}
+    outs = run_backend(engine, path, inputs, meta["input"]["name"], threads=threads, **options)
+    return [to_labels(o, meta["output"]["kind"]) for o in outs]
+
+
+def agreement(a: list[np.ndarray], b: list[np.ndarray]) -> float:
+    return float(np.mean([np.mean(x == y) for x, y in zip(a, b)]))
+
+
+def blame(build: Callable[[tuple[str, ...], Path], Path], candidates: list[str],
+          reference: list[np.ndarray], inputs: list[np.ndarray], meta: dict, target: str,
+          work: Path, threads: int | None, *, base: float, top: int = 5,
+          progress: bool = True) -> list[tuple[str, float]]:
+    """The layers whose INT8 version moves the most pixels: for each quantized layer, the
+    agreement with FP32 it gives back when it alone stays in float (on `inputs`)."""
+    from edgeseg.utils.progress import progress_bar
+
+    engine, mode = ENGINE[target]
+    gains = []
+    for layer in progress_bar(candidates, desc="sensitivity (blame)", enable=progress,
+                              unit="layer"):
+        path = build((layer,), work / "blame.onnx")
+        gains.append((layer, agreement(reference, labels(engine, path, meta, inputs, threads,
+                                                           mode)) - base))
+    gains.sort(key=lambda g: -g[1])
+    return gains[:top]
+
+
+def refusal(figure: str, limit: str, blamed: list[tuple[str, float]] | None, hint: str,
+            unit: str = "% of pixels") -> str:
+    if blamed is None:
+        return f"{figure} (limit {limit}). {hint}; nothing was written"
+    names = ", ".join(f"{k} (+{100 * g:.2f}{unit} back in float)" for k, g in blamed
+                      if g > 0) or "no single layer (the loss is spread over many)"
+    return (f"{figure} (limit {limit}); the layers a sensitivity analysis blames: {names}. "
+            f"{hint}; nothing was written")
+
+
+def judge(*, model_path: Path, src: Path, meta: dict, cfg: QuantConfig, held: list,
+          report_set, search: dict | None, build, work: Path, log, progress: bool) -> dict:
+    """Measure the INT8 graph and accept it or raise QuantizationError: returns the meta
+    sections {"accuracy", "acceptance", "backend_agreement"}."""
+    from edgeseg.quant.engines import score
+
+    engine, mode = ENGINE[cfg.target]
+    fp32 = src / "model.onnx"
+    # Label-free: the FP32 artifact and the INT8 graph in the target's arithmetic, on
+    # calibration images the ranges never saw; plus both engines in both modes (diagnostic).
+    ref = labels(engine, fp32, meta, held, cfg.threads)
+    runs = {(e, m): labels(e, model_path, meta, held, cfg.threads, m)
+            for e in ("onnxruntime", "openvino") for m in ("reference", "kernels")}
+    fp32_agree = agreement(ref, runs[engine, mode])
+    cross = {m: {"held_out_calibration_images": agreement(runs["onnxruntime", m],
+                                                          runs["openvino", m])}
+             for m in ("reference", "kernels")}
+    log(f"INT8 vs FP32 in {ENGINE_WORDS[cfg.target]}: {100 * fp32_agree:.2f}% of pixels keep "
+        f"their class on {len(held)} held-out calibration images")
+    accuracy: dict = {}
+    if report_set is not None:
+        models = {"fp32": (engine, fp32, {}),
+                  **{f"int8-{e}": (e, model_path, MODES[mode][e])
+                     for e in ("onnxruntime", "openvino")}}
+        metrics, agree = score(models, meta, report_set, limit=cfg.val_limit,
+                               threads=cfg.threads, progress=progress)
+        ref_miou = metrics["fp32"].miou
+        int8 = {k.split("-", 1)[1]: m for k, m in metrics.items() if k != "fp32"}
+        tuned = search is not None
+        accuracy = {
+            "dataset": str(Path(cfg.test or cfg.val).resolve()),
+            "split": "val" if cfg.test or not tuned else "val, odd-numbered images",
+            "images": metrics["fp32"].images, "held_out": True,
+            "tuned_on": ({"dataset": str(Path(cfg.val).resolve()),
+                          "split": "val" if cfg.test else "val, even-numbered images",
+                          "images": search["tune_images"]} if tuned else None),
+            "reference_miou": ref_miou, "reference": f"FP32 artifact in {engine}",
+            "engine": engine, "mode": mode,
+            "miou": {k: m.miou for k, m in int8.items()},
+            "drop_points": {k: 100 * (ref_miou - m.miou) for k, m in int8.items()},
+            "per_class_iou": {k: m.per_class_iou for k, m in metrics.items()},
+            "agreement": agree,
+        }
+        cross[mode]["val"] = agree["int8-onnxruntime|int8-openvino"]
+        log(f"mIoU on {accuracy['images']} held-out images: FP32 {ref_miou:.4f}; INT8 "
+            + ", ".join(f"{k} {m.miou:.4f} ({100 * (ref_miou - m.miou):+.2f} points drop)"
+                        for k, m in int8.items()))
+    def blamer():
+        import onnx
+
+        candidates = qdq.quantized_compute_nodes(onnx.load(str(model_path)))
+        return blame(build, candidates, ref, held, meta, cfg.target, work, cfg.threads,
+                     base=fp32_agree, progress=progress)
+
+    acceptance = decide(cfg, accuracy=accuracy, fp32_agree=fp32_agree, n_held=len(held),
+                        search=search, engine_words=ENGINE_WORDS[cfg.target], blamer=blamer,
+                        log=log)
+    floors = {"reference": cfg.min_agreement, "kernels": cfg.min_kernel_agreement}
+    for m, floor in floors.items():
+        worst = min(cross[m].values())
+        if worst < floor:
+            msg = (f"ONNX Runtime and OpenVINO ({m}) agree on {100 * worst:.2f}% of pixels of "
+                   f"this INT8 graph (< {100 * floor:.1f}%)")
+            if cfg.require_engine_agreement:
+                raise QuantizationError(msg + " and --require-engine-agreement was given; "
+                                        "nothing was written")
+            log(f"warning: {msg}: the two engines round near-ties differently; the graph is "
+                f"judged in {engine}, the engine it is for")
+    return {"accuracy": accuracy, "acceptance": acceptance,
+            "backend_agreement": {"onnxruntime_vs_openvino": cross,
+                                  "gate": "enforced" if cfg.require_engine_agreement
+                                  else "diagnostic",
+                                  "minimum": floors}}
+
+
+def decide(cfg: QuantConfig, *, accuracy: dict, fp32_agree: float, n_held: int,
+           search: dict | None, engine_words: str, blamer, log) -> dict:
+    """The acceptance record (meta.json), or QuantizationError naming the figure, the limit
+    and the layers `blamer()` blames. `accuracy` is empty without labels."""
+    engine, mode = ENGINE[cfg.target]
+    if accuracy:
+        figure, limit = accuracy["drop_points"][engine], (
+            cfg.max_drop if search is not None else cfg.accept_drop)
+        passed = figure <= limit + 1e-9
+        acceptance = {"criterion": "miou_drop", "figure": figure, "limit": limit,
+                      "images": accuracy["images"], "on": "held-out val images"}
+        words = (f"the INT8 graph loses {figure:.2f} mIoU points against FP32 in "
+                 f"{engine_words} on {accuracy['images']} held-out images")
+        limit_words = f"{limit} points" + (" (--max-drop)" if search is not None else "")
+    else:
+        figure, limit = fp32_agree, cfg.min_fp32_agreement
+        passed = figure >= limit
+        acceptance = {"criterion": "fp32_agreement", "figure": figure, "limit": limit,
+                      "images": n_held, "on": "calibration images held out of the ranges"}
+        words = (f"the INT8 graph keeps the FP32 class on only {100 * figure:.2f}% of pixels in "
+                 f"{engine_words} ({n_held} held-out calibration images)")
+        limit_words = f"{100 * limit:.1f}%"
+    acceptance.update(engine=engine, mode=mode, passed=passed, fp32_agreement=fp32_agree)
+    if search is not None:
+        acceptance["budget_met"] = passed
+        accuracy["budget"] = search
+    if not passed:
+        if search is not None and cfg.keep_best:
+            log(f"WARNING: {words} (budget {limit_words}); keeping the best graph found "
+                "(--keep-best): meta.json records that the budget was missed")
+        else:
+            unit = "% of pixels"
+            if search is not None and search["sensitivity"]:
+                blamed = [(s["layer"], s["gain_points"] / 100)
+                          for s in search["sensitivity"][:5]]
+                unit = " mIoU points on the tuning images"
+            else:
+                blamed = blamer()
+            hint = ("Give --max-drop a budget (it keeps the blamed layers in float), keep "
+                    "them with --exclude-node NAME, or try --method entropy")
+            if search is not None:
+                hint = ("Allow more float layers (--max-float-layers), a larger budget, or "
+                        "--keep-best to write the best graph anyway")
+            if blamed is None:
+                hint = ("This route has no per-layer analysis: the Q/DQ route (--route qdq) "
+                        "names the layers and --max-drop keeps them in float")
+            raise QuantizationError(refusal(words, limit_words, blamed, hint, unit))
+    return acceptance
