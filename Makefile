@@ -10,7 +10,7 @@ CPP_BUILD ?= build/cpp
 CPP_DEBS := cmake g++ nlohmann-json3-dev libstb-dev
 GENERATOR := $(if $(shell command -v ninja),-G Ninja,)
 
-.PHONY: install demo test test-slow lint models readme clean cpp cpp-deps
+.PHONY: install demo test test-slow lint models readme clean cpp cpp-deps modelopt-env
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -57,8 +57,18 @@ test-slow: $(STAMP)
 lint: $(STAMP)
 	$(VENV)/bin/ruff check edgeseg tests scripts
 
+# NVIDIA Model Optimizer for benchmarks/int8_vs_modelopt.py only, in its own venv: it pins
+# onnx and onnxruntime-gpu versions that differ from ours (its CPU provider calibrates here).
+MODELOPT_VENV ?= .venv-modelopt
+MODELOPT_VERSION ?= 0.47.0
+modelopt-env: $(MODELOPT_VENV)/.installed
+$(MODELOPT_VENV)/.installed:
+	$(PYTHON) -m venv $(MODELOPT_VENV)
+	$(MODELOPT_VENV)/bin/pip install "nvidia-modelopt[onnx]==$(MODELOPT_VERSION)"
+	touch $@
+
 clean:
-	rm -rf $(VENV) build *.egg-info .pytest_cache
+	rm -rf $(VENV) $(MODELOPT_VENV) build *.egg-info .pytest_cache
 
 readme: $(STAMP)
 	$(PY) scripts/update_readme.py

@@ -50,13 +50,15 @@ def cpu_name() -> str:
     return platform.processor() or platform.machine()
 
 
-def train_command(model: str, data: str, out: str, size: tuple[int, int], minutes: float,
-                  recipe: dict[str, Any], seed: int) -> list[str]:
+def train_command(model: str, data: str, out: str, size: tuple[int, int], minutes: float | None,
+                  recipe: dict[str, Any], seed: int, iters: int | None = None) -> list[str]:
     h, w = size
     opts = [a for k, v in recipe.get("options", {}).items() for a in ("--opt", f"{k}={v}")]
     return ["edgeseg", "train", "--model", recipe.get("model", model), *opts,
             "--data", data, "--out", out,
-            "--size", f"{h}x{w}", "--minutes", f"{minutes:g}", "--batch", str(recipe["batch"]),
+            "--size", f"{h}x{w}",
+            *(["--iters", str(iters)] if iters else ["--minutes", f"{minutes:g}"]),
+            "--batch", str(recipe["batch"]),
             "--lr", f"{recipe['lr']:g}", "--loss", recipe["loss"],
             "--val-every", str(recipe.get("val_every", 200)), "--seed", str(seed),
             *(["--class-weights", recipe["class_weights"]] if "class_weights" in recipe else []),
@@ -65,10 +67,12 @@ def train_command(model: str, data: str, out: str, size: tuple[int, int], minute
 
 
 def run(models: list[str], *, data: str, bench_dir: Path, cache: Path = DEFAULT_CACHE,
-        size: tuple[int, int] = (128, 256), minutes: float | None = None, seed: int = 0,
+        size: tuple[int, int] = (128, 256), minutes: float | None = None,
+        iters: int | None = None, seed: int = 0,
         progress: bool = True, log: Callable[[str], None] = print,
         data_command: str | None = None) -> list[dict[str, Any]]:
-    """Train each model (for `minutes`, or its recipe's budget), then merge its result into
+    """Train each model (for `minutes`, its recipe's budget, or a fixed number of `iters`
+    whatever the machine's load), then merge its result into
     bench_dir/baselines.json (replacing an older entry for the same model) and regenerate
     baselines.md."""
     import torch
@@ -91,15 +95,16 @@ def run(models: list[str], *, data: str, bench_dir: Path, cache: Path = DEFAULT_
             else:
                 del recipe["amp"]
                 log(f"baseline {model}: this CPU has no native bf16; training in FP32")
-        budget = minutes or recipe["minutes"]
+        budget = None if iters else minutes or recipe["minutes"]
         if "crop_scale" in recipe:  # train on crops this fraction of each side of the input
             recipe["crop"] = tuple(max(1, round(n * recipe.pop("crop_scale"))) for n in size)
         out = cache / "baselines" / f"{model}-{size[0]}x{size[1]}.pt"
-        cmd = train_command(model, data, str(out), size, budget, recipe, seed)
+        cmd = train_command(model, data, str(out), size, budget, recipe, seed, iters)
         log(f"baseline {model}: {shlex.join(cmd)}")
         cfg = TrainConfig(model=recipe.get("model", model),
                           model_options=dict(recipe.get("options", {})), data=data,
                           out=str(out), size=size, minutes=budget,
+                          **({"iters": iters} if iters else {}),
                           batch=recipe["batch"], lr=recipe["lr"], loss=recipe["loss"],
                           amp=recipe.get("amp", "auto"),
                           class_weights=recipe.get("class_weights", "none"),
@@ -234,7 +239,9 @@ def render_markdown(results: list[dict[str, Any]], chance: dict | None = None) -
                    else f" with {e['class_weights']} class weights")
         data = f" after `{e['data_command']}`" if e.get("data_command") else ""
         planned = e.get("planned_iters")
-        if planned == e["iters"]:
+        if e.get("budget_minutes") is None:
+            again = " (a fixed schedule, whatever the machine's load)"
+        elif planned == e["iters"]:
             fixed = re.sub(r"--minutes \S+", f"--iters {e['iters']}", e["command"])
             again = f"; the same schedule without the wall clock: `{fixed}`"
         else:

@@ -24,6 +24,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--size", type=parse_size, default=(128, 256), metavar="HxW")
     p.add_argument("--minutes", type=float, default=None,
                    help="budget per model (default: each recipe's, 15 or 20 min)")
+    p.add_argument("--iters", type=positive_int, default=None,
+                   help="train for this many iterations instead of a wall-clock budget (the "
+                   "same result on a busy machine, only slower)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--bench-dir", type=Path, default=Path("benchmarks"))
     p.add_argument("--cache", type=Path, default=DEFAULT_CACHE)
@@ -64,7 +67,7 @@ def run(args: argparse.Namespace) -> int:
         status(f"chance levels: {chance}")
         return 0
     baseline.run(args.models, data=data, bench_dir=args.bench_dir, cache=args.cache,
-                 size=args.size, minutes=args.minutes, seed=args.seed,
+                 size=args.size, minutes=args.minutes, iters=args.iters, seed=args.seed,
                  progress=not args.no_progress, log=status, data_command=data_command)
     status(f"wrote {args.bench_dir / 'baselines.md'} and baselines.json")
     return 0

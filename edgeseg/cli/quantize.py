@@ -11,6 +11,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     from edgeseg.quant.calib import DEFAULT_IMAGES, MIN_IMAGES
     from edgeseg.quant.config import (
         ACCEPT_DROP,
+        DECIDED_MARGIN,
         DEFAULT_EXCLUDE_OPS,
         HOLDOUT,
         METHODS,
@@ -97,7 +98,10 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                    f"{ACCEPT_DROP})")
     q.add_argument("--min-fp32-agreement", type=float, default=MIN_FP32_AGREEMENT,
                    metavar="SHARE", help="without --val: the share of pixels that must keep "
-                   f"their FP32 class (default {MIN_FP32_AGREEMENT})")
+                   f"their FP32 class (default {MIN_FP32_AGREEMENT}), of those FP32 decides")
+    q.add_argument("--decided-margin", type=float, default=DECIDED_MARGIN, metavar="P",
+                   help="a pixel counts as decided when FP32's top class leads the runner-up "
+                   f"by this much probability (default {DECIDED_MARGIN}; 0: every pixel)")
     q.add_argument("--holdout", type=positive_int, default=HOLDOUT, metavar="N",
                    help="calibration images kept out of the ranges for that check (at most "
                    f"1/8 of the set; default {HOLDOUT})")
@@ -165,6 +169,7 @@ def run_quantize(args: argparse.Namespace) -> int:
         per_channel=not args.per_tensor, weight_bits=args.weight_bits, val=args.val,
         val_limit=args.val_limit, test=args.test, keep_best=args.keep_best,
         accept_drop=args.accept_drop, min_fp32_agreement=args.min_fp32_agreement,
+        decided_margin=args.decided_margin,
         holdout=args.holdout, rules=not args.no_rules,
         require_engine_agreement=args.require_engine_agreement,
         max_drop=args.max_drop, sensitivity_images=args.sensitivity_images,

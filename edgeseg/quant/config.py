@@ -36,6 +36,9 @@ DEFAULT_EXCLUDE_OPS = ("ArgMax", "Softmax")
 # the share of pixels whose class is unchanged, on calibration images held out of the ranges.
 ACCEPT_DROP = 1.0  # mIoU points
 MIN_FP32_AGREEMENT = 0.98
+# ... counted on the pixels FP32 decides: top class ahead of the runner-up by this much
+# probability (accept.py says why; 0 counts every pixel).
+DECIDED_MARGIN = 0.1
 HOLDOUT = 16  # calibration images kept out of the ranges for the label-free check (at most 1/8)
 # Where each target's figures are measured: the engine and how it runs the Q/DQ graph.
 # TensorRT computes the Q/DQ arithmetic as written (exact int32 accumulation), which ONNX
@@ -72,6 +75,7 @@ class QuantConfig:
     max_drop: float | None = None  # budget: mIoU points against FP32; drives the fallback
     accept_drop: float = ACCEPT_DROP  # the limit with --val and no budget
     min_fp32_agreement: float = MIN_FP32_AGREEMENT  # the limit without --val
+    decided_margin: float = DECIDED_MARGIN
     holdout: int = HOLDOUT
     test: str | None = None  # dataset whose val split reports a budget's drop (else half of val)
     keep_best: bool = False  # a missed budget writes the best graph (meta says so) instead
@@ -121,6 +125,9 @@ def check_config(cfg: QuantConfig) -> None:
     if not 0 <= cfg.min_fp32_agreement <= 1:
         raise ValueError(f"--min-fp32-agreement {cfg.min_fp32_agreement}: a share in [0, 1], "
                          "e.g. 0.98")
+    if not 0 <= cfg.decided_margin < 1:
+        raise ValueError(f"--decided-margin {cfg.decided_margin}: a probability margin in "
+                         "[0, 1), e.g. 0.1 (0 counts every pixel)")
     if cfg.holdout < 1:
         raise ValueError(f"--holdout {cfg.holdout}: at least 1 image")
 

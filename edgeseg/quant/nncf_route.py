@@ -52,11 +52,18 @@ def quantize_nncf(cfg, *, log: Callable[[str], None] = print, progress: bool = T
                                   preset=nncf.QuantizationPreset.PERFORMANCE,
                                   target_device=nncf.TargetDevice.CPU, subset_size=len(inputs))
         ov.save_model(quantized, str(tmp / "model.xml"), compress_to_fp16=False)
-        fp32_agree = accept.agreement(
-            accept.labels("openvino", src / "model.onnx", meta, held, cfg.threads),
-            accept.labels("openvino", tmp / "model.xml", meta, held, cfg.threads))
-        log(f"INT8 IR vs FP32 in OpenVINO: {100 * fp32_agree:.2f}% of pixels keep their class "
-            f"on {len(held)} held-out calibration images")
+        from edgeseg.export.parity import to_labels
+
+        kind = meta["output"]["kind"]
+        ref_out = accept.outputs("openvino", src / "model.onnx", meta, held, cfg.threads)
+        ref = [to_labels(o, kind) for o in ref_out]
+        where = accept.decided(ref_out, kind, cfg.decided_margin)
+        got = accept.labels("openvino", tmp / "model.xml", meta, held, cfg.threads)
+        fp32_agree, all_pixels = accept.agreement(ref, got, where), accept.agreement(ref, got)
+        share = 1.0 if where is None else sum(w.mean() for w in where) / len(where)
+        log(f"INT8 IR vs FP32 in OpenVINO: {100 * fp32_agree:.2f}% of the pixels FP32 decides "
+            f"keep their class ({100 * all_pixels:.2f}% of all) on {len(held)} held-out "
+            "calibration images")
         accuracy = {}
         if val_set is not None:
             metrics, agree = score({"fp32": ("openvino", src / "model.onnx"),
@@ -78,7 +85,8 @@ def quantize_nncf(cfg, *, log: Callable[[str], None] = print, progress: bool = T
         acceptance = accept.decide(cfg, accuracy=accuracy, fp32_agree=fp32_agree,
                                    n_held=len(held), search=None,
                                    engine_words="OpenVINO running the NNCF IR",
-                                   blamer=lambda: None, log=log)
+                                   blamer=lambda: None, log=log, decided_share=float(share),
+                                   all_pixels=all_pixels)
         new = dict(meta)
         new.update(
             precision="int8", files={"model.xml": None, "model.bin": None}, builds=[],

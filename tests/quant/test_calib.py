@@ -69,6 +69,24 @@ def test_wrong_geometry_is_refused(calib_set):
         check_matches(calib_set, {"size": list(SIZE), "resize": "letterbox"})
 
 
+def test_wrong_channels_and_resized_images_are_refused(calib_set, tmp_path):
+    import shutil
+
+    # An artifact that takes 1-channel (or 4-channel) input cannot use RGB calibration images.
+    for layout, shape in (("NCHW", [1, 1, *SIZE]), ("NHWC", [1, *SIZE, 4])):
+        with pytest.raises(CalibrationError, match=r"takes \d-channel input.*3 channels"):
+            check_matches(calib_set, {"size": list(SIZE), "resize": "stretch",
+                                      "layout": layout, "shape": shape})
+    check_matches(calib_set, {"size": list(SIZE), "resize": "stretch", "layout": "NHWC",
+                              "shape": [1, *SIZE, 3]})  # a fused-preprocessing graph: fine
+    # An image replaced by one of another size is named, before any hash is computed.
+    copy = tmp_path / "copy"
+    shutil.copytree(calib_set.root, copy)
+    Image.new("RGB", (SIZE[1] * 2, SIZE[0] * 2)).save(copy / "images" / "00005.png")
+    with pytest.raises(CalibrationError, match=r"00005.png: 96x192x3, but the set"):
+        load(copy)
+
+
 def test_list_source_resizes_odd_sizes(tmp_path):
     rng = np.random.default_rng(0)
     lines = []

@@ -200,12 +200,33 @@ def test_a_missed_budget_is_a_refusal_unless_keep_best(unpool_artifact, calib_se
 
 
 def test_label_free_refusal_names_figure_limit_and_layers(fp32_artifact, calib_set, tmp_path):
+    # Every pixel counted (a margin of 0): the random graph's near-ties flip, so 100% fails.
     with pytest.raises(QuantizationError) as e:
-        run(fp32_artifact, calib_set, tmp_path / "r", min_fp32_agreement=1.0)
+        run(fp32_artifact, calib_set, tmp_path / "r", min_fp32_agreement=1.0,
+            decided_margin=0.0)
     msg = str(e.value)
-    assert "keeps the FP32 class on only" in msg and "limit 100.0%" in msg
+    assert "keeps the FP32 class on only" in msg and "of pixels" in msg
+    assert "limit 100.0%" in msg
     assert "blames: conv" in msg and "nothing was written" in msg
     assert not (tmp_path / "r").exists()
+
+
+def test_label_free_check_counts_the_pixels_fp32_decides(fp32_artifact, calib_set, tmp_path):
+    from edgeseg.quant.accept import agreement, decided
+
+    # Two classes: pixel 0 decided (0.9 vs 0.1), pixel 1 a near-tie (0.52 vs 0.48).
+    probs = np.array([[[[0.9, 0.52]], [[0.1, 0.48]]]])  # N=1, C=2, H=1, W=2
+    logits = np.log(probs)
+    for kind, out in (("probs", probs), ("logits", logits)):
+        (mask,) = decided([out], kind, 0.1)
+        assert mask.tolist() == [[[True, False]]]
+    assert decided([probs], "labels", 0.1) is None and decided([probs], "probs", 0) is None
+    a, b = [np.array([[[0, 0]]])], [np.array([[[0, 1]]])]  # the near-tie flipped
+    assert agreement(a, b) == 0.5 and agreement(a, b, decided([probs], "probs", 0.1)) == 1.0
+    meta = run(fp32_artifact, calib_set, tmp_path / "d")
+    acc = meta["acceptance"]
+    assert acc["decided_margin"] == 0.1 and 0 < acc["decided_pixels"] < 1
+    assert acc["figure"] == acc["fp32_agreement"] >= acc["fp32_agreement_all_pixels"]
 
 
 def test_engine_agreement_warns_and_refuses_only_when_asked(fp32_artifact, calib_set, tmp_path):
