@@ -80,7 +80,8 @@ def score_artifact(model: str, art: Path, target: str, route: str) -> dict:
 
 def run(models: list[str], out_dir: Path) -> list[dict]:
     path = out_dir / "int8_accuracy.json"
-    rows = _int8.load_rows(path)
+    rows = [r for r in _int8.load_rows(path)  # rows of this protocol only
+            if (r["target"], r["max_drop"], r["route"]) in RUNS and r["model"] in MODELS]
     for model in models:
         if _int8.checkpoint(model) is None:
             print(f"[{model}] no checkpoint; run `edgeseg baseline` first", flush=True)

@@ -81,8 +81,8 @@ def _artifacts(cfg: DemoConfig, ckpt: Path, data: Path, say) -> dict[str, Path]:
                              val_limit=cfg.val_limit, threads=cfg.threads, force=True),
                  log=say, progress=False)
     except QuantizationError as e:
-        # A model trained for a few minutes can sit on near-ties that the agreement gate
-        # refuses; the demo goes on with FP32 and FP16 and says why.
+        # A model trained for a few minutes can lose more than the accuracy check allows;
+        # the demo goes on with FP32 and FP16 and says why (the refusal names the layers).
         say(f"      INT8 refused, continuing without it: {e}")
         del arts["int8"]
     return arts

@@ -259,6 +259,24 @@ def test_baseline_writes_json_and_markdown(data, tmp_path):
     assert f"uniform random classes {chance['uniform_random']:.3f}" in md
 
 
+def test_baseline_fixed_schedule_and_recipe_options(data, tmp_path):
+    """--iters trains the same schedule whatever the machine's load; a recipe naming another
+    model with options (DeepLabv3+ with Xception) trains that model under the recipe's name."""
+    from edgeseg import baseline
+
+    cmd = baseline.train_command("deeplabv3plus-xception", "D", "O", (64, 128), None,
+                                 baseline.RECIPES["deeplabv3plus-xception"], 0, iters=7)
+    assert cmd[:6] == ["edgeseg", "train", "--model", "deeplabv3plus", "--opt",
+                       "backbone=xception"]
+    assert "--iters" in cmd and "--minutes" not in cmd
+    res = baseline.run(["icnet"], data=data, bench_dir=tmp_path / "bench",
+                       cache=tmp_path / "cache", size=(64, 128), iters=3,
+                       progress=False, log=lambda s: None)
+    assert res[0]["iters"] == 3 and res[0]["budget_minutes"] is None
+    md = (tmp_path / "bench/baselines.md").read_text()
+    assert "--iters 3 --batch" in md and "a fixed schedule" in md
+
+
 def test_chance_levels_on_a_known_layout(tmp_path):
     """Masks identical in every image: the position prior is perfect, uniform is not."""
     import numpy as np

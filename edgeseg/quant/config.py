@@ -1,5 +1,6 @@
 """INT8 settings shared by both routes (Q/DQ in int8.py, NNCF in nncf_route.py): targets,
-engine modes, agreement gates, the configuration, and the checks on what is quantized."""
+the engine each is judged in, acceptance limits, the configuration, and the checks on what
+is quantized."""
 
 from __future__ import annotations
 
@@ -39,7 +40,7 @@ MIN_FP32_AGREEMENT = 0.98
 # ... counted on the pixels FP32 decides: top class ahead of the runner-up by this much
 # probability (accept.py says why; 0 counts every pixel).
 DECIDED_MARGIN = 0.1
-HOLDOUT = 16  # calibration images kept out of the ranges for the label-free check (at most 1/8)
+HOLDOUT = 16  # calibration images kept out of the ranges for the label-free check (<= 1/8)
 # Where each target's figures are measured: the engine and how it runs the Q/DQ graph.
 # TensorRT computes the Q/DQ arithmetic as written (exact int32 accumulation), which ONNX
 # Runtime reproduces with its fused kernels off.

@@ -157,6 +157,16 @@ def test_budget_tunes_on_one_half_and_reports_on_the_other(fp32_artifact, calib_
     assert a["figure"] == acc["drop_points"]["onnxruntime"]
 
 
+def test_budget_reports_on_a_second_dataset(fp32_artifact, calib_set, synth, own_labels,
+                                            tmp_path):
+    meta = run(fp32_artifact, calib_set, tmp_path / "t", val=str(synth), test=str(own_labels),
+               max_drop=100.0)
+    acc = meta["accuracy"]
+    assert acc["budget"]["tune_images"] == 12 and acc["tuned_on"]["split"] == "val"
+    assert acc["dataset"] == str(own_labels.resolve()) and acc["images"] == 12
+    assert meta["acceptance"]["budget_met"] and meta["acceptance"]["limit"] == 100.0
+
+
 @pytest.fixture(scope="module")
 def own_labels(unpool_artifact, synth, tmp_path_factory):
     """The synthetic scenes labelled with the FP32 graph's own predictions: FP32 scores
