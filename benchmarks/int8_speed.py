@@ -20,9 +20,8 @@ from pathlib import Path
 
 import numpy as np
 
-from edgeseg.backends import get_runner
 from edgeseg.baseline import DEFAULT_CACHE, RECIPES, cpu_name
-from edgeseg.bench.latency import summarize
+from edgeseg.bench.latency import interleaved_models
 from edgeseg.bench.sysinfo import cpu_info
 from edgeseg.cli.common import parse_size
 from edgeseg.export.artifact import read_meta
@@ -72,23 +71,8 @@ def run(model: str, size, data: str, cache: Path, rounds: int, warmup: int,
         meta = read_meta(fp32)
         x = np.random.default_rng(0).normal(size=meta["input"]["shape"]).astype(np.float32)
         name = meta["input"]["name"]
-        runners = {k: get_runner(b, p, threads=threads) for k, (b, p) in configs.items()}
-        for r in runners.values():
-            r.__enter__()
-        times: dict[str, list[float]] = {k: [] for k in runners}
-        try:
-            for r in runners.values():
-                for _ in range(warmup):
-                    r.infer({name: x})
-            for _ in range(rounds):
-                for k, r in runners.items():
-                    t0 = time.perf_counter()
-                    r.infer({name: x})
-                    times[k].append((time.perf_counter() - t0) * 1000.0)
-        finally:
-            for r in runners.values():
-                r.__exit__(None, None, None)
-    stats = {k: summarize(v).as_dict() for k, v in times.items()}
+        stats = {k: v.as_dict() for k, v in interleaved_models(
+            configs, {name: x}, threads=threads, warmup=warmup, rounds=rounds).items()}
     return {
         "model": model, "weights": "trained" if trained else "random",
         "size": f"{size[0]}x{size[1]}", "threads": threads, "rounds": rounds,

@@ -78,30 +78,14 @@ def ort_defaults_graph(model: str, fp32: Path, inputs: list, input_name: str) ->
     return out
 
 
-def latency(configs: dict[str, tuple[str, Path]], meta: dict, rounds: int,
-            warmup: int = 3) -> dict[str, float]:
+def latency(configs: dict[str, tuple[str, Path]], meta: dict, rounds: int) -> dict[str, float]:
     """Median ms per configuration, one inference of each per round."""
-    from edgeseg.backends import get_runner
+    from edgeseg.bench.latency import interleaved_models
 
     x = np.random.default_rng(0).normal(size=meta["input"]["shape"]).astype(np.float32)
-    name = meta["input"]["name"]
-    runners = {k: get_runner(b, p, threads=os.cpu_count()) for k, (b, p) in configs.items()}
-    times: dict[str, list[float]] = {k: [] for k in runners}
-    for r in runners.values():
-        r.__enter__()
-    try:
-        for r in runners.values():
-            for _ in range(warmup):
-                r.infer({name: x})
-        for _ in range(rounds):
-            for k, r in runners.items():
-                t0 = time.perf_counter()
-                r.infer({name: x})
-                times[k].append((time.perf_counter() - t0) * 1000.0)
-    finally:
-        for r in runners.values():
-            r.__exit__(None, None, None)
-    return {k: float(np.median(v)) for k, v in times.items()}
+    stats = interleaved_models(configs, {meta["input"]["name"]: x}, threads=os.cpu_count(),
+                               rounds=rounds)
+    return {k: s.median_ms for k, s in stats.items()}
 
 
 def run_model(model: str, rounds: int) -> dict:

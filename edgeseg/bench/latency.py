@@ -61,3 +61,38 @@ def measure(fn: Callable[[], object], *, warmup: int = 2, iters: int = 10) -> La
         fn()
         times.append((time.perf_counter() - t0) * 1000.0)
     return summarize(times)
+
+
+def interleaved(fns: dict[str, Callable[[], object]], *, warmup: int = 3,
+                rounds: int = 20) -> dict[str, LatencyStats]:
+    """Time several synchronous callables side by side: `warmup` untimed calls of each, then
+    `rounds` rounds of one timed call of each, so that a shared machine's load drifts over
+    all of them alike and their ratios hold."""
+    if warmup < 0 or rounds < 1:
+        raise ValueError(f"need warmup >= 0 and rounds >= 1, got {warmup} and {rounds}")
+    for fn in fns.values():
+        for _ in range(warmup):
+            fn()
+    times: dict[str, list[float]] = {k: [] for k in fns}
+    for _ in range(rounds):
+        for k, fn in fns.items():
+            t0 = time.perf_counter()
+            fn()
+            times[k].append((time.perf_counter() - t0) * 1000.0)
+    return {k: summarize(v) for k, v in times.items()}
+
+
+def interleaved_models(configs: dict[str, tuple], inputs: dict, *, threads: int | None = None,
+                       warmup: int = 3, rounds: int = 20) -> dict[str, LatencyStats]:
+    """`interleaved` over graphs: {label: (backend, model path[, runner options])}, each
+    opened once and run on the same `inputs` (compute only)."""
+    from contextlib import ExitStack
+
+    from edgeseg.backends import get_runner
+
+    with ExitStack() as stack:
+        runners = {k: stack.enter_context(get_runner(b, p, threads=threads,
+                                                     **(rest[0] if rest else {})))
+                   for k, (b, p, *rest) in configs.items()}
+        return interleaved({k: (lambda r=r: r.infer(inputs)) for k, r in runners.items()},
+                           warmup=warmup, rounds=rounds)

@@ -34,3 +34,15 @@ def test_measure_rejects_bad_counts(warmup, iters):
 def test_summarize_empty():
     with pytest.raises(ValueError, match="no timed runs"):
         summarize([])
+
+
+def test_interleaved_runs_every_callable_once_per_round():
+    from edgeseg.bench.latency import interleaved
+
+    order = []
+    stats = interleaved({"a": lambda: order.append("a"), "b": lambda: order.append("b")},
+                        warmup=1, rounds=3)
+    assert order == ["a", "b"] + ["a", "b"] * 3  # warm-up each, then alternating rounds
+    assert stats["a"].iters == stats["b"].iters == 3
+    with pytest.raises(ValueError):
+        interleaved({"a": lambda: None}, rounds=0)

@@ -57,15 +57,20 @@ def classes(synth):
     return open_dataset(synth, "val").classes
 
 
-@pytest.fixture(scope="session")
-def fp32_artifact(tmp_path_factory, classes):
+def imported(tmp_path_factory, name: str, graph, classes):
+    """`graph` (a function writing an ONNX file) imported as an FP32 artifact."""
     from edgeseg.data.transforms import IMAGENET_MEAN, IMAGENET_STD
     from edgeseg.export.importer import import_onnx
 
-    d = tmp_path_factory.mktemp("art")
-    src = seg_graph(d / "seg.onnx", classes=classes.num_classes)
+    d = tmp_path_factory.mktemp(name)
+    src = graph(d / f"{name}.onnx", classes=classes.num_classes)
     return import_onnx(str(src), str(d / "fp32"), classes=classes, mean=IMAGENET_MEAN,
                        std=IMAGENET_STD, log=lambda m: None)
+
+
+@pytest.fixture(scope="session")
+def fp32_artifact(tmp_path_factory, classes):
+    return imported(tmp_path_factory, "art", seg_graph, classes)
 
 
 @pytest.fixture(scope="session")
@@ -109,10 +114,4 @@ def unpool_graph(path, *, classes=8, h=SIZE[0], w=SIZE[1], seed=1):
 
 @pytest.fixture(scope="session")
 def unpool_artifact(tmp_path_factory, classes):
-    from edgeseg.data.transforms import IMAGENET_MEAN, IMAGENET_STD
-    from edgeseg.export.importer import import_onnx
-
-    d = tmp_path_factory.mktemp("unpool")
-    src = unpool_graph(d / "unpool.onnx", classes=classes.num_classes)
-    return import_onnx(str(src), str(d / "fp32"), classes=classes, mean=IMAGENET_MEAN,
-                       std=IMAGENET_STD, log=lambda m: None)
+    return imported(tmp_path_factory, "unpool", unpool_graph, classes)
