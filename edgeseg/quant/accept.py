@@ -160,7 +160,7 @@ def judge(*, model_path: Path, src: Path, meta: dict, cfg: QuantConfig, held: li
     share = 1.0 if where is None else float(np.mean([w.mean() for w in where]))
     log(f"INT8 vs FP32 in {ENGINE_WORDS[cfg.target]}, {len(held)} held-out calibration "
         f"images: {100 * fp32_agree:.2f}% of the pixels FP32 decides ({100 * share:.0f}% of "
-        f"them) keep their class; {100 * all_pixels:.2f}% of all pixels")
+        f"all) keep their class; {100 * all_pixels:.2f}% of all pixels do")
     accuracy: dict = {}
     if report_set is not None:
         models = {"fp32": (engine, fp32, {}),
@@ -189,6 +189,7 @@ def judge(*, model_path: Path, src: Path, meta: dict, cfg: QuantConfig, held: li
         log(f"mIoU on {accuracy['images']} held-out images: FP32 {ref_miou:.4f}; INT8 "
             + ", ".join(f"{k} {m.miou:.4f} ({100 * (ref_miou - m.miou):+.2f} points drop)"
                         for k, m in int8.items()))
+
     def blamer():
         import onnx
 
@@ -199,10 +200,13 @@ def judge(*, model_path: Path, src: Path, meta: dict, cfg: QuantConfig, held: li
     acceptance = decide(cfg, accuracy=accuracy, fp32_agree=fp32_agree, n_held=len(held),
                         search=search, engine_words=ENGINE_WORDS[cfg.target], blamer=blamer,
                         log=log, decided_share=share, all_pixels=all_pixels)
-    floors = {"reference": cfg.min_agreement, "kernels": cfg.min_kernel_agreement}
+    # TensorRT's graph in the CPU engines' INT8 kernels is not what its user runs (and its
+    # full-range weights saturate them on CPUs without VNNI): recorded, never warned about.
+    floors = {"reference": cfg.min_agreement,
+              "kernels": cfg.min_kernel_agreement if cfg.target != "tensorrt" else None}
     for m, floor in floors.items():
         worst = min(cross[m].values())
-        if worst < floor:
+        if floor is not None and worst < floor:
             msg = (f"ONNX Runtime and OpenVINO ({m}) agree on {100 * worst:.2f}% of pixels of "
                    f"this INT8 graph (< {100 * floor:.1f}%)")
             if cfg.require_engine_agreement:
