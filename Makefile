@@ -55,7 +55,7 @@ test-slow: $(STAMP)
 	$(PY) -m pytest -m slow $(PYTEST_ARGS)
 
 lint: $(STAMP)
-	$(VENV)/bin/ruff check edgeseg tests scripts
+	$(VENV)/bin/ruff check edgeseg tests scripts benchmarks
 
 # NVIDIA Model Optimizer for benchmarks/int8_vs_modelopt.py only, in its own venv: it pins
 # onnx and onnxruntime-gpu versions that differ from ours (its CPU provider calibrates here).

@@ -64,9 +64,11 @@ def fp32_artifact(model: str) -> Path:
         export(ExportConfig(out=str(out), checkpoint=str(ckpt), size=SIZE,
                             formats=("onnx", "openvino"), force=True), log=log_for(model))
         stamp.write_text(digest)
-        for stale in out.parent.iterdir():  # artifacts of the previous checkpoint
+        for stale in out.parent.iterdir():  # graphs made from the previous checkpoint
             if stale.is_dir() and stale.name != "fp32":
                 shutil.rmtree(stale)
+            elif stale.is_file() and stale != stamp:
+                stale.unlink()
     return out
 
 
