@@ -88,6 +88,33 @@ def latency(configs: dict[str, tuple[str, Path]], meta: dict, rounds: int) -> di
     return {k: s.median_ms for k, s in stats.items()}
 
 
+def comparison_marks(graphs: dict[str, Path], inputs: list) -> dict[str, dict[str, float]]:
+    """Per graph, the share of positions each Equal marks true (in SegNet: the positions each
+    unpooling takes as its window's maximum), by the Equal's output name, averaged over
+    `inputs`, in ONNX Runtime computing the graph as written. Empty without an Equal."""
+    import onnx
+    import onnxruntime as ort
+
+    out = {}
+    for label, path in graphs.items():
+        m = onnx.load(str(path))
+        names = [n.output[0] for n in m.graph.node if n.op_type == "Equal"]
+        if not names:
+            continue
+        m.graph.output.extend(onnx.helper.make_tensor_value_info(n, onnx.TensorProto.BOOL,
+                                                                 None) for n in names)
+        options = ort.SessionOptions()
+        options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_DISABLE_ALL
+        s = ort.InferenceSession(m.SerializeToString(), options,
+                                 providers=["CPUExecutionProvider"])
+        feed = s.get_inputs()[0].name
+        sums = np.zeros(len(names))
+        for x in inputs:
+            sums += [float(v.mean()) for v in s.run(names, {feed: x})]
+        out[label] = {n: float(v) / len(inputs) for n, v in zip(names, sums)}
+    return out
+
+
 def run_model(model: str, rounds: int) -> dict:
     from edgeseg.quant.int8 import calibration_inputs
 
@@ -150,8 +177,33 @@ def run_model(model: str, rounds: int) -> dict:
             row["acceptance"] = g["meta"]["acceptance"]
         rows.append(row)
     return {"model": model, "fp32_miou": ref, "fp32_ort_ms": lat["fp32 ort"],
+            "comparison_marks": marks(model, list(graphs)),
             "fp32_ov_ms": lat["fp32 ov"], "held_out_images": metrics["fp32"].images,
             "rows": rows, "refused": refused}
+
+
+MARK_IMAGES = 8
+
+
+def cached_graph(model: str, graph: str) -> Path:
+    """Where run_model's graph of that label is cached."""
+    if graph.startswith("edgeseg-"):
+        target = graph.removeprefix("edgeseg-").removesuffix("-budget")
+        budget = f"-budget{BUDGET:g}" if graph.endswith("-budget") else ""
+        return WORK / model / f"qdq-{target}{budget}" / "model.onnx"
+    return WORK / model / f"{graph}.onnx"
+
+
+def marks(model: str, graphs: list[str]) -> dict:
+    """comparison_marks on MARK_IMAGES of the 16 calibration images edgeseg holds out: FP32
+    and each INT8 graph."""
+    from edgeseg.quant.int8 import calibration_inputs
+
+    fp32 = fp32_artifact(model)
+    inputs = calibration_inputs(_int8.calibration_set(), read_meta(fp32)["input"])
+    return comparison_marks({"fp32": fp32 / "model.onnx",
+                             **{k: cached_graph(model, k) for k in graphs}},
+                            inputs[-16:][:MARK_IMAGES])
 
 
 LABELS = {
@@ -179,7 +231,11 @@ def markdown(results: list[dict], machine: dict) -> str:
         "points against the FP32 artifact. `drop (Q/DQ)`: ONNX Runtime computing each graph "
         "as written (the arithmetic TensorRT runs, the engine ModelOpt's graphs are for); "
         "`drop (own engine)`: edgeseg's CPU-target graphs in their target engine's INT8 "
-        "kernels. Latency: median of interleaved rounds, compute only, batch 1. "
+        "kernels. Latency: median of interleaved rounds, compute only, batch 1; a graph with "
+        "Q/DQ on compute inputs only (ModelOpt's, edgeseg's tensorrt and openvino targets) is "
+        "what TensorRT and OpenVINO fuse into INT8 kernels, while ONNX Runtime's CPU provider "
+        "fuses a convolution only between DequantizeLinear and QuantizeLinear and computes "
+        "such graphs as written, slower than FP32 (its fast path is the onnxruntime target). "
         f"Versions: {machine['versions']}.", "",
         "| model | INT8 graph | Q/DQ pairs | drop (Q/DQ) | drop (own engine) | agreement w/ FP32 "
         "| ORT ms | OpenVINO ms | float layers |",
@@ -198,7 +254,7 @@ def markdown(results: list[dict], machine: dict) -> str:
                          f"{row['ov_ms']:.1f} | {fl} |")
         for k, why in r["refused"].items():
             lines.append(f"| {r['model']} | {LABELS[k]} | refused: {why} ||||||")
-    lines += ["", *verdict(results), "", *SEGNET_NOTE]
+    lines += ["", *verdict(results), "", *marks_lines(results), *SEGNET_NOTE]
     return "\n".join(lines) + "\n"
 
 
@@ -224,6 +280,35 @@ def verdict(results: list[dict]) -> list[str]:
     return out
 
 
+def marks_lines(results: list[dict]) -> list[str]:
+    """The comparisons' marks, for models that have comparisons (max-unpooling)."""
+    out = []
+    for r in results:
+        marks_ = r.get("comparison_marks") or {}
+        if "fp32" not in marks_:
+            continue
+        order = list(marks_["fp32"])
+        out.append(f"{r['model']}: share of positions each comparison (Equal) marks as its "
+                   f"window's maximum, {MARK_IMAGES} held-out calibration images, "
+                   f"{', '.join(n.split('/')[-1] for n in order)}:")
+        for label, m in marks_.items():
+            name = "FP32" if label == "fp32" else LABELS[label]
+            out.append(f"- {name}: " + " / ".join(
+                f"{100 * m[n]:.1f}%" if n in m else "?" for n in order))
+        out.append("")
+    if out:
+        out += [
+            "Read with the drops: where an INT8 graph marks more positions than FP32, the "
+            "comparison's inputs were rounded to 256 levels and near-maxima tie, so its "
+            "unpooling writes a value to every tied position of a window (fewer marks: the "
+            "FP16 graph, below). Either way it is another model than the FP32 one, whose score "
+            "on these images can move either way (its agreement with FP32 shows how far): a "
+            "score above FP32 here is not accuracy the quantizer kept. edgeseg's "
+            "exact-comparisons rule keeps both sides in float, so its marks follow FP32's.",
+            ""]
+    return out
+
+
 SEGNET_NOTE = [
     "Why SegNet breaks under ModelOpt's FP16 cast, as scored here (ONNX Runtime CPU): "
     "SegNet's max-unpooling marks each 2x2 window's maximum by comparing a tensor with its "
@@ -243,6 +328,17 @@ SEGNET_NOTE = [
     "TensorRT, which would run the whole FP16 graph in FP16, both sides would be rounded "
     "alike (not verified: no TensorRT here).",
 ]
+
+
+def versions(results: list[dict]) -> str:
+    """ModelOpt's environment (it quantizes) and ours (everything is scored and timed here)."""
+    import onnxruntime
+    import openvino
+
+    mo = next((row["versions"] for r in results for row in r["rows"] if "versions" in row), {})
+    return (f"ModelOpt {mo.get('modelopt', '?')} (its venv: onnx {mo.get('onnx', '?')}, "
+            f"onnxruntime {mo.get('onnxruntime', '?')}); scored and timed with onnxruntime "
+            f"{onnxruntime.__version__}, OpenVINO {openvino.__version__}")
 
 
 def main() -> None:
@@ -266,10 +362,12 @@ def main() -> None:
                                                 "avx512_bf16", "amx_int8") if f in flags),
                    "threads": os.cpu_count(), "calib_images": _int8.CALIB_IMAGES - 16}
         old[model] = {**run_model(model, args.rounds), "machine": machine}
+        for r in old.values():  # results written before the diagnostic existed
+            if "comparison_marks" not in r:
+                r["comparison_marks"] = marks(r["model"], [row["graph"] for row in r["rows"]])
         results = [old[m] for m in MODELS if m in old]
         machine = {**machine, "held_out": results[0]["held_out_images"],
-                   "versions": next((row["versions"] for row in results[0]["rows"]
-                                     if "versions" in row), {})}
+                   "versions": versions(results)}
         path.write_text(json.dumps(results, indent=2) + "\n")
         (args.out / "int8_vs_modelopt.md").write_text(markdown(results, machine))
     print((args.out / "int8_vs_modelopt.md").read_text())
