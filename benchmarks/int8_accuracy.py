@@ -108,13 +108,10 @@ def run(models: list[str], out_dir: Path) -> list[dict]:
 
 def write(out_dir: Path, rows: list[dict]) -> None:
     from edgeseg.baseline import cpu_name
-    from edgeseg.bench.sysinfo import cpu_info
+    from edgeseg.bench.sysinfo import isa
 
-    flags = cpu_info()["flags"]
     machine = {"cpu": cpu_name(), "date": time.strftime("%Y-%m-%d", time.gmtime()),
-               "isa": ", ".join(f for f in ("avx2", "avx512f", "avx512_vnni", "avx512_bf16",
-                                            "amx_int8") if f in flags),
-               "threads": os.cpu_count()}
+               "isa": isa(), "threads": os.cpu_count()}
     (out_dir / "int8_accuracy.json").write_text(json.dumps(rows, indent=2) + "\n")
     (out_dir / "int8_accuracy.md").write_text(markdown(rows, machine))
 

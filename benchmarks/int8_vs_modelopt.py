@@ -348,7 +348,7 @@ def main() -> None:
     p.add_argument("--out", type=Path, default=Path(__file__).resolve().parent)
     args = p.parse_args()
     from edgeseg.baseline import cpu_name
-    from edgeseg.bench.sysinfo import cpu_info
+    from edgeseg.bench.sysinfo import isa
 
     path = args.out / "int8_vs_modelopt.json"
     old = {r["model"]: r for r in _int8.load_rows(path)}
@@ -356,11 +356,9 @@ def main() -> None:
         if _int8.checkpoint(model) is None:
             print(f"[{model}] no baseline checkpoint; run `edgeseg baseline` first")
             continue
-        flags = cpu_info()["flags"]
         machine = {"date": time.strftime("%Y-%m-%d", time.gmtime()), "cpu": cpu_name(),
-                   "isa": ", ".join(f for f in ("avx2", "avx512f", "avx512_vnni",
-                                                "avx512_bf16", "amx_int8") if f in flags),
-                   "threads": os.cpu_count(), "calib_images": _int8.CALIB_IMAGES - 16}
+                   "isa": isa(), "threads": os.cpu_count(),
+                   "calib_images": _int8.CALIB_IMAGES - 16}
         old[model] = {**run_model(model, args.rounds), "machine": machine}
         for r in old.values():  # results written before the diagnostic existed
             if "comparison_marks" not in r:

@@ -77,6 +77,7 @@ def run(models: list[str], *, data: str, bench_dir: Path, cache: Path = DEFAULT_
     baselines.md."""
     import torch
 
+    from edgeseg.bench.sysinfo import isa
     from edgeseg.train import TrainConfig, train
 
     unknown = [m for m in models if m not in RECIPES]
@@ -126,7 +127,7 @@ def run(models: list[str], *, data: str, bench_dir: Path, cache: Path = DEFAULT_
                               for k, v in m["per_class_iou"].items()},
             "pixel_accuracy": round(m["pixel_accuracy"], 4), "val_images": m["images"],
             "command": shlex.join(cmd), "data_command": data_command, "checkpoint": str(out),
-            "machine": {"cpu": cpu_name(), "threads": torch.get_num_threads(),
+            "machine": {"cpu": cpu_name(), "isa": isa(), "threads": torch.get_num_threads(),
                         "torch": torch.__version__},
             "date": time.strftime("%Y-%m-%d", time.gmtime(t0)),
         }
@@ -248,7 +249,8 @@ def render_markdown(results: list[dict[str, Any]], chance: dict | None = None) -
             again = (f"; the budget ran out at iteration {e['iters']} of "
                      f"{planned or 'an unrecorded number'} planned (the machine was busy), so "
                      "the schedule did not finish")
-        lines.append(f"- {e['model']} ({e['date']}, {mach['cpu']}, {mach['threads']} threads, "
+        cpu = mach["cpu"] + (f" ({mach['isa']})" if mach.get("isa") else "")
+        lines.append(f"- {e['model']} ({e['date']}, {cpu}, {mach['threads']} threads, "
                      f"torch {mach['torch']}, {e.get('loss', 'ce')} loss{weights}, "
                      f"lr {e['lr']:g}): "
                      f"`{e['command']}`{data}{again}")

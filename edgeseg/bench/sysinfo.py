@@ -71,6 +71,18 @@ def cpu_info(root: Path = Path("/")) -> dict[str, Any]:
             and str(root) == "/" else None}
 
 
+# The features INT8 and bf16 speed (and 8-bit weight exactness) depend on, for a figure's
+# one-line host description.
+ISA_FEATURES = ("avx2", "avx512f", "avx512_vnni", "avx512_bf16", "amx_int8", "amx_bf16",
+                "asimddp", "i8mm")
+
+
+def isa(flags: list[str] | None = None) -> str:
+    """'avx2, avx512f, avx512_vnni, ...': which of ISA_FEATURES this CPU has ('none')."""
+    have = set(cpu_info()["flags"] if flags is None else flags)
+    return ", ".join(f for f in ISA_FEATURES if f in have) or "none"
+
+
 def memory_total_mib(root: Path = Path("/")) -> int | None:
     m = re.search(r"^MemTotal:\s+(\d+) kB", _read(root, "proc/meminfo") or "", flags=re.M)
     return int(m.group(1)) // 1024 if m else None

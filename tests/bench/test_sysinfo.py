@@ -104,3 +104,10 @@ def test_no_sensor_means_no_power_figures(tmp_path):
     with sampler:
         pass
     assert sampler.source is None and sampler.summary(frames=5) is None
+
+
+def test_isa_names_the_int8_features_in_a_fixed_order():
+    assert sysinfo.isa(["sse4_2", "avx512_vnni", "avx2", "avx512_bf16"]) == \
+        "avx2, avx512_vnni, avx512_bf16"
+    assert sysinfo.isa(["asimd", "asimddp"]) == "asimddp"
+    assert sysinfo.isa([]) == "none"
