@@ -12,9 +12,13 @@ model with it, never a model name, and every rule that fires is recorded in meta
   element-wise ops. That is where TensorRT's and OpenVINO's INT8 kernels quantize anyway;
   every extra Q/DQ pair (before a Relu, on an Add, a Concat or a broadcast) is one more
   rounding the FP32 model never had.
-- integer-kernels (ONNX Runtime target): ORT's own placement, outputs quantized too, because
-  ONNX Runtime fuses a convolution into its integer kernel only between a DequantizeLinear
-  and a QuantizeLinear.
+- integer-kernels (ONNX Runtime target): Q/DQ on the inputs and outputs of the layers ONNX
+  Runtime runs as integer kernels (convolutions, matrix products, max-pooling) and of the
+  activations it folds into them (Relu, Clip): ORT fuses a convolution into its integer
+  kernel only between a DequantizeLinear and a QuantizeLinear. Element-wise ops,
+  concatenations, resizes and average pools read and write float: quantized, each adds a
+  rounding (ORT's own default placement quantizes them all and loses 2-3x more mIoU on the
+  held-out images of benchmarks/int8_vs_modelopt.md) for little speed.
 - float-tail and padded-pools: edits after quantization (qdq.float_tail, int8.quantize_graph).
 """
 
@@ -34,6 +38,8 @@ SELECTING_OPS = ("MaxPool", "Tile", "Expand", "Reshape", "Unsqueeze", "Squeeze",
 CLIPPING_OPS = ("Relu", "Clip")
 # The compute-inputs placement: ops whose inputs get Q/DQ.
 INPUT_QUANTIZED_OPS = (*COMPUTE_OPS, "MaxPool")
+# The integer-kernels placement: ops quantized on inputs and outputs.
+INTEGER_KERNEL_OPS = (*INPUT_QUANTIZED_OPS, *CLIPPING_OPS)
 
 
 @dataclass
@@ -78,16 +84,18 @@ def plan(model, target: str) -> Plan:
         p.rules.append({"rule": "exact-comparisons", "nodes": exact,
                         "why": "comparisons and the values they compare stay float: rounding "
                                "makes near-equal values equal"})
+    types = sorted({n.op_type for n in model.graph.node})
     if target in ("tensorrt", "openvino"):
-        types = sorted({n.op_type for n in model.graph.node})
         p.op_types = [t for t in INPUT_QUANTIZED_OPS if t in types]
         p.extra_options["OpTypesToExcludeOutputQuantization"] = types
         p.rules.append({"rule": "compute-inputs", "op_types": p.op_types,
                         "why": "Q/DQ only where the INT8 kernels quantize: inputs of "
                                "convolutions, matrix products and max-pooling"})
     else:
-        p.rules.append({"rule": "integer-kernels",
-                        "why": "outputs quantized too: ONNX Runtime fuses a layer into its "
-                               "integer kernel only between DequantizeLinear and "
-                               "QuantizeLinear"})
+        p.op_types = [t for t in INTEGER_KERNEL_OPS if t in types]
+        p.rules.append({"rule": "integer-kernels", "op_types": p.op_types,
+                        "why": "Q/DQ on inputs and outputs of the layers ONNX Runtime runs "
+                               "as integer kernels (it fuses one only between "
+                               "DequantizeLinear and QuantizeLinear); element-wise ops, "
+                               "concatenations and resizes stay float"})
     return p

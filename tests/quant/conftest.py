@@ -112,6 +112,34 @@ def unpool_graph(path, *, classes=8, h=SIZE[0], w=SIZE[1], seed=1):
     return path
 
 
+def residual_graph(path, *, classes=8, h=SIZE[0], w=SIZE[1], seed=2):
+    """Conv 3x3 (3->8) -> c1; Conv 1x1 (8->8) -> c2; Add(c1, c2) -> s; Concat(s, c1) ->
+    Conv 1x1 (16->classes): element-wise ops and a concatenation between convolutions."""
+    rng = np.random.default_rng(seed)
+    inits = [numpy_helper.from_array(rng.normal(0, 0.4, shape).astype(np.float32), name)
+             for name, shape in (("w1", (8, 3, 3, 3)), ("w2", (8, 8, 1, 1)),
+                                 ("w3", (classes, 16, 1, 1)))]
+    nodes = [
+        helper.make_node("Conv", ["image", "w1"], ["c1"], name="conv1", pads=[1, 1, 1, 1]),
+        helper.make_node("Conv", ["c1", "w2"], ["c2"], name="conv2"),
+        helper.make_node("Add", ["c1", "c2"], ["s"], name="add"),
+        helper.make_node("Concat", ["s", "c1"], ["cat"], name="cat", axis=1),
+        helper.make_node("Conv", ["cat", "w3"], ["logits"], name="conv3"),
+    ]
+    g = helper.make_graph(
+        nodes, "residual", [helper.make_tensor_value_info("image", TensorProto.FLOAT,
+                                                          [1, 3, h, w])],
+        [helper.make_tensor_value_info("logits", TensorProto.FLOAT, [1, classes, h, w])],
+        initializer=inits)
+    onnx.save(helper.make_model(g, opset_imports=[helper.make_opsetid("", 17)]), path)
+    return path
+
+
+@pytest.fixture(scope="session")
+def residual_artifact(tmp_path_factory, classes):
+    return imported(tmp_path_factory, "residual", residual_graph, classes)
+
+
 @pytest.fixture(scope="session")
 def unpool_artifact(tmp_path_factory, classes):
     return imported(tmp_path_factory, "unpool", unpool_graph, classes)

@@ -80,7 +80,7 @@ def test_padded_pool_on_a_nonzero_zero_point_is_what_breaks(fp32_artifact, calib
 
     meta = read_meta(fp32_artifact)
     inputs = calibration_inputs(calib_set, meta["input"])
-    cfg = QuantConfig(artifact="", calib="", out="", target="onnxruntime")
+    cfg = QuantConfig(artifact="", calib="", out="", target="onnxruntime", method="minmax")
     ranges = tmp_path / "ranges.json"
     calibrate(fp32_artifact / "model.onnx", "image", inputs, cfg, ranges)
     from onnxruntime.quantization import QuantFormat, QuantType, quantize_static
@@ -145,6 +145,24 @@ def test_tensorrt_placement_quantizes_only_compute_inputs(fp32_artifact, calib_s
     run(fp32_artifact, calib_set, tmp_path / "ort", rules=False)
     q = onnx.load(str(tmp_path / "ort" / "model.onnx"))
     assert len([n for n in q.graph.node if n.op_type == "QuantizeLinear"]) > 2
+
+
+def test_onnxruntime_placement_quantizes_only_integer_kernels(residual_artifact, calib_set,
+                                                             tmp_path):
+    """integer-kernels: Q/DQ on the convolutions' inputs and outputs; the Add between them
+    writes float, while ORT's own placement (--no-rules) rounds it too (QLinearAdd)."""
+    meta = run(residual_artifact, calib_set, tmp_path / "o", target="onnxruntime",
+               min_fp32_agreement=0.0)
+    q = onnx.load(str(tmp_path / "o" / "model.onnx"))
+    quantized = {n.input[0] for n in q.graph.node if n.op_type == "QuantizeLinear"}
+    assert quantized == {"image", "c1", "c2", "cat"}
+    assert sorted(qdq.quantized_compute_nodes(q)) == ["conv1", "conv2", "conv3"]
+    fired = {r["rule"]: r for r in meta["calibration"]["rules"]}
+    assert fired["integer-kernels"]["op_types"] == ["Conv"]
+    run(residual_artifact, calib_set, tmp_path / "ort", target="onnxruntime", rules=False,
+        min_fp32_agreement=0.0)
+    q = onnx.load(str(tmp_path / "ort" / "model.onnx"))
+    assert "s" in {n.input[0] for n in q.graph.node if n.op_type == "QuantizeLinear"}
 
 
 def test_exclusions_and_methods(fp32_artifact, calib_set, tmp_path):
@@ -238,20 +256,27 @@ def test_already_quantized_graph_is_refused(fp32_artifact, calib_set, tmp_path, 
     assert not (tmp_path / "again").exists()
 
 
-def test_minmax_ranges_are_cached_across_targets(fp32_artifact, calib_set, tmp_path):
+def test_ranges_are_cached_across_targets(fp32_artifact, calib_set, tmp_path, capsys):
     logs = []
-    for target in ("tensorrt", "onnxruntime"):
+
+    def q(out, **kw):
         quantize(QuantConfig(artifact=str(fp32_artifact), calib=str(calib_set.root),
-                             out=str(tmp_path / target), target=target,
-                             range_cache=str(tmp_path / "rc")), log=logs.append, progress=False)
+                             out=str(tmp_path / out), range_cache=str(tmp_path / "rc"), **kw),
+                 log=logs.append, progress=False)
+
+    for target in ("tensorrt", "onnxruntime"):
+        q(f"mm-{target}", target=target, method="minmax")
     assert len(list((tmp_path / "rc").glob("*.json"))) == 1  # min/max serve both targets
     assert any(m.startswith("calibrating") for m in logs)
     assert any("from " + str(tmp_path / "rc") in m for m in logs)
-    # An entropy calibration is another key.
-    quantize(QuantConfig(artifact=str(fp32_artifact), calib=str(calib_set.root),
-                         out=str(tmp_path / "ent"), method="entropy",
-                         range_cache=str(tmp_path / "rc")), log=logs.append, progress=False)
-    assert len(list((tmp_path / "rc").glob("*.json"))) == 2
+    # Percentile thresholds (the default) are computed for the target's symmetry: the two
+    # symmetric targets share theirs, the asymmetric one has its own.
+    for target in ("tensorrt", "openvino", "onnxruntime"):
+        q(f"pc-{target}", target=target)
+    assert len(list((tmp_path / "rc").glob("*.json"))) == 3
+    assert read_meta(tmp_path / "pc-openvino")["calibration"]["method"] == "percentile"
+    # ONNX Runtime's histogram calibrators print progress; none of it reaches stdout.
+    assert capsys.readouterr().out == ""
 
 
 def test_minmax_calibration_in_chunks_gives_the_one_pass_ranges(fp32_artifact, calib_set,
