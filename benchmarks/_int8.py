@@ -82,6 +82,19 @@ def calibration_set():
                  progress=False, log=print)
 
 
+def quantizer_digest() -> str:
+    """A digest of edgeseg's quantizer sources: cached INT8 artifacts are remade when the
+    quantizer changes."""
+    import hashlib
+
+    import edgeseg.quant
+
+    h = hashlib.sha256()
+    for f in sorted(Path(edgeseg.quant.__file__).parent.glob("*.py")):
+        h.update(f.name.encode() + b"\0" + f.read_bytes())
+    return h.hexdigest()
+
+
 def edgeseg_int8(model: str, target: str, *, max_drop: float | None = None,
                  route: str = "qdq") -> tuple[Path | None, str | None]:
     """(artifact, None) or (None, refusal message): `edgeseg quantize` with default settings
@@ -93,10 +106,15 @@ def edgeseg_int8(model: str, target: str, *, max_drop: float | None = None,
     name = f"{route}-{target}" + (f"-budget{max_drop:g}" if max_drop is not None else "")
     out = WORK / model / name
     refused = out.with_suffix(".refused")
-    if (out / "meta.json").is_file():
-        return out, None
-    if refused.is_file():
-        return None, refused.read_text()
+    stamp, code = out.with_suffix(".quantizer-sha256"), quantizer_digest()
+    if stamp.is_file() and stamp.read_text() == code:
+        if (out / "meta.json").is_file():
+            return out, None
+        if refused.is_file():
+            return None, refused.read_text()
+    shutil.rmtree(out, ignore_errors=True)  # made by another version of the quantizer
+    refused.unlink(missing_ok=True)
+    stamp.write_text(code)
     cfg = QuantConfig(artifact=str(fp32_artifact(model)), calib=str(calibration_set().root),
                       out=str(out), target=target, max_drop=max_drop,
                       val=str(DATA) if max_drop is not None else None,

@@ -139,16 +139,18 @@ def markdown(rows: list[dict], machine: dict) -> str:
         "target's own arithmetic (tensorrt: ONNX Runtime computing the Q/DQ graph as "
         "written, what TensorRT runs; openvino / onnxruntime: that engine's INT8 kernels). "
         "`other engine`: the same file in the other engine (diagnostic).", "",
-        "| model | target | budget | rules | FP32 mIoU | INT8 mIoU | drop | other engine drop "
-        "| agreement w/ FP32 | acceptance at quantize | float layers | lost most (points) |",
-        "| --- | --- | --- | --- | ---: | ---: | ---: | ---: | ---: | --- | --- | --- |",
+        "| model | target | budget | ranges | rules | FP32 mIoU | INT8 mIoU | drop "
+        "| other engine drop | agreement w/ FP32 | acceptance at quantize | float layers "
+        "| lost most (points) |",
+        "| --- | --- | --- | --- | --- | ---: | ---: | ---: | ---: | ---: | --- | --- "
+        "| --- |",
     ]
     for r in rows:
         target = r["target"] + (" (NNCF IR)" if r["route"] == "nncf" else "")
         budget = "-" if r["max_drop"] is None else f"{r['max_drop']:g}"
         if "refused" in r:
             lines.append(f"| {r['model']} | {target} | {budget} | refused: {r['refused']} "
-                         "|||||||||")
+                         "||||||||||")
             continue
         a = r["acceptance"]
         acc = (f"{100 * a['figure']:.2f}% >= {100 * a['limit']:.0f}% ({a['images']} img)"
@@ -158,7 +160,8 @@ def markdown(rows: list[dict], machine: dict) -> str:
         other = (f"{r['other_drop_points']:+.2f} ({r['other_engine']})"
                  if "other_drop_points" in r else "-")
         lines.append(
-            f"| {r['model']} | {target} | {budget} | {', '.join(r['rules']) or '-'} | "
+            f"| {r['model']} | {target} | {budget} | {r['method']} | "
+            f"{', '.join(r['rules']) or '-'} | "
             f"{r['miou_fp32']:.4f} | {r['miou']:.4f} | {r['drop_points']:+.2f} | {other} | "
             f"{100 * r['agreement_with_fp32']:.2f}% | {acc} | "
             f"{', '.join(r['float_layers']) or 'none'} | {_worst_classes(r)} |")

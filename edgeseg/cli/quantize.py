@@ -65,7 +65,10 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     q.add_argument("--target", choices=list(TARGETS), default="tensorrt",
                    help="tensorrt/openvino: symmetric INT8 activations (zero point 0); "
                    "onnxruntime: asymmetric UINT8 activations, fast in ORT on x86")
-    q.add_argument("--method", choices=METHODS, default="minmax", help="calibration method")
+    q.add_argument("--method", choices=METHODS, default="percentile",
+                   help="calibration method (default: percentile, the range that holds "
+                        "--percentile of the values: min/max ranges spend levels on "
+                        "outliers)")
     q.add_argument("--percentile", type=float, default=99.999,
                    help="with --method percentile")
     q.add_argument("--weight-bits", type=int, choices=(7, 8), default=None,

@@ -65,7 +65,7 @@ class QuantConfig:
     calib: str
     out: str
     target: str = "tensorrt"
-    method: str = "minmax"
+    method: str = "percentile"
     percentile: float = 99.999
     exclude_nodes: tuple[str, ...] = ()
     exclude_ops: tuple[str, ...] = DEFAULT_EXCLUDE_OPS

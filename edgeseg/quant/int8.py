@@ -25,6 +25,8 @@ tensorrt target; `max_drop` turns the accuracy check into a budget (budget.py).
 
 from __future__ import annotations
 
+import contextlib
+import io
 import os
 import shutil
 import tempfile
@@ -156,9 +158,12 @@ def calibrate(model_path: Path, input_name: str, inputs: list[np.ndarray], cfg: 
         # those of one pass; entropy and percentile histograms take their bin width from the
         # first chunk, so with more than one chunk their thresholds shift somewhat.
         chunk = max(1, CALIB_CHUNK_BYTES // max(1, activation_bytes(model_path)))
-        for i in range(0, len(inputs), chunk):
-            calibrator.collect_data(_Reader(input_name, inputs[i:i + chunk]))
-        tensors = calibrator.compute_data()
+        # Its histogram calibrators print their progress on stdout, which is the user's
+        # (a report may be going there): keep it out.
+        with contextlib.redirect_stdout(io.StringIO()):
+            for i in range(0, len(inputs), chunk):
+                calibrator.collect_data(_Reader(input_name, inputs[i:i + chunk]))
+            tensors = calibrator.compute_data()
         del calibrator
     save_tensors_data(tensors, ranges_path)
     return read_ranges(ranges_path)
