@@ -17,8 +17,8 @@ model with it, never a model name, and every rule that fires is recorded in meta
   activations it folds into them (Relu, Clip): ORT fuses a convolution into its integer
   kernel only between a DequantizeLinear and a QuantizeLinear. Element-wise ops,
   concatenations, resizes and average pools read and write float: quantized, each adds a
-  rounding (ORT's own default placement quantizes them all and loses 2-3x more mIoU on the
-  held-out images of benchmarks/int8_vs_modelopt.md) for little speed.
+  rounding for little speed (ORT's own placement quantizes them all: ICNet lost 0.38 mIoU
+  point on held-out images with it, 0.13 with this rule, at 1.51x and 1.49x FP32 speed).
 - float-tail and padded-pools: edits after quantization (qdq.float_tail, int8.quantize_graph).
 """
 

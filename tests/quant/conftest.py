@@ -11,6 +11,16 @@ from onnx import TensorProto, helper, numpy_helper
 SIZE = (48, 96)
 
 
+def save_graph(path, name, nodes, inits, classes, h, w):
+    """The test graph `name`: image [1, 3, h, w] in, logits [1, classes, h, w] out."""
+    g = helper.make_graph(
+        nodes, name, [helper.make_tensor_value_info("image", TensorProto.FLOAT, [1, 3, h, w])],
+        [helper.make_tensor_value_info("logits", TensorProto.FLOAT, [1, classes, h, w])],
+        initializer=inits)
+    onnx.save(helper.make_model(g, opset_imports=[helper.make_opsetid("", 17)]), path)
+    return path
+
+
 def seg_graph(path, *, classes=8, h=SIZE[0], w=SIZE[1], padded_pool=True, seed=0):
     """Conv 3x3 (3->16) -> [AveragePool 3x3, stride 1, pad 1, counting the pad] -> Relu ->
     Conv 1x1 (16->classes). The pool reads the first conv's signed output, so asymmetric
@@ -33,12 +43,7 @@ def seg_graph(path, *, classes=8, h=SIZE[0], w=SIZE[1], padded_pool=True, seed=0
         feat = "pooled"
     nodes += [helper.make_node("Relu", [feat], ["r"], name="relu"),
               helper.make_node("Conv", ["r", "w2", "b2"], ["logits"], name="conv2")]
-    g = helper.make_graph(
-        nodes, "seg", [helper.make_tensor_value_info("image", TensorProto.FLOAT, [1, 3, h, w])],
-        [helper.make_tensor_value_info("logits", TensorProto.FLOAT, [1, classes, h, w])],
-        initializer=inits)
-    onnx.save(helper.make_model(g, opset_imports=[helper.make_opsetid("", 17)]), path)
-    return path
+    return save_graph(path, "seg", nodes, inits, classes, h, w)
 
 
 @pytest.fixture(scope="session")
@@ -103,13 +108,7 @@ def unpool_graph(path, *, classes=8, h=SIZE[0], w=SIZE[1], seed=1):
         helper.make_node("Where", ["is_max", "u", "zero"], ["unpooled"], name="where"),
         helper.make_node("Conv", ["unpooled", "w2"], ["logits"], name="conv2"),
     ]
-    g = helper.make_graph(
-        nodes, "unpool", [helper.make_tensor_value_info("image", TensorProto.FLOAT,
-                                                        [1, 3, h, w])],
-        [helper.make_tensor_value_info("logits", TensorProto.FLOAT, [1, classes, h, w])],
-        initializer=inits)
-    onnx.save(helper.make_model(g, opset_imports=[helper.make_opsetid("", 17)]), path)
-    return path
+    return save_graph(path, "unpool", nodes, inits, classes, h, w)
 
 
 def residual_graph(path, *, classes=8, h=SIZE[0], w=SIZE[1], seed=2):
@@ -126,13 +125,7 @@ def residual_graph(path, *, classes=8, h=SIZE[0], w=SIZE[1], seed=2):
         helper.make_node("Concat", ["s", "c1"], ["cat"], name="cat", axis=1),
         helper.make_node("Conv", ["cat", "w3"], ["logits"], name="conv3"),
     ]
-    g = helper.make_graph(
-        nodes, "residual", [helper.make_tensor_value_info("image", TensorProto.FLOAT,
-                                                          [1, 3, h, w])],
-        [helper.make_tensor_value_info("logits", TensorProto.FLOAT, [1, classes, h, w])],
-        initializer=inits)
-    onnx.save(helper.make_model(g, opset_imports=[helper.make_opsetid("", 17)]), path)
-    return path
+    return save_graph(path, "residual", nodes, inits, classes, h, w)
 
 
 @pytest.fixture(scope="session")
