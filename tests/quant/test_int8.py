@@ -166,11 +166,13 @@ def test_onnxruntime_placement_quantizes_only_integer_kernels(residual_artifact,
 
 
 def test_exclusions_and_methods(fp32_artifact, calib_set, tmp_path):
-    meta = run(fp32_artifact, calib_set, tmp_path / "e", method="percentile",
+    meta = run(fp32_artifact, calib_set, tmp_path / "e", method="minmax",
                exclude_nodes=("conv2",))
     q = onnx.load(str(tmp_path / "e" / "model.onnx"))
     assert qdq.quantized_compute_nodes(q) == ["conv1"]
-    assert meta["calibration"]["method"] == "percentile"
+    assert meta["calibration"]["method"] == "minmax"
+    assert run(fp32_artifact, calib_set, tmp_path / "d")["calibration"]["method"] == \
+        "percentile"  # the default
     run(fp32_artifact, calib_set, tmp_path / "ent", method="entropy")
     assert read_meta(tmp_path / "ent")["calibration"]["method"] == "entropy"
 
