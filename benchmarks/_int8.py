@@ -105,8 +105,9 @@ def edgeseg_int8(model: str, target: str, *, max_drop: float | None = None,
 
     name = f"{route}-{target}" + (f"-budget{max_drop:g}" if max_drop is not None else "")
     out = WORK / model / name
-    refused = out.with_suffix(".refused")
-    stamp, code = out.with_suffix(".quantizer-sha256"), quantizer_digest()
+    # Beside the artifact, named after all of it (with_suffix would cut "budget0.3" at the dot).
+    refused = out.parent / f"{name}.refused"
+    stamp, code = out.parent / f"{name}.quantizer-sha256", quantizer_digest()
     if stamp.is_file() and stamp.read_text() == code:
         if (out / "meta.json").is_file():
             return out, None

@@ -113,6 +113,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     q.add_argument("--no-rules", action="store_true",
                    help="ONNX Runtime's Q/DQ placement as it comes instead of edgeseg's rules "
                    "(for comparison)")
+    q.add_argument("--quantize-image-convs", action="store_true",
+                   help="quantize the convolutions that read the image too (by default they "
+                   "stay float: the image-convs rule)")
     q.add_argument("--require-engine-agreement", action="store_true",
                    help="also refuse when ONNX Runtime and OpenVINO disagree on the INT8 graph "
                    "(measured and warned about in any case)")
@@ -174,6 +177,7 @@ def run_quantize(args: argparse.Namespace) -> int:
         accept_drop=args.accept_drop, min_fp32_agreement=args.min_fp32_agreement,
         decided_margin=args.decided_margin,
         holdout=args.holdout, rules=not args.no_rules,
+        quantize_image_convs=args.quantize_image_convs,
         require_engine_agreement=args.require_engine_agreement,
         max_drop=args.max_drop, sensitivity_images=args.sensitivity_images,
         max_float_layers=args.max_float_layers, min_agreement=args.min_agreement,

@@ -83,6 +83,7 @@ class QuantConfig:
     sensitivity_images: int = 48
     max_float_layers: int = 12
     rules: bool = True  # the quantizer rules of rules.py (False: ORT's placement as it comes)
+    quantize_image_convs: bool = False  # True: switch off the image-convs rule
     require_engine_agreement: bool = False
     min_agreement: float = MIN_AGREEMENT
     min_kernel_agreement: float = MIN_KERNEL_AGREEMENT

@@ -180,7 +180,8 @@ def quantize_graph(prepared: Path, ranges_path: Path, cfg: QuantConfig,
 
     model = onnx.load(str(prepared))
     sym = TARGETS[cfg.target]["symmetric"]
-    placement = rules.plan(model, cfg.target) if cfg.rules else rules.Plan()
+    placement = (rules.plan(model, cfg.target, image_convs_float=not cfg.quantize_image_convs)
+                 if cfg.rules else rules.Plan())
     excluded = set(cfg.exclude_nodes) | set(float_nodes) | placement.exclude | {
         n.name for n in model.graph.node if n.op_type in cfg.exclude_ops}
     act = QuantType.QInt8 if sym else QuantType.QUInt8
