@@ -15,11 +15,11 @@ import numpy as np
 COMPUTE_OPS = ("Conv", "ConvTranspose", "Gemm", "MatMul")
 
 
-def _consts(graph) -> dict:
+def const_map(graph) -> dict:
     return {t.name: t for t in graph.initializer}
 
 
-def _producers(graph) -> dict:
+def producer_map(graph) -> dict:
     return {o: n for n in graph.node for o in n.output}
 
 
@@ -32,7 +32,7 @@ def zero_points(model) -> list[tuple[str, str, np.ndarray]]:
     """(node name, zero point dtype, values) of every Q/DQ node with a zero point input."""
     from onnx import helper, numpy_helper
 
-    consts = _consts(model.graph)
+    consts = const_map(model.graph)
     out = []
     for n in model.graph.node:
         if n.op_type in ("QuantizeLinear", "DequantizeLinear") and len(n.input) > 2 \
@@ -45,7 +45,7 @@ def zero_points(model) -> list[tuple[str, str, np.ndarray]]:
 
 def quantized_compute_nodes(model) -> list[str]:
     """Compute nodes whose weight arrives through a DequantizeLinear (quantized layers)."""
-    producers = _producers(model.graph)
+    producers = producer_map(model.graph)
     out = []
     for n in model.graph.node:
         if n.op_type in COMPUTE_OPS and len(n.input) > 1:
@@ -74,7 +74,7 @@ def dequantized_inputs(model, node_name: str) -> list[tuple[int, str, bool]]:
     `node_name` that come out of a DequantizeLinear."""
     from onnx import numpy_helper
 
-    consts, producers = _consts(model.graph), _producers(model.graph)
+    consts, producers = const_map(model.graph), producer_map(model.graph)
     node = next(n for n in model.graph.node if n.name == node_name)
     out = []
     for i, name in enumerate(node.input):
@@ -93,7 +93,7 @@ def keep_float(model, node_names: Iterable[str]) -> list[str]:
     from onnx import numpy_helper
 
     graph = model.graph
-    consts, producers = _consts(graph), _producers(graph)
+    consts, producers = const_map(graph), producer_map(graph)
     wanted = set(node_names)
     rewired = []
     for node in graph.node:
@@ -133,7 +133,7 @@ def float_tail(model, float_ops: Iterable[str] = ()) -> list[str]:
     rounding the logits to 256 levels would only create ties for the argmax. Returns the
     tensors made float again."""
     graph = model.graph
-    producers = _producers(graph)
+    producers = producer_map(graph)
     outputs = {o.name for o in graph.output}
     consumers: dict[str, list] = {}
     for n in graph.node:
