@@ -52,7 +52,7 @@ def checkpoint(model: str) -> Path | None:
 def fp32_artifact(model: str) -> Path:
     """The baseline exported in FP32 at the training size (ONNX and OpenVINO IR), cached
     until the checkpoint changes."""
-    from edgeseg.export.artifact import sha256
+    from edgeseg.core.artifact import sha256
     from edgeseg.export.exporter import ExportConfig, export
 
     ckpt = checkpoint(model)
@@ -73,7 +73,7 @@ def fp32_artifact(model: str) -> Path:
 
 
 def calibration_set():
-    from edgeseg.quant.calib import build, load
+    from edgeseg.data.calibration import build, load
 
     root = WORK / "calib"
     if (root / "calibration.json").is_file():

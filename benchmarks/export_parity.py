@@ -18,9 +18,9 @@ from pathlib import Path
 
 from edgeseg.baseline import DEFAULT_CACHE, RECIPES
 from edgeseg.cli.common import parse_size
-from edgeseg.export.artifact import read_meta
+from edgeseg.core.artifact import read_meta
+from edgeseg.core.lint import lint, load_onnx, summarize
 from edgeseg.export.exporter import ExportConfig, export
-from edgeseg.export.lint import lint, load_onnx, summarize
 
 
 def run(size, data, cache, out_dir: Path, inputs: int) -> list[dict]:

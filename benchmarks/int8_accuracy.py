@@ -24,7 +24,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import _int8  # noqa: E402
 from _int8 import MODELS, edgeseg_int8, fp32_artifact, log_for  # noqa: E402
 
-from edgeseg.export.artifact import read_meta  # noqa: E402
+from edgeseg.core.artifact import read_meta  # noqa: E402
 from edgeseg.quant.config import ENGINE  # noqa: E402
 
 BUDGET = 0.3

@@ -24,9 +24,9 @@ from edgeseg.baseline import DEFAULT_CACHE, RECIPES, cpu_name
 from edgeseg.bench.latency import interleaved_models
 from edgeseg.bench.sysinfo import cpu_info
 from edgeseg.cli.common import parse_size
-from edgeseg.export.artifact import read_meta
+from edgeseg.core.artifact import read_meta
+from edgeseg.data.calibration import MIN_IMAGES, build
 from edgeseg.export.exporter import ExportConfig, export
-from edgeseg.quant.calib import MIN_IMAGES, build
 from edgeseg.quant.config import QuantConfig
 from edgeseg.quant.int8 import quantize
 

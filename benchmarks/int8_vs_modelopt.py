@@ -35,7 +35,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import _int8  # noqa: E402
 from _int8 import MODELS, WORK, edgeseg_int8, fp32_artifact, log_for, qdq_pairs  # noqa: E402
 
-from edgeseg.export.artifact import read_meta  # noqa: E402
+from edgeseg.core.artifact import read_meta  # noqa: E402
 
 VENV = Path(__file__).resolve().parents[1] / ".venv-modelopt"
 BUDGET = 0.3

@@ -49,8 +49,8 @@ def graph_facts(path: Path) -> dict:
 
 
 def make_configs(model: str, size, work: Path, data: str, threads: int, log) -> dict:
+    from edgeseg.data.calibration import MIN_IMAGES, build
     from edgeseg.export.exporter import ExportConfig, export
-    from edgeseg.quant.calib import MIN_IMAGES, build
     from edgeseg.quant.config import QuantConfig
     from edgeseg.quant.int8 import quantize
 

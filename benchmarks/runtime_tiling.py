@@ -30,10 +30,10 @@ FRAME = (256, 512)
 def main() -> None:
     import torch
 
+    from edgeseg.checkpoint import build_reference
+    from edgeseg.core.compare import ConfusionMatrix
     from edgeseg.data.datasets import open_dataset
     from edgeseg.data.synthetic import write_dataset
-    from edgeseg.evaluate import ConfusionMatrix
-    from edgeseg.export.exporter import build_reference
     from edgeseg.runtime import Segmenter
 
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])

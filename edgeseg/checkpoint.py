@@ -15,11 +15,14 @@ import struct
 from pathlib import Path
 from typing import Any
 
+from edgeseg.core.artifact import ArtifactError
+from edgeseg.core.errors import InputError
+
 FORMAT = "edgeseg-checkpoint"
 VERSION = 1
 
 
-class CheckpointError(ValueError):
+class CheckpointError(InputError):
     """A checkpoint that cannot be read or does not fit the model; the message says why."""
 
 
@@ -101,3 +104,33 @@ def model_from_checkpoint(ckpt: dict[str, Any] | str | Path, source: str | None 
         raise CheckpointError(f"{source}: checkpoint lacks {e}") from None
     load_state(model, ckpt["state_dict"], source)
     return model.eval(), classes, preprocess
+
+
+def build_reference(meta_model: dict, input_meta: dict, output_kind: str):
+    """The PyTorch deploy module an artifact must match, rebuilt from its meta. BatchNorm is
+    left unfolded, so a folding error shows up as a parity failure."""
+    import torch
+
+    from edgeseg.core.artifact import sha256
+    from edgeseg.models import create_model
+    from edgeseg.models.deploy import DeployModel
+
+    source = meta_model["source"]
+    if source == "import":
+        raise ArtifactError("an imported artifact has no PyTorch model to compare with; its "
+                            "meta.json records ONNX Runtime vs OpenVINO agreement at import")
+    if source == "checkpoint":
+        path = Path(meta_model["checkpoint"])
+        if not path.is_file():
+            raise ArtifactError(f"the artifact's checkpoint {path} is gone; parity needs it")
+        if meta_model.get("checkpoint_sha256") not in (None, sha256(path)):
+            raise ArtifactError(f"{path} changed since export (sha256 differs); re-export")
+        model, _, _ = model_from_checkpoint(path)
+    else:
+        torch.manual_seed(meta_model["init_seed"])
+        model = create_model(meta_model["name"], num_classes=meta_model["num_classes"],
+                             **meta_model["options"])
+    return DeployModel(model.eval(), output=output_kind,
+                       fuse_preprocess=input_meta["fused_preprocess"], mean=input_meta["mean"],
+                       std=input_meta["std"], net_color=input_meta["network_color"],
+                       frame_color=input_meta["color"], fold_bn=False).eval()

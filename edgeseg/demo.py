@@ -42,7 +42,7 @@ def _synth(cfg: DemoConfig, say) -> Path:
 
 
 def _train(cfg: DemoConfig, data: Path, say, show: Callable[[str], None]) -> Path:
-    from edgeseg.cli.common import format_table
+    from edgeseg.core.text import format_table
     from edgeseg.train import TrainConfig, train
 
     ckpt = cfg.workdir / "bisenetv1-demo.pt"
@@ -60,8 +60,8 @@ def _train(cfg: DemoConfig, data: Path, say, show: Callable[[str], None]) -> Pat
 
 
 def _artifacts(cfg: DemoConfig, ckpt: Path, data: Path, say) -> dict[str, Path]:
+    from edgeseg.data.calibration import MIN_IMAGES, build
     from edgeseg.export.exporter import ExportConfig, export
-    from edgeseg.quant.calib import MIN_IMAGES, build
     from edgeseg.quant.config import QuantConfig, QuantizationError
     from edgeseg.quant.int8 import quantize
 
@@ -110,10 +110,10 @@ def _bench(cfg: DemoConfig, arts: dict[str, Path], data: Path, say) -> Path:
 
 def _overlay(cfg: DemoConfig, art: Path, data: Path, say) -> tuple[Path, Path]:
     from edgeseg.backends import get_runner
+    from edgeseg.core.artifact import read_meta
     from edgeseg.data.datasets import open_dataset
     from edgeseg.data.io import write_image_png, write_label_png
     from edgeseg.evaluate import GraphPredictor
-    from edgeseg.export.artifact import read_meta
     from edgeseg.runtime.overlay import overlay
 
     meta = read_meta(art)

@@ -195,11 +195,11 @@ def train(cfg: TrainConfig, *, resume: str | None = None, progress: bool = True,
     import torch
 
     from edgeseg.checkpoint import load_state, read_checkpoint, save_checkpoint
+    from edgeseg.core.progress import progress_bar
     from edgeseg.data.datasets import open_dataset
     from edgeseg.data.transforms import Augment, Preprocess
     from edgeseg.evaluate import TorchPredictor, evaluate
     from edgeseg.models import create_model
-    from edgeseg.utils.progress import progress_bar
 
     if cfg.threads:
         torch.set_num_threads(cfg.threads)

@@ -5,8 +5,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from edgeseg.core.compare import ConfusionMatrix
 from edgeseg.data.classes import ClassSet
-from edgeseg.evaluate import ConfusionMatrix, evaluate
+from edgeseg.evaluate import evaluate
 
 TRUTH = np.array([[0, 0, 1, 1],
                   [0, 2, 2, 255]])

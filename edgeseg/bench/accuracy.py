@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from pathlib import Path
 
-from edgeseg.export.artifact import ArtifactError, read_meta
+from edgeseg.core.artifact import ArtifactError, read_meta
 
 
 def engines_for(meta: dict) -> list[tuple[str, str]]:

@@ -70,7 +70,7 @@ class MatrixConfig:
 
 
 def _size(text: Any, where: str) -> tuple[int, int]:
-    from edgeseg.cli.common import parse_size
+    from edgeseg.core.text import parse_size
 
     try:
         return parse_size(str(text))
@@ -155,7 +155,7 @@ class Artifacts:
         self.failed: dict[str, str] = {}  # name -> why, so a refused artifact is tried once
 
     def _valid(self, path: Path) -> bool:
-        from edgeseg.export.artifact import ArtifactError, read_meta
+        from edgeseg.core.artifact import ArtifactError, read_meta
 
         try:
             read_meta(path)
@@ -191,7 +191,7 @@ class Artifacts:
 
     def _quantize(self, model: str, size: tuple[int, int], target: str | None,
                   path: Path, gated: bool) -> Path:
-        from edgeseg.quant.calib import build
+        from edgeseg.data.calibration import build
         from edgeseg.quant.config import QuantConfig
         from edgeseg.quant.int8 import quantize
 
@@ -220,7 +220,7 @@ def run(cfg: MatrixConfig, *, force: bool = False, progress: bool = True,
     from edgeseg.bench import results
     from edgeseg.bench.run import BenchConfig, bench
     from edgeseg.bench.sysinfo import device_name, system_profile
-    from edgeseg.utils.progress import progress_bar
+    from edgeseg.core.progress import progress_bar
 
     arts = Artifacts(cfg, log)
     out_dir = Path(cfg.results) / device_name(system_profile(threads=cfg.threads))
@@ -278,7 +278,7 @@ def gate_record(artifact: Path) -> dict[str, Any]:
     """Whether quantize enforced its acceptance limit on an INT8 artifact, what it measured
     (against FP32 in the target's engine), and the ONNX Runtime vs OpenVINO agreement (a
     diagnostic), from its meta.json."""
-    from edgeseg.export.artifact import read_meta
+    from edgeseg.core.artifact import read_meta
 
     meta = read_meta(artifact, verify=False)
     acceptance = meta.get("acceptance") or {}

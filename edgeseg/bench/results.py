@@ -29,6 +29,8 @@ import re
 from pathlib import Path
 from typing import Any
 
+from edgeseg.core.errors import InputError
+
 SCHEMA = "edgeseg-bench-result"
 SCHEMA_VERSION = 1
 STAT_KEYS = ("iters", "min_ms", "mean_ms", "median_ms", "p90_ms", "p99_ms", "max_ms", "std_ms")
@@ -38,7 +40,7 @@ TOP = {"schema": str, "schema_version": int, "created": str, "artifact": dict,
        "end_to_end_ms": dict, "fps": (int, float), "memory": dict, "system": dict}
 
 
-class ResultError(ValueError):
+class ResultError(InputError):
     """A result file that cannot be used: unreadable, truncated, other schema, malformed."""
 
 

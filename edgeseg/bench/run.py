@@ -25,7 +25,7 @@ from typing import Any
 
 import numpy as np
 
-from edgeseg.export.artifact import ArtifactError, dist_version, read_meta
+from edgeseg.core.artifact import ArtifactError, dist_version, read_meta
 
 BACKENDS = ("onnxruntime", "openvino", "torch", "tensorrt")
 ALIASES = {"ort": "onnxruntime", "ov": "openvino", "pytorch": "torch"}
@@ -118,8 +118,8 @@ def bench(cfg: BenchConfig, *, log: Callable[[str], None] = print,
     from edgeseg.bench.power import PowerSampler
     from edgeseg.bench.results import SCHEMA, SCHEMA_VERSION
     from edgeseg.bench.sysinfo import system_profile
+    from edgeseg.core.progress import progress_bar
     from edgeseg.evaluate import GraphPredictor
-    from edgeseg.utils.progress import progress_bar
 
     directory = Path(cfg.artifact)
     meta = read_meta(directory)

@@ -89,7 +89,7 @@ def memory_total_mib(root: Path = Path("/")) -> int | None:
 
 
 def versions() -> dict[str, str | None]:
-    from edgeseg.export.artifact import dist_version
+    from edgeseg.core.artifact import dist_version
 
     return {**{d: dist_version(d) for d in PACKAGES}, "python": platform.python_version()}
 

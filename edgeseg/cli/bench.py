@@ -83,8 +83,8 @@ def run(args: argparse.Namespace) -> int:
     from edgeseg.bench import results
     from edgeseg.bench.run import BenchConfig, bench
     from edgeseg.bench.sysinfo import device_name
+    from edgeseg.core.artifact import ArtifactError
     from edgeseg.data.datasets import DatasetError
-    from edgeseg.export.artifact import ArtifactError
 
     if args.matrix:
         if args.artifact:

@@ -99,8 +99,8 @@ def print_trtexec(args: argparse.Namespace, cfg) -> int:
 def run(args: argparse.Namespace) -> int:
     from edgeseg.backends.tensorrt.builder import build
     from edgeseg.backends.tensorrt.plan import EngineMismatch, PlanError
-    from edgeseg.export.artifact import ArtifactError
-    from edgeseg.quant.trtcache import CalibrationCacheError
+    from edgeseg.core.artifact import ArtifactError
+    from edgeseg.core.trtcache import CalibrationCacheError
 
     try:
         cfg = config_from_args(args)

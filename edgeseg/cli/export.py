@@ -137,7 +137,7 @@ def apply_recipe(args: argparse.Namespace, path: str | None) -> None:
 
 
 def run_compare(args: argparse.Namespace) -> int:
-    from edgeseg.export.artifact import ArtifactError
+    from edgeseg.core.artifact import ArtifactError
     from edgeseg.export.exporter import ParityError, compare
 
     if args.val:
@@ -170,7 +170,7 @@ def run_accuracy_report(args: argparse.Namespace) -> int:
     from pathlib import Path
 
     from edgeseg.bench.accuracy import markdown, report
-    from edgeseg.export.artifact import ArtifactError
+    from edgeseg.core.artifact import ArtifactError
     from edgeseg.quant.config import QuantizationError
 
     try:
@@ -188,7 +188,7 @@ def run_accuracy_report(args: argparse.Namespace) -> int:
 
 
 def add_lint_parser(sub: argparse._SubParsersAction) -> None:
-    from edgeseg.export.lint import TARGETS
+    from edgeseg.core.lint import TARGETS
 
     p = sub.add_parser("lint", help="check an ONNX/artifact against an engine's op support",
                        description="Static deployment-readiness check: operators, attributes, "
@@ -201,7 +201,7 @@ def add_lint_parser(sub: argparse._SubParsersAction) -> None:
 
 
 def run_lint(args: argparse.Namespace) -> int:
-    from edgeseg.export.lint import lint, load_onnx, summarize
+    from edgeseg.core.lint import lint, load_onnx, summarize
 
     try:
         model = load_onnx(args.model)

@@ -8,7 +8,7 @@ from edgeseg.cli.common import parse_size, positive_int, status
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
-    from edgeseg.quant.calib import DEFAULT_IMAGES, MIN_IMAGES
+    from edgeseg.data.calibration import DEFAULT_IMAGES, MIN_IMAGES
     from edgeseg.quant.config import (
         ACCEPT_DROP,
         DECIDED_MARGIN,
@@ -138,8 +138,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
 
 def run_calib_build(args: argparse.Namespace) -> int:
-    from edgeseg.export.artifact import ArtifactError, read_meta
-    from edgeseg.quant.calib import CalibrationError, build
+    from edgeseg.core.artifact import ArtifactError, read_meta
+    from edgeseg.data.calibration import CalibrationError, build
 
     try:
         if args.artifact:
@@ -160,8 +160,8 @@ def run_quantize(args: argparse.Namespace) -> int:
     from pathlib import Path
 
     from edgeseg.baseline import DEFAULT_CACHE
-    from edgeseg.export.artifact import ArtifactError
-    from edgeseg.quant.calib import CalibrationError
+    from edgeseg.core.artifact import ArtifactError
+    from edgeseg.data.calibration import CalibrationError
     from edgeseg.quant.config import DEFAULT_EXCLUDE_OPS, QuantConfig, QuantizationError
     from edgeseg.quant.int8 import quantize
 
@@ -208,7 +208,7 @@ def run_quantize(args: argparse.Namespace) -> int:
 def list_nodes(artifact: str) -> int:
     import onnx
 
-    from edgeseg.export.artifact import ArtifactError, read_meta
+    from edgeseg.core.artifact import ArtifactError, read_meta
     from edgeseg.quant.qdq import COMPUTE_OPS
 
     try:

@@ -76,12 +76,12 @@ def _write_atomic(path: Path, write, *args) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from edgeseg.core.artifact import ArtifactError
+    from edgeseg.core.frames import ImageError
+    from edgeseg.core.progress import progress_bar
     from edgeseg.data.datasets import DatasetError, read_image
     from edgeseg.data.io import write_image_png, write_label_png
-    from edgeseg.export.artifact import ArtifactError
     from edgeseg.runtime import Segmenter
-    from edgeseg.runtime.pipeline import ImageError
-    from edgeseg.utils.progress import progress_bar
 
     if not 0.0 <= args.alpha <= 1.0:
         status(f"error: --alpha must be within [0, 1], got {args.alpha}")

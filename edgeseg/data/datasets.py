@@ -14,6 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
+from edgeseg.core.errors import InputError
 from edgeseg.data.classes import CAMVID, CITYSCAPES, IGNORE_INDEX, ClassSet
 
 IMAGE_EXTS = (".png", ".jpg", ".jpeg", ".bmp")
@@ -45,7 +46,7 @@ def camvid_label_lut() -> np.ndarray:
     return lut
 
 
-class DatasetError(ValueError):
+class DatasetError(InputError):
     """A dataset on disk is not what its format promises; the message names file and fix."""
 
 

@@ -334,8 +334,8 @@ def write_dataset(out, num: int, size: tuple[int, int] = (256, 512), seed: int =
     root); image i is `render_scene(seed * 1_000_003 + i, size)`. Returns the output path."""
     from pathlib import Path
 
+    from edgeseg.core.progress import progress_bar
     from edgeseg.data.io import atomic_output_dir, write_image_png, write_label_png
-    from edgeseg.utils.progress import progress_bar
 
     if num < 2:
         raise ValueError(f"need at least 2 scenes (one train, one val), got {num}")

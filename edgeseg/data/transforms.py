@@ -8,7 +8,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from edgeseg.runtime.preprocess import (  # noqa: F401  (the one definition, re-exported)
+from edgeseg.core.preprocess import (  # noqa: F401  (the one definition, re-exported)
     IMAGENET_MEAN,
     IMAGENET_STD,
     RESIZE_POLICIES,

@@ -10,9 +10,11 @@ from typing import Any
 import numpy as np
 
 from edgeseg.backends import model_file as backend_model_file
-from edgeseg.export.artifact import ArtifactError, new_meta, read_meta, write_meta
-from edgeseg.export.parity import THRESHOLDS, ParityError, compare_outputs, run_backend
-from edgeseg.runtime.preprocess import graph_input, input_preprocess  # noqa: F401 (re-exported)
+from edgeseg.checkpoint import build_reference
+from edgeseg.core.artifact import ArtifactError, new_meta, read_meta, write_meta
+from edgeseg.core.compare import ParityError, compare_outputs
+from edgeseg.core.preprocess import graph_input, input_preprocess  # noqa: F401 (re-exported)
+from edgeseg.export.parity import THRESHOLDS, run_backend
 
 
 @dataclass(frozen=True)
@@ -37,37 +39,6 @@ class ExportConfig:
     parity_inputs: int = 3
     data: str | None = None  # real images (and labels) for the parity check
     force: bool = False
-
-
-def build_reference(meta_model: dict, input_meta: dict, output_kind: str):
-    """The PyTorch deploy module an artifact must match, rebuilt from its meta. BatchNorm is
-    left unfolded, so a folding error shows up as a parity failure."""
-    import torch
-
-    from edgeseg.checkpoint import model_from_checkpoint
-    from edgeseg.export.artifact import sha256
-    from edgeseg.models import create_model
-    from edgeseg.models.deploy import DeployModel
-
-    source = meta_model["source"]
-    if source == "import":
-        raise ArtifactError("an imported artifact has no PyTorch model to compare with; its "
-                            "meta.json records ONNX Runtime vs OpenVINO agreement at import")
-    if source == "checkpoint":
-        path = Path(meta_model["checkpoint"])
-        if not path.is_file():
-            raise ArtifactError(f"the artifact's checkpoint {path} is gone; parity needs it")
-        if meta_model.get("checkpoint_sha256") not in (None, sha256(path)):
-            raise ArtifactError(f"{path} changed since export (sha256 differs); re-export")
-        model, _, _ = model_from_checkpoint(path)
-    else:
-        torch.manual_seed(meta_model["init_seed"])
-        model = create_model(meta_model["name"], num_classes=meta_model["num_classes"],
-                             **meta_model["options"])
-    return DeployModel(model.eval(), output=output_kind,
-                       fuse_preprocess=input_meta["fused_preprocess"], mean=input_meta["mean"],
-                       std=input_meta["std"], net_color=input_meta["network_color"],
-                       frame_color=input_meta["color"], fold_bn=False).eval()
 
 
 def parity_inputs(meta: dict, n: int, data: str | None, seed: int = 0):
@@ -200,10 +171,10 @@ def export(cfg: ExportConfig, log: Callable[[str], None] = print) -> Path:
     import torch
 
     from edgeseg.checkpoint import model_from_checkpoint, read_checkpoint
+    from edgeseg.core.artifact import sha256
     from edgeseg.data.classes import CITYSCAPES, ClassSet
     from edgeseg.data.io import atomic_output_dir
     from edgeseg.data.transforms import Preprocess
-    from edgeseg.export.artifact import sha256
     from edgeseg.export.onnx import export_onnx, graph_opset, op_counts, simplify
     from edgeseg.models import create_model
     from edgeseg.models.deploy import OUTPUT_KINDS, DeployModel, label_dtype

@@ -25,7 +25,7 @@ from pathlib import Path
 import numpy as np
 
 from edgeseg.quant import qdq
-from edgeseg.quant.config import ENGINE, MODES, QuantConfig, QuantizationError
+from edgeseg.quant.config import ENGINE, QuantConfig, QuantizationError, mode_options
 
 ENGINE_WORDS = {
     "tensorrt": "ONNX Runtime computing the Q/DQ arithmetic as written (what TensorRT runs)",
@@ -55,17 +55,17 @@ def budget_split(val_set, test_set):
 
 def outputs(engine: str, path: Path, meta: dict, inputs: list[np.ndarray],
             threads: int | None, mode: str | None = None) -> list[np.ndarray]:
-    """Raw outputs of `path` run in `engine` (in `mode` of config.MODES for a Q/DQ graph)."""
+    """Raw outputs of `path` run in `engine` (in `mode` of config.mode_options for a Q/DQ graph)."""
     from edgeseg.export.parity import run_backend
 
-    options = MODES[mode][engine] if mode else {}
+    options = mode_options(mode) if mode else {}
     return run_backend(engine, path, inputs, meta["input"]["name"], threads=threads, **options)
 
 
 def labels(engine: str, path: Path, meta: dict, inputs: list[np.ndarray],
            threads: int | None, mode: str | None = None) -> list[np.ndarray]:
     """Class ids of `path` run in `engine`."""
-    from edgeseg.export.parity import to_labels
+    from edgeseg.core.compare import to_labels
 
     return [to_labels(o, meta["output"]["kind"])
             for o in outputs(engine, path, meta, inputs, threads, mode)]
@@ -107,7 +107,7 @@ def blame(build: Callable[[tuple[str, ...], Path], Path], candidates: list[str],
     """The layers whose INT8 version moves the most pixels: for each quantized layer, the
     agreement with FP32 (on the `where` pixels) it gives back when it alone stays in float,
     on the first BLAME_IMAGES of `inputs`."""
-    from edgeseg.utils.progress import progress_bar
+    from edgeseg.core.progress import progress_bar
 
     engine, mode = ENGINE[target]
     n = min(BLAME_IMAGES, len(inputs))
@@ -139,7 +139,7 @@ def judge(*, model_path: Path, src: Path, meta: dict, cfg: QuantConfig, held: li
           report_set, search: dict | None, build, work: Path, log, progress: bool) -> dict:
     """Measure the INT8 graph and accept it or raise QuantizationError: returns the meta
     sections {"accuracy", "acceptance", "backend_agreement"}."""
-    from edgeseg.export.parity import to_labels
+    from edgeseg.core.compare import to_labels
     from edgeseg.quant.engines import score
 
     engine, mode = ENGINE[cfg.target]
@@ -164,7 +164,7 @@ def judge(*, model_path: Path, src: Path, meta: dict, cfg: QuantConfig, held: li
     accuracy: dict = {}
     if report_set is not None:
         models = {"fp32": (engine, fp32, {}),
-                  **{f"int8-{e}": (e, model_path, MODES[mode][e])
+                  **{f"int8-{e}": (e, model_path, mode_options(mode))
                      for e in ("onnxruntime", "openvino")}}
         metrics, agree = score(models, meta, report_set, limit=cfg.val_limit,
                                threads=cfg.threads, progress=progress)

@@ -25,15 +25,15 @@ def fit(*, build: Callable[[tuple[str, ...], Path], Path], work: Path, meta: dic
         progress: bool = True) -> dict:
     import onnx
 
+    from edgeseg.core.progress import progress_bar
     from edgeseg.quant import qdq
-    from edgeseg.quant.config import ENGINE, MODES
+    from edgeseg.quant.config import ENGINE, mode_options
     from edgeseg.quant.engines import score
-    from edgeseg.utils.progress import progress_bar
 
     backend, mode = ENGINE[cfg.target]
 
     def miou(backend_: str, path: Path, limit: int | None) -> float:
-        options = MODES[mode][backend_] if path != source else {}
+        options = mode_options(mode) if path != source else {}
         metrics, _ = score({"m": (backend_, path, options)}, meta, dataset, limit=limit,
                            threads=cfg.threads)
         return metrics["m"].miou

@@ -7,28 +7,20 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from edgeseg.export.artifact import ArtifactError, read_meta
-from edgeseg.quant import calib as calibration
+from edgeseg.core.artifact import ArtifactError, read_meta
+from edgeseg.core.capabilities import TARGETS
+from edgeseg.core.errors import CheckFailed
+from edgeseg.data import calibration
 from edgeseg.quant import qdq
 
-# weight_bits 7 is the overflow fix (NNCF applies it for CPUs without VNNI): x86 INT8
-# kernels without VNNI add pairs of u8*s8 products in 16 bits, which saturate when weights
-# use the full range. Measured on an AVX2 host: both ONNX Runtime's fused kernels and
-# OpenVINO's then drift from the Q/DQ graph's arithmetic by up to a third of a layer's output
-# range; with 7-bit weights both match it to 1e-6. TensorRT on NVIDIA GPUs accumulates
-# exactly, so its target keeps 8 bits and is checked against the reference arithmetic.
-# --weight-bits 8 for CPUs with VNNI or AMX.
-TARGETS = {
-    "tensorrt": {"activations": "int8", "symmetric": True, "weight_bits": 8},
-    "openvino": {"activations": "int8", "symmetric": True, "weight_bits": 7},
-    "onnxruntime": {"activations": "uint8", "symmetric": False, "weight_bits": 7},
-}
-# How each engine runs a Q/DQ graph: with its fused integer kernels (what a CPU user gets),
-# or as the reference arithmetic (Q/DQ computed as written, in float).
-MODES = {
-    "kernels": {"onnxruntime": {}, "openvino": {}},
-    "reference": {"onnxruntime": {"int8_kernels": False}, "openvino": {"int8_kernels": False}},
-}
+# Targets (activation scheme, weight bits, the engine that judges them) are data in
+# core/capabilities.py. weight_bits 7 is the overflow fix (NNCF applies it for CPUs without
+# VNNI): x86 INT8 kernels without VNNI add pairs of u8*s8 products in 16 bits, which
+# saturate when weights use the full range. Measured on an AVX2 host: both ONNX Runtime's
+# fused kernels and OpenVINO's then drift from the Q/DQ graph's arithmetic by up to a third
+# of a layer's output range; with 7-bit weights both match it to 1e-6. TensorRT on NVIDIA
+# GPUs accumulates exactly, so its target keeps 8 bits and is checked against the reference
+# arithmetic. --weight-bits 8 for CPUs with VNNI or AMX.
 METHODS = ("minmax", "entropy", "percentile")
 # The class decision stays in float: quantized logits tie, and argmax/softmax cost nothing.
 DEFAULT_EXCLUDE_OPS = ("ArgMax", "Softmax")
@@ -41,11 +33,18 @@ MIN_FP32_AGREEMENT = 0.98
 # probability (accept.py says why; 0 counts every pixel).
 DECIDED_MARGIN = 0.1
 HOLDOUT = 16  # calibration images kept out of the ranges for the label-free check (<= 1/8)
-# Where each target's figures are measured: the engine and how it runs the Q/DQ graph.
-# TensorRT computes the Q/DQ arithmetic as written (exact int32 accumulation), which ONNX
-# Runtime reproduces with its fused kernels off.
-ENGINE = {"tensorrt": ("onnxruntime", "reference"), "openvino": ("openvino", "kernels"),
-          "onnxruntime": ("onnxruntime", "kernels")}
+# Where each target's figures are measured: the engine and how it runs the Q/DQ graph
+# ("kernels": its fused integer kernels, what a CPU user gets; "reference": the Q/DQ
+# arithmetic as written, in float). TensorRT computes the Q/DQ arithmetic as written (exact
+# int32 accumulation), which ONNX Runtime reproduces with its fused kernels off.
+ENGINE = {t.name: (t.judged_in, t.mode) for t in TARGETS.values()}
+
+
+def mode_options(mode: str) -> dict:
+    """Runner options that run a Q/DQ graph in `mode` (every CPU runner takes them)."""
+    return {} if mode == "kernels" else {"int8_kernels": False}
+
+
 # ONNX Runtime vs OpenVINO on the same Q/DQ file: a diagnostic (two engines may round near-ties
 # differently and both keep the model's accuracy), recorded and warned about below these
 # floors; a gate only with require_engine_agreement. Their fused INT8 kernels round and align
@@ -55,7 +54,7 @@ MIN_KERNEL_AGREEMENT = 0.98
 AGREEMENT_IMAGES = 16
 
 
-class QuantizationError(RuntimeError):
+class QuantizationError(CheckFailed):
     """Quantization that cannot start, or a result that failed its checks."""
 
 
@@ -94,12 +93,12 @@ class QuantConfig:
 
 
 def weight_bits(cfg: QuantConfig) -> int:
-    return cfg.weight_bits or TARGETS[cfg.target]["weight_bits"]
+    return cfg.weight_bits or TARGETS[cfg.target].weight_bits
 
 
 def activation_scheme(target: str) -> str:
     t = TARGETS[target]
-    return f"{t['activations']} {'symmetric' if t['symmetric'] else 'asymmetric'} per-tensor"
+    return f"{t.activations} {'symmetric' if t.symmetric else 'asymmetric'} per-tensor"
 
 
 def check_config(cfg: QuantConfig) -> None:

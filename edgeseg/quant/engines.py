@@ -1,5 +1,5 @@
 """Running INT8 graphs in both engines: side-by-side scoring on a dataset and pixel
-agreement between ONNX Runtime and OpenVINO, in either mode of config.MODES."""
+agreement between ONNX Runtime and OpenVINO, in either mode of config.mode_options."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from pathlib import Path
 
 import numpy as np
 
-from edgeseg.quant.config import MODES
+from edgeseg.quant.config import mode_options
 
 
 def _runner_predictor(backend: str, path: Path, meta: dict, threads: int | None, **options):
@@ -42,11 +42,12 @@ def backend_agreement(path: Path, meta: dict, inputs: list[np.ndarray],
                       threads: int | None = None, mode: str = "kernels") -> float:
     """Share of pixels where ONNX Runtime and OpenVINO give the same label on `inputs`,
     both running in `mode` (MODES)."""
-    from edgeseg.export.parity import run_backend, to_labels
+    from edgeseg.core.compare import to_labels
+    from edgeseg.export.parity import run_backend
 
     name, kind = meta["input"]["name"], meta["output"]["kind"]
     a = run_backend("onnxruntime", path, inputs, name, threads=threads,
-                    **MODES[mode]["onnxruntime"])
-    b = run_backend("openvino", path, inputs, name, threads=threads, **MODES[mode]["openvino"])
+                    **mode_options(mode))
+    b = run_backend("openvino", path, inputs, name, threads=threads, **mode_options(mode))
     return float(np.mean([np.mean(to_labels(x, kind) == to_labels(y, kind))
                           for x, y in zip(a, b)]))

@@ -35,10 +35,11 @@ from pathlib import Path
 
 import numpy as np
 
-from edgeseg.export.artifact import write_meta
+from edgeseg.core import trtcache
+from edgeseg.core.artifact import write_meta
+from edgeseg.data import calibration
 from edgeseg.export.parity import THRESHOLDS
-from edgeseg.quant import accept, qdq, rules, trtcache
-from edgeseg.quant import calib as calibration
+from edgeseg.quant import accept, qdq, rules
 from edgeseg.quant.config import (
     TARGETS,
     QuantConfig,
@@ -94,7 +95,7 @@ def _method(name: str):
 def calibration_symmetric(cfg: QuantConfig) -> bool:
     """Min/max ranges serve every target (the quantizer symmetrises them itself); entropy
     and percentile thresholds are computed for the target's symmetry."""
-    return cfg.method != "minmax" and TARGETS[cfg.target]["symmetric"]
+    return cfg.method != "minmax" and TARGETS[cfg.target].symmetric
 
 
 def ranges_key(onnx_sha256: str, calib_hash: str, cfg: QuantConfig) -> str:
@@ -179,7 +180,7 @@ def quantize_graph(prepared: Path, ranges_path: Path, cfg: QuantConfig,
     from onnxruntime.quantization import QuantFormat, QuantType, quantize_static
 
     model = onnx.load(str(prepared))
-    sym = TARGETS[cfg.target]["symmetric"]
+    sym = TARGETS[cfg.target].symmetric
     placement = (rules.plan(model, cfg.target, image_convs_float=not cfg.quantize_image_convs)
                  if cfg.rules else rules.Plan())
     excluded = set(cfg.exclude_nodes) | set(float_nodes) | placement.exclude | {
@@ -337,9 +338,9 @@ def _ranges(prepared: Path, ranges_path: Path, inputs: list[np.ndarray], meta: d
 
 def _structural_checks(q, cfg: QuantConfig) -> dict | None:
     """Zero points where the target needs them, and the TensorRT lint for its target."""
-    from edgeseg.export.lint import lint, summarize
+    from edgeseg.core.lint import lint, summarize
 
-    if TARGETS[cfg.target]["symmetric"]:
+    if TARGETS[cfg.target].symmetric:
         nonzero = [n for n, _, v in qdq.zero_points(q) if v.any()]
         if nonzero:
             raise QuantizationError(f"zero points not 0 on {nonzero[:3]} for the "

@@ -16,7 +16,7 @@ import importlib.util
 from collections.abc import Callable
 from pathlib import Path
 
-from edgeseg.export.artifact import write_meta
+from edgeseg.core.artifact import write_meta
 
 
 def quantize_nncf(cfg, *, log: Callable[[str], None] = print, progress: bool = True) -> dict:
@@ -52,7 +52,7 @@ def quantize_nncf(cfg, *, log: Callable[[str], None] = print, progress: bool = T
                                   preset=nncf.QuantizationPreset.PERFORMANCE,
                                   target_device=nncf.TargetDevice.CPU, subset_size=len(inputs))
         ov.save_model(quantized, str(tmp / "model.xml"), compress_to_fp16=False)
-        from edgeseg.export.parity import to_labels
+        from edgeseg.core.compare import to_labels
 
         kind = meta["output"]["kind"]
         ref_out = accept.outputs("openvino", src / "model.onnx", meta, held, cfg.threads)

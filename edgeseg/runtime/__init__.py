@@ -4,8 +4,8 @@ and the chosen engine are imported."""
 
 from __future__ import annotations
 
+from edgeseg.core.frames import ImageError, Pipeline, as_rgb
 from edgeseg.runtime.overlay import colorize, overlay
-from edgeseg.runtime.pipeline import ImageError, Pipeline, as_rgb
 from edgeseg.runtime.segmenter import Segmenter, choose_backend, frames
 
 __all__ = ["ImageError", "Pipeline", "Segmenter", "as_rgb", "choose_backend", "colorize",

@@ -15,34 +15,34 @@ from pathlib import Path
 
 import numpy as np
 
+from edgeseg.backends import get_runner, model_file
+from edgeseg.core.artifact import read_meta
+from edgeseg.core.capabilities import AUTO_ORDER, ENGINES, engine, is_available
+from edgeseg.core.errors import EdgesegError, EngineUnavailable
+from edgeseg.core.frames import Pipeline, as_rgb
 from edgeseg.runtime.overlay import colorize, overlay
-from edgeseg.runtime.pipeline import Pipeline, as_rgb
-
-AUTO_ORDER = ("tensorrt", "openvino", "onnxruntime")  # fastest first where it can run
 
 
 def choose_backend(meta: dict, requested: str = "auto") -> tuple[str, str, str]:
     """(backend, model file in the artifact, why) for an artifact. `auto` tries AUTO_ORDER,
     an INT8 graph's calibration target first; a named backend must be usable or it is an
     error that says why."""
-    from edgeseg.backends import ENGINES, install_hint, is_available, model_file
-    from edgeseg.export.artifact import ArtifactError
-
     def usable(name: str) -> tuple[str | None, str]:
-        if name not in ENGINES or name == "torch":
-            return None, f"{name}: this edgeseg has no {name} runtime backend"
+        if not ENGINES[name].runtime:
+            return None, f"{name}: not a runtime backend (choose one of {', '.join(AUTO_ORDER)})"
         if not is_available(name):
-            return None, f"{name}: not installed ({install_hint(name)})"
+            return None, f"{name}: not installed ({ENGINES[name].install})"
         try:
             return model_file(meta, name), ""
-        except (ArtifactError, RuntimeError, ImportError) as e:  # incl. EngineMismatch
+        except EdgesegError as e:  # no file for it, or an engine built for another GPU
             return None, f"{name}: {e}"
 
     if requested != "auto":
-        file, why_not = usable(requested)
+        name = engine(requested).name
+        file, why_not = usable(name)
         if file is None:
-            raise RuntimeError(f"backend {why_not}")
-        return requested, file, "requested"
+            raise EngineUnavailable(f"backend {why_not}")
+        return name, file, "requested"
     order = list(AUTO_ORDER)
     target = (meta.get("calibration") or {}).get("target")
     if meta.get("precision") == "int8" and target in order:
@@ -59,7 +59,7 @@ def choose_backend(meta: dict, requested: str = "auto") -> tuple[str, str, str]:
                 why += " (skipped " + "; ".join(skipped) + ")"
             return name, file, why
         skipped.append(why_not)
-    raise RuntimeError("no backend can run this artifact: " + "; ".join(skipped))
+    raise EngineUnavailable("no backend can run this artifact: " + "; ".join(skipped))
 
 
 class Segmenter:
@@ -77,8 +77,6 @@ class Segmenter:
 
     def __init__(self, artifact_dir: str | Path, backend: str = "auto", device: str | None = None,
                  *, color: str = "RGB", threads: int | None = None, verify: bool = True) -> None:
-        from edgeseg.backends import get_runner
-        from edgeseg.export.artifact import read_meta
 
         self.directory = Path(artifact_dir)
         self.meta = read_meta(self.directory, verify=verify)

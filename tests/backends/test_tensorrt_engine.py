@@ -33,7 +33,7 @@ def engine_artifact(local_artifact, tmp_path_factory):
 
 
 def test_engine_is_recorded_and_hashed(engine_artifact):
-    from edgeseg.export.artifact import read_meta
+    from edgeseg.core.artifact import read_meta
 
     d, record = engine_artifact
     meta = read_meta(d)  # verifies every hash, the engine's included
@@ -88,7 +88,7 @@ def test_compare_runs_the_engine_against_pytorch_and_onnxruntime(engine_artifact
 def test_changed_engines_are_refused(engine_artifact, tmp_path):
     from edgeseg.backends import get_runner
     from edgeseg.backends.tensorrt.plan import EngineMismatch
-    from edgeseg.export.artifact import ArtifactError
+    from edgeseg.core.artifact import ArtifactError
 
     d, record = engine_artifact
     other = tmp_path / "art"

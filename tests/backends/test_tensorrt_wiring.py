@@ -23,7 +23,7 @@ def artifact(local_artifact, tmp_path):
 def test_build_writes_engine_and_record(artifact, monkeypatch, tmp_path):
     from edgeseg.backends.tensorrt.builder import build
     from edgeseg.backends.tensorrt.plan import BuildConfig
-    from edgeseg.export.artifact import read_meta
+    from edgeseg.core.artifact import read_meta
 
     log, _ = fake_tensorrt.install(monkeypatch)
     tc = tmp_path / "tc.bin"
@@ -93,7 +93,7 @@ def test_runner_refuses_other_versions_and_changed_engines(artifact, monkeypatch
     from edgeseg.backends import get_runner
     from edgeseg.backends.tensorrt.builder import build
     from edgeseg.backends.tensorrt.plan import BuildConfig, EngineMismatch
-    from edgeseg.export.artifact import ArtifactError
+    from edgeseg.core.artifact import ArtifactError
 
     fake_tensorrt.install(monkeypatch)
     record = build(BuildConfig(artifact=str(artifact)), log=lambda m: None)

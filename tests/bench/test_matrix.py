@@ -102,7 +102,7 @@ def test_cell_file_names_match_the_results_default_name():
 def test_int8_gates_setting_and_record(tmp_path):
     with pytest.raises(ValueError, match="int8_gates must be"):
         matrix.MatrixConfig(models=("a",), checkpoints="{model}", int8_gates="never")
-    from edgeseg.export.artifact import new_meta, write_meta
+    from edgeseg.core.artifact import new_meta, write_meta
 
     agreement = {"onnxruntime_vs_openvino": {"kernels": {"held_out_calibration_images": 0.93}},
                  "gate": "diagnostic", "minimum": {"reference": 0.995, "kernels": 0.98}}

@@ -8,7 +8,7 @@ import onnx
 import pytest
 
 from edgeseg.cli.main import main
-from edgeseg.export.artifact import ArtifactError, read_meta
+from edgeseg.core.artifact import ArtifactError, read_meta
 from edgeseg.export.exporter import ExportConfig, ParityError, compare, export
 from edgeseg.export.onnx import graph_opset
 
@@ -42,7 +42,7 @@ def test_every_family_exports_with_parity(tmp_path, model):
     assert not {"ScatterND", "ScatterElements", "GatherND"} & ops
     assert meta["export"]["ops_after"] and meta["export"]["simplifier"].startswith("onnx")
     assert compare(str(out), inputs=1, **QUIET)[0]["argmax_agreement"] >= 0.999
-    from edgeseg.export.lint import lint, load_onnx
+    from edgeseg.core.lint import lint, load_onnx
 
     for target in ("tensorrt-10", "tensorrt-11", "openvino"):
         findings = lint(load_onnx(out), target)
@@ -62,7 +62,7 @@ def test_output_kinds(tmp_path, output, dtype):
 
 
 def test_fused_preprocess_takes_uint8_frames(tmp_path):
-    from edgeseg.export.lint import lint, load_onnx
+    from edgeseg.core.lint import lint, load_onnx
 
     meta = read_meta(export(cfg(tmp_path, "icnet", fuse_preprocess=True, color="BGR",
                                 dynamic="batch"), **QUIET))
@@ -174,7 +174,8 @@ def test_not_an_artifact(tmp_path):
 def test_parity_fails_on_nan_and_shape_mismatch():
     import numpy as np
 
-    from edgeseg.export.parity import THRESHOLDS, compare_outputs
+    from edgeseg.core.compare import compare_outputs
+    from edgeseg.export.parity import THRESHOLDS
 
     ref = [np.ones((1, 3, 4, 4), np.float32)]
     bad = [np.full((1, 3, 4, 4), np.nan, np.float32)]
@@ -221,7 +222,7 @@ def test_fp16_with_openvino_ir(tmp_path):
     assert graph.input[0].type.tensor_type.elem_type == onnx.TensorProto.FLOAT
     assert any(t.data_type == onnx.TensorProto.FLOAT16 for t in graph.initializer)
     assert oct((out).stat().st_mode)[-3:] != "700"
-    from edgeseg.export.lint import lint, load_onnx
+    from edgeseg.core.lint import lint, load_onnx
 
     assert [f for f in lint(load_onnx(out), "tensorrt-10") if f.severity == "error"] == []
     assert np.isfinite(by["onnxruntime"]["max_abs_diff"])

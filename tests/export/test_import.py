@@ -8,7 +8,7 @@ import pytest
 from onnx import TensorProto, helper, numpy_helper
 
 from edgeseg.cli.main import main
-from edgeseg.export.artifact import read_meta
+from edgeseg.core.artifact import read_meta
 
 
 def conv_model(path, classes=4, h=32, w=48, in_ch=3):

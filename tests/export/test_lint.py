@@ -8,8 +8,8 @@ import pytest
 from onnx import TensorProto, helper, numpy_helper
 
 from edgeseg.cli.main import main
+from edgeseg.core.lint import lint, load_onnx, summarize
 from edgeseg.export.exporter import topological_sort
-from edgeseg.export.lint import lint, load_onnx, summarize
 
 
 def model_of(nodes, inputs=("x",), outputs=("y",), inits=(), opset=17, elem=TensorProto.FLOAT):

@@ -80,7 +80,7 @@ def fp32_artifact(tmp_path_factory, classes):
 
 @pytest.fixture(scope="session")
 def calib_set(tmp_path_factory, synth):
-    from edgeseg.quant.calib import build
+    from edgeseg.data.calibration import build
 
     return build(tmp_path_factory.mktemp("calib") / "set", size=SIZE, data=str(synth), num=32,
                  progress=False, log=lambda m: None)

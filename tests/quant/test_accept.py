@@ -10,7 +10,7 @@ import onnx
 import pytest
 
 from edgeseg.cli.main import main
-from edgeseg.export.artifact import read_meta
+from edgeseg.core.artifact import read_meta
 from edgeseg.quant import qdq
 from edgeseg.quant.config import QuantConfig, QuantizationError
 from edgeseg.quant.int8 import quantize

@@ -9,7 +9,7 @@ import pytest
 from PIL import Image
 
 from edgeseg.cli.main import main
-from edgeseg.quant.calib import (
+from edgeseg.data.calibration import (
     MIN_IMAGES,
     CalibrationError,
     build,

@@ -11,8 +11,9 @@ import onnx
 import pytest
 
 from edgeseg.cli.main import main
-from edgeseg.export.artifact import read_meta
-from edgeseg.quant import qdq, trtcache
+from edgeseg.core import trtcache
+from edgeseg.core.artifact import read_meta
+from edgeseg.quant import qdq
 from edgeseg.quant.config import QuantConfig, QuantizationError
 from edgeseg.quant.int8 import quantize
 from tests.quant.helpers import run
@@ -244,7 +245,7 @@ def test_exclusions_and_methods(fp32_artifact, calib_set, tmp_path):
 
 
 def test_refusals_write_nothing(fp32_artifact, calib_set, synth, tmp_path, capsys):
-    from edgeseg.quant.calib import build
+    from edgeseg.data.calibration import build
 
     int8 = tmp_path / "int8"
     run(fp32_artifact, calib_set, int8)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from edgeseg.cli.main import main
-from edgeseg.export.artifact import read_meta
+from edgeseg.core.artifact import read_meta
 
 pytest.importorskip("nncf")
 pytest.importorskip("openvino")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from edgeseg.quant import trtcache
+from edgeseg.core import trtcache
 
 
 @pytest.mark.parametrize("version, code", [("8.6.1", 8601), ("8.5", 8500), ("10.3.0", 100300),

@@ -57,8 +57,8 @@ def labels_artifact(tmp_path_factory):
 @pytest.fixture(scope="session")
 def int8_artifacts(tmp_path_factory, local_artifact):
     """The local graph quantized for OpenVINO (symmetric S8) and ONNX Runtime (U8)."""
+    from edgeseg.data.calibration import build
     from edgeseg.data.synthetic import write_dataset
-    from edgeseg.quant.calib import build
     from edgeseg.quant.config import QuantConfig
     from edgeseg.quant.int8 import quantize
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from edgeseg.runtime.pipeline import ImageError, as_rgb, softmax
+from edgeseg.core.frames import ImageError, as_rgb, softmax
 
 
 def test_documented_conversions():

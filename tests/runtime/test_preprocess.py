@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from edgeseg.runtime.preprocess import (
+from edgeseg.core.preprocess import (
     Preprocess,
     resize_array,
     resize_bilinear_numpy,

@@ -9,7 +9,8 @@ import shutil
 import numpy as np
 import pytest
 
-from edgeseg.export.artifact import ArtifactError
+from edgeseg.core.artifact import ArtifactError
+from edgeseg.core.errors import EngineUnavailable, UsageError
 from edgeseg.runtime import Segmenter, choose_backend
 
 
@@ -17,15 +18,15 @@ from edgeseg.runtime import Segmenter, choose_backend
 def photo():
     rng = np.random.default_rng(0)
     base = rng.integers(0, 256, (12, 20, 3), dtype=np.uint8)
-    from edgeseg.runtime.preprocess import resize_array
+    from edgeseg.core.preprocess import resize_array
 
     return resize_array(base, (75, 131), nearest=False)  # smooth, odd-sized
 
 
 def test_predict_any_size_matches_the_eval_path(local_artifact, photo):
     from edgeseg.backends import get_runner
+    from edgeseg.core.artifact import read_meta
     from edgeseg.evaluate import GraphPredictor
-    from edgeseg.export.artifact import read_meta
 
     meta = read_meta(local_artifact)
     with Segmenter(local_artifact, backend="onnxruntime") as seg, \
@@ -83,7 +84,7 @@ def test_labels_artifact_batches_and_refuses_scores(labels_artifact, photo):
 
 def test_backend_choice_is_explained(local_artifact):
     from edgeseg.backends import is_available
-    from edgeseg.export.artifact import read_meta
+    from edgeseg.core.artifact import read_meta
 
     meta = read_meta(local_artifact)
     name, file, why = choose_backend(meta)
@@ -93,10 +94,13 @@ def test_backend_choice_is_explained(local_artifact):
     assert choose_backend(int8)[0] == "onnxruntime"
     assert "calibrated for onnxruntime" in choose_backend(int8)[2]
     if not is_available("tensorrt"):
-        with pytest.raises(RuntimeError, match="tensorrt: not installed .on Jetson .*JetPack"):
+        with pytest.raises(EngineUnavailable, match="tensorrt: not installed .on Jetson .*JetPack"):
             choose_backend(meta, "tensorrt")
-    with pytest.raises(RuntimeError, match="no coreml"):
+    with pytest.raises(UsageError, match="unknown engine 'coreml'; choose one of tensorrt"):
         choose_backend(meta, "coreml")
+    with pytest.raises(EngineUnavailable, match="torch: not a runtime backend"):
+        choose_backend(meta, "pytorch")
+    assert choose_backend(meta, "ORT")[:2] == ("onnxruntime", "model.onnx")  # aliases, any case
 
 
 def test_tampered_or_missing_files_are_refused(local_artifact, tmp_path):

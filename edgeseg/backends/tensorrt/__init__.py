@@ -5,14 +5,21 @@ CUDA are imported only inside builder.py, runner.py, calibrator.py and cuda.py, 
 
 from __future__ import annotations
 
-import importlib.util
+from edgeseg.backends.tensorrt.runner import Runner
+
+__all__ = ["Runner", "select_engine_file"]
 
 
-def is_available() -> bool:
-    return importlib.util.find_spec("tensorrt") is not None
+def select_engine_file(meta: dict) -> str:
+    """The artifact's engine that this machine's TensorRT and GPU can run (EngineMismatch
+    saying why none can)."""
+    import tensorrt
 
+    from edgeseg.backends.tensorrt.cuda import open_cuda
+    from edgeseg.backends.tensorrt.plan import select_build
 
-def Runner(model_path, **options):  # noqa: N802 (the uniform backend Runner entry point)
-    from edgeseg.backends.tensorrt.runner import Runner as _Runner
-
-    return _Runner(model_path, **options)
+    cuda = open_cuda(0)
+    try:
+        return select_build(meta, tensorrt.__version__, cuda.compute_capability)["file"]
+    finally:
+        cuda.close()

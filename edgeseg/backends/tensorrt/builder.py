@@ -19,14 +19,15 @@ from edgeseg.backends.tensorrt.plan import (
     engine_tag,
     plan_build,
 )
+from edgeseg.core.errors import EngineUnavailable, OutputExists
 
 
 def preflight(cfg: BuildConfig, trt_version: str) -> tuple[dict, list[str]]:
     """meta.json (hashes checked) and the TensorRT lint of model.onnx for that TensorRT
     major: errors before any GPU work. Returns (meta, lint warnings)."""
     from edgeseg.backends.tensorrt.plan import parse_version
-    from edgeseg.export.artifact import ArtifactError, read_meta
-    from edgeseg.export.lint import lint, load_onnx
+    from edgeseg.core.artifact import ArtifactError, read_meta
+    from edgeseg.core.lint import lint, load_onnx
 
     meta = read_meta(cfg.artifact)
     if "model.onnx" not in meta["files"]:
@@ -121,7 +122,7 @@ def build(cfg: BuildConfig, log: Callable[[str], None] = print) -> dict:
         from edgeseg.backends import install_hint
 
         preflight(cfg, "10.3.0")  # a broken artifact is the first thing to hear about
-        raise ImportError(f"TensorRT is not installed: {install_hint('tensorrt')}. "
+        raise EngineUnavailable(f"TensorRT is not installed: {install_hint('tensorrt')}. "
                           "`edgeseg build --print-trtexec` prints the trtexec command for "
                           "building on the device instead.")
     import tensorrt as trt
@@ -140,7 +141,7 @@ def build(cfg: BuildConfig, log: Callable[[str], None] = print) -> dict:
     tag = engine_tag(cuda.name, cuda.compute_capability, trt.__version__, cfg)
     engine_file = f"model.{tag}.engine"
     if (directory / engine_file).exists() and not cfg.force:
-        raise FileExistsError(f"{directory / engine_file} exists; pass --force to rebuild it")
+        raise OutputExists(f"{directory / engine_file} exists; pass --force to rebuild it")
     logger = trt.Logger(trt.Logger.WARNING)
     builder = trt.Builder(logger)
     flags = 0
@@ -183,7 +184,7 @@ def _atomic_write(path: Path, data: bytes) -> None:
 
 def record_build(directory: Path, meta: dict, record: dict) -> None:
     """Add (or replace) an engine's build record and its sha256 in meta.json, atomically."""
-    from edgeseg.export.artifact import sha256
+    from edgeseg.core.artifact import sha256
 
     builds = [b for b in meta.get("builds", []) if b.get("file") != record["file"]]
     meta = {**meta, "builds": [*builds, record],

@@ -14,8 +14,8 @@ from edgeseg.backends.tensorrt.plan import BuildConfig, Plan, PlanError
 
 def calibration_inputs(meta: dict, calib_dir: str) -> list[np.ndarray]:
     """Graph inputs (batches of one) from a calibration set made for this artifact's input."""
-    from edgeseg.quant.calib import load
-    from edgeseg.runtime.preprocess import graph_input
+    from edgeseg.core.preprocess import graph_input
+    from edgeseg.data.calibration import load
 
     cs = load(calib_dir)
     size, resize = list(meta["input"]["size"]), meta["input"]["resize"]
@@ -29,7 +29,7 @@ def calibration_inputs(meta: dict, calib_dir: str) -> list[np.ndarray]:
 def check_cache(path: Path, trt_version: str) -> bytes:
     """calib.cache bytes, after checking it parses (a header for another TensorRT version is
     only a warning there: TensorRT decides whether to use it)."""
-    from edgeseg.quant import trtcache
+    from edgeseg.core import trtcache
 
     trtcache.read(path)  # raises CalibrationCacheError naming the bad line
     return path.read_bytes()

@@ -9,6 +9,8 @@ import importlib.util
 
 import numpy as np
 
+from edgeseg.core.errors import EngineUnavailable
+
 
 def _cudart():
     for name in ("cuda.bindings.runtime", "cuda.cudart"):
@@ -30,7 +32,7 @@ def open_cuda(device: int = 0):
     rt = _cudart()
     if rt is not None:
         return CudaPython(rt, device)
-    raise ImportError("the TensorRT backend needs CUDA memory from PyTorch with CUDA or from "
+    raise EngineUnavailable("the TensorRT backend needs CUDA memory from PyTorch with CUDA or from "
                       "cuda-python (pip install cuda-python), and an NVIDIA GPU")
 
 
@@ -39,7 +41,7 @@ class TorchCuda:
         import torch
 
         if device >= torch.cuda.device_count():
-            raise RuntimeError(f"GPU {device} not found ({torch.cuda.device_count()} visible)")
+            raise EngineUnavailable(f"GPU {device} not found ({torch.cuda.device_count()} visible)")
         self.torch = torch
         self.device = torch.device("cuda", device)
         torch.cuda.set_device(self.device)

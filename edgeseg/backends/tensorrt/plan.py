@@ -15,6 +15,9 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 
+from edgeseg.core.capabilities import TARGETS
+from edgeseg.core.errors import Mismatch, UsageError
+
 MIN_MAJOR = 10  # the tensor API (set_tensor_address, execute_async_v3) and strong typing
 LAST_WEAK_MAJOR = 10  # TensorRT 11 removed the FP16/INT8 builder flags and calibrators
 # --hardware-compat value -> (TensorRT enum member, trtexec value, first TensorRT version)
@@ -24,11 +27,11 @@ PLAN_TAG = 0x74727466  # first uint32 of a serialized plan ("ftrt" on disk)
 DEFAULT_MAX_BATCH = 8
 
 
-class PlanError(ValueError):
+class PlanError(UsageError):
     """A build that cannot be made as asked; the message says why and what to do instead."""
 
 
-class EngineMismatch(RuntimeError):
+class EngineMismatch(Mismatch):
     """An engine that was built for another TensorRT version or GPU than this machine's."""
 
 
@@ -141,9 +144,8 @@ def plan_build(meta: dict, cfg: BuildConfig, trt_version: str) -> Plan:
                         "precision in the graph: `edgeseg export --precision fp16` or "
                         "`edgeseg quantize --target tensorrt`")
     if precision == "int8":
-        from edgeseg.quant.config import TARGETS
-
-        if not TARGETS.get(calib.get("target"), {}).get("symmetric", False):
+        target = TARGETS.get(calib.get("target"))
+        if not (target and target.symmetric):
             raise PlanError(f"this INT8 artifact was quantized for {calib.get('target')!r} "
                             "(asymmetric activations); TensorRT needs symmetric Q/DQ: "
                             "`edgeseg quantize --target tensorrt`")

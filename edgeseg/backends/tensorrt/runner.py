@@ -31,7 +31,7 @@ def build_record_for(engine_path: Path) -> dict | None:
     """The engine's build record from the artifact's meta.json (None for a bare engine file),
     after checking the engine's sha256 against it: a truncated or replaced file is refused
     before TensorRT reads it."""
-    from edgeseg.export.artifact import ArtifactError, sha256
+    from edgeseg.core.artifact import ArtifactError, sha256
 
     meta_path = engine_path.parent / "meta.json"
     if not meta_path.is_file():

@@ -28,8 +28,8 @@ class Runner:
     def __enter__(self) -> Runner:
         import torch
 
-        from edgeseg.export.artifact import read_meta
-        from edgeseg.export.exporter import build_reference
+        from edgeseg.checkpoint import build_reference
+        from edgeseg.core.artifact import read_meta
 
         if self.device.startswith("cuda") and not torch.cuda.is_available():
             raise RuntimeError(f"torch backend: device {self.device!r} asked for, but this "

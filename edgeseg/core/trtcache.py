@@ -20,12 +20,14 @@ import re
 import struct
 from pathlib import Path
 
+from edgeseg.core.errors import InputError
+
 ALGORITHMS = ("EntropyCalibration2", "EntropyCalibration", "MinMaxCalibration",
               "LegacyCalibration")
 _LINE = re.compile(r"^(?P<name>.+): (?P<hex>[0-9a-fA-F]{1,8})$")
 
 
-class CalibrationCacheError(ValueError):
+class CalibrationCacheError(InputError):
     """A calibration cache file that does not parse."""
 
 

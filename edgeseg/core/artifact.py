@@ -28,12 +28,14 @@ import time
 from pathlib import Path
 from typing import Any
 
+from edgeseg.core.errors import InputError
+
 SCHEMA = "edgeseg-artifact"
 SCHEMA_VERSION = 1
 REQUIRED = ("model", "classes", "input", "output", "precision", "files", "versions")
 
 
-class ArtifactError(ValueError):
+class ArtifactError(InputError):
     """An artifact directory that is missing, incomplete or inconsistent."""
 
 

@@ -22,6 +22,8 @@ from pathlib import Path
 
 import numpy as np
 
+from edgeseg.core.errors import InputError
+
 SCHEMA = "edgeseg-calibration"
 SCHEMA_VERSION = 1
 MANIFEST = "calibration.json"
@@ -31,7 +33,7 @@ MIN_IMAGES = 32
 DEFAULT_IMAGES = 256
 
 
-class CalibrationError(ValueError):
+class CalibrationError(InputError):
     """A calibration set that cannot be built, read or used for this artifact."""
 
 
@@ -126,10 +128,10 @@ def build(out: str | Path, *, size: tuple[int, int], resize: str = "stretch",
           progress: bool = True, log: Callable[[str], None] = print) -> CalibrationSet:
     """Draw `num` images from a dataset split (stratified by class presence) or from an image
     list (uniformly), resize them by the policy and write the set atomically."""
+    from edgeseg.core.progress import progress_bar
     from edgeseg.data.datasets import DatasetError, open_dataset, read_image, read_mask
     from edgeseg.data.io import atomic_output_dir, write_image_png
     from edgeseg.data.transforms import Preprocess
-    from edgeseg.utils.progress import progress_bar
 
     if (data is None) == (list_file is None):
         raise CalibrationError("give exactly one source: --data DATASET_DIR or --list FILE")

@@ -7,12 +7,13 @@ from __future__ import annotations
 
 import numpy as np
 
-from edgeseg.runtime.preprocess import graph_input, input_preprocess
+from edgeseg.core.errors import InputError
+from edgeseg.core.preprocess import graph_input, input_preprocess
 
 OUTPUT_KINDS = ("logits", "probs", "labels", "labels_lowres")
 
 
-class ImageError(ValueError):
+class ImageError(InputError):
     """An image the runtime cannot segment as given; the message says how to convert it."""
 
 

@@ -1,1 +1,0 @@
-"""Small helpers with no heavy imports."""
