@@ -1,4 +1,4 @@
-// meta.json, read and checked as edgeseg/export/artifact.py's read_meta and the Python
+// meta.json, read and checked as edgeseg/core/artifact.py's read_meta and the Python
 // Pipeline check it, into plain structs: the rest of the runtime never touches JSON.
 #pragma once
 

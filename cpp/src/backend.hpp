@@ -35,6 +35,13 @@ class Backend {
   virtual const std::string& name() const = 0;
 };
 
+// `requested` in any case: "auto", or the name of the engine it spells (engines_generated.hpp,
+// the Python capability table's names and aliases); an Error listing the choices otherwise.
+std::string resolve_backend(const std::string& requested);
+
+// Whether this build has OpenVINO (EDGESEG_WITH_OPENVINO); without it make_openvino_backend
+// throws the Error that says how to get it and openvino_version() is empty.
+bool openvino_compiled();
 std::unique_ptr<Backend> make_openvino_backend(const std::string& model_path,
                                                const std::string& device, int threads,
                                                const std::string& output_name);

@@ -1,9 +1,15 @@
-// What every build has, TensorRT or not: tensor type names and the rule that matches a
-// recorded TensorRT engine to this machine (engines are tied to one TensorRT version and
-// one GPU architecture; a mismatch must be an error before the engine is deserialised).
+// What every build has, whichever engines it was built with: tensor type names, backend
+// names (the Python table's, via engines_generated.hpp), the rule that matches a recorded
+// TensorRT engine to this machine (engines are tied to one TensorRT version and one GPU
+// architecture; a mismatch must be an error before the engine is deserialised), and the
+// stubs that stand in for an engine this build leaves out.
+#include <algorithm>
+#include <cctype>
 #include <sstream>
+#include <string_view>
 
 #include "backend.hpp"
+#include "engines_generated.hpp"
 
 namespace edgeseg::detail {
 
@@ -25,6 +31,26 @@ size_t dtype_size(DType t) {
     case DType::I64: return 8;
   }
   return 0;
+}
+
+std::string resolve_backend(const std::string& requested) {
+  // Lower case, then an exact match: capabilities.engine()'s rule, so "OV" and "TRT" work
+  // here as they do in Python.
+  std::string key = requested;
+  std::transform(key.begin(), key.end(), key.begin(),
+                 [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
+  if (key == "auto") return key;
+  for (const EngineAlias& a : kEngineAliases)
+    if (a.alias == key) return std::string(a.engine);
+  std::string choices = "auto";
+  for (std::string_view name : kEngineNames) {
+    std::string others;
+    for (const EngineAlias& a : kEngineAliases)
+      if (a.engine == name && a.alias != name)
+        others += (others.empty() ? "" : "/") + std::string(a.alias);
+    choices += ", " + std::string(name) + (others.empty() ? "" : " (" + others + ")");
+  }
+  throw Error("unknown backend \"" + requested + "\"; choose one of " + choices);
 }
 
 namespace {
@@ -68,6 +94,21 @@ bool tensorrt_engine_fits(const EngineBuild& e, const TensorRtPlatform& p, std::
     return fail("compute capability " + p.compute_capability + " (" + p.device + ")");
   return true;
 }
+
+#ifndef EDGESEG_HAVE_OPENVINO
+
+bool openvino_compiled() { return false; }
+
+std::string openvino_version() { return {}; }
+
+std::unique_ptr<Backend> make_openvino_backend(const std::string&, const std::string&, int,
+                                               const std::string&) {
+  throw Error("this edgeseg runtime was built without OpenVINO: reconfigure with "
+              "-DEDGESEG_WITH_OPENVINO=ON (OpenVINO_DIR from the openvino pip wheel), or use "
+              "--backend tensorrt");
+}
+
+#endif
 
 #ifndef EDGESEG_HAVE_TENSORRT
 

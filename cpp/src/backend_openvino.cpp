@@ -111,6 +111,8 @@ class OpenVinoBackend final : public Backend {
 
 }  // namespace
 
+bool openvino_compiled() { return true; }
+
 std::string openvino_version() { return ov::get_openvino_version().buildNumber; }
 
 std::unique_ptr<Backend> make_openvino_backend(const std::string& model_path,

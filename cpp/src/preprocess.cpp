@@ -1,4 +1,4 @@
-// The resizes and the normalisation of edgeseg/runtime/preprocess.py, operation for
+// The resizes and the normalisation of edgeseg/core/preprocess.py, operation for
 // operation. Where the Python computes in float64 (filter taps, nearest indices) this does
 // too; where it computes in float32 (score maps, normalisation) this uses float, whose
 // every operation rounds to float32 on x86-64 and AArch64 (and -ffp-contract=off keeps the

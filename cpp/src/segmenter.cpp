@@ -1,4 +1,4 @@
-// Segmenter: edgeseg/runtime/segmenter.py and pipeline.py in C++. The steps and their order
+// Segmenter: edgeseg/runtime/segmenter.py and core/frames.py in C++. The steps and their order
 // are the Python Pipeline's (prepare -> engine -> finish); each numeric step lives in
 // preprocess.cpp, where it is matched to its Python counterpart.
 #include "edgeseg/segmenter.hpp"
@@ -7,9 +7,11 @@
 #include <cctype>
 #include <chrono>
 #include <cmath>
+#include <string_view>
 
 #include "backend.hpp"
 #include "edgeseg/preprocess.hpp"
+#include "engines_generated.hpp"
 
 #ifndef EDGESEG_VERSION
 #define EDGESEG_VERSION "0.0.0"
@@ -39,6 +41,17 @@ std::pair<int, int> clip_range(int start, int length, int64_t axis) {
   return {a, std::max(a, b)};
 }
 
+// choose() opens engines by name: an engine added to the Python table with cpp=True must
+// get its branch there before this compiles.
+constexpr bool opens(std::string_view name) { return name == "tensorrt" || name == "openvino"; }
+constexpr bool opens_every_engine() {
+  for (std::string_view name : detail::kEngineNames)
+    if (!opens(name)) return false;
+  return true;
+}
+static_assert(opens_every_engine(),
+              "engines_generated.hpp names an engine Segmenter::Impl::choose cannot open");
+
 }  // namespace
 
 struct Segmenter::Impl {
@@ -56,6 +69,8 @@ struct Segmenter::Impl {
 };
 
 void Segmenter::Impl::open_openvino(const Options& o) {
+  if (!detail::openvino_compiled())  // the stub's error, before any about the artifact
+    detail::make_openvino_backend({}, {}, 0, {});
   // The IR when the artifact has one (what OpenVINO users deploy), else the ONNX: the
   // Python backends' model_file rule.
   if (meta.has_file("model.xml")) model_file = "model.xml";
@@ -72,13 +87,7 @@ void Segmenter::Impl::open_openvino(const Options& o) {
 }
 
 void Segmenter::Impl::choose(const Options& o) {
-  std::string req = o.backend;
-  std::transform(req.begin(), req.end(), req.begin(),
-                 [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
-  if (req == "ov") req = "openvino";
-  if (req == "trt") req = "tensorrt";
-  if (req != "auto" && req != "openvino" && req != "tensorrt")
-    throw Error("unknown backend \"" + o.backend + "\"; choose auto, openvino or tensorrt");
+  const std::string req = detail::resolve_backend(o.backend);  // "auto" or an engine's name
   if (req == "openvino") {
     open_openvino(o);
     reason = "requested";
@@ -97,6 +106,12 @@ void Segmenter::Impl::choose(const Options& o) {
     }
     if (why_not.empty()) why_not = why;
   }
+  auto open_tensorrt = [&](const char* why) {
+    engine = detail::make_tensorrt_backend(meta, *fit, meta.output.name);
+    backend = "tensorrt";
+    model_file = fit->file;
+    reason = why;
+  };
   if (req == "tensorrt") {
     if (meta.engines.empty())
       throw Error(meta.dir + ": meta.json records no TensorRT engine; build one on this "
@@ -104,18 +119,34 @@ void Segmenter::Impl::choose(const Options& o) {
     if (!platform.compiled)  // the stub's error: this build has no TensorRT
       detail::make_tensorrt_backend(meta, meta.engines[0], meta.output.name);
     if (!fit) throw Error(why_not);
-  }
-  if (fit) {
-    engine = detail::make_tensorrt_backend(meta, *fit, meta.output.name);
-    backend = "tensorrt";
-    model_file = fit->file;
-    reason = req == "auto" ? "a TensorRT engine built for this GPU" : "requested";
+    open_tensorrt("requested");
     return;
   }
-  open_openvino(o);
-  if (meta.engines.empty()) reason = "no TensorRT engine in meta.json";
-  else if (!platform.compiled) reason = "TensorRT engines listed, but this runtime has no TensorRT";
-  else reason = "no TensorRT engine fits: " + why_not;
+  // auto: the first engine of the order that can run here; the reason says why the ones
+  // before it could not.
+  std::string skipped;
+  for (std::string_view name : detail::kAutoOrder) {
+    std::string why;
+    if (name == "tensorrt") {
+      if (fit) {
+        open_tensorrt("a TensorRT engine built for this GPU");
+        return;
+      }
+      if (meta.engines.empty()) why = "no TensorRT engine in meta.json";
+      else if (!platform.compiled)
+        why = "TensorRT engines listed, but this runtime has no TensorRT";
+      else why = "no TensorRT engine fits: " + why_not;
+    } else if (name == "openvino") {
+      if (detail::openvino_compiled()) {
+        open_openvino(o);
+        reason = skipped.empty() ? "the first choice of auto" : skipped;
+        return;
+      }
+      why = "this runtime has no OpenVINO (built with -DEDGESEG_WITH_OPENVINO=OFF)";
+    }
+    skipped += (skipped.empty() ? "" : "; ") + why;
+  }
+  throw Error(meta.dir + ": no backend of this runtime can run it: " + skipped);
 }
 
 Segmenter::Segmenter(const std::string& artifact_dir, Options options)
@@ -309,12 +340,12 @@ const std::string& Segmenter::output_kind() const { return impl_->meta.output.ki
 const Timings& Segmenter::last_timings() const { return impl_->timings; }
 
 std::string build_info() {
-  std::string s = std::string("edgeseg runtime ") + EDGESEG_VERSION + " (openvino " +
-                  detail::openvino_version();
+  std::string engines;
+  if (detail::openvino_compiled()) engines = "openvino " + detail::openvino_version();
 #ifdef EDGESEG_HAVE_TENSORRT
-  s += ", tensorrt";
+  engines += engines.empty() ? "tensorrt" : ", tensorrt";
 #endif
-  return s + ")";
+  return std::string("edgeseg runtime ") + EDGESEG_VERSION + " (" + engines + ")";
 }
 
 }  // namespace edgeseg

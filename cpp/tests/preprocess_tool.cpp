@@ -1,5 +1,5 @@
 // The preprocessing functions on raw files, for python_agreement.py to compare with
-// edgeseg/runtime/preprocess.py bit for bit (numpy writes and reads the raw arrays).
+// edgeseg/core/preprocess.py bit for bit (numpy writes and reads the raw arrays).
 //
 //   preprocess_tool bilinear IN H W C OH OW OUT     uint8 H x W x C -> OH x OW x C
 //   preprocess_tool nearest  IN H W OH OW OUT       uint8 H x W -> OH x OW

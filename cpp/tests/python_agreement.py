@@ -1,7 +1,7 @@
 """Bit-for-bit agreement of the C++ runtime with the Python one (edgeseg.runtime).
 
 Part 1 runs the C++ preprocessing functions (preprocess_tool) on random arrays of many odd
-sizes and compares them with edgeseg/runtime/preprocess.py: the numpy definitions and, for
+sizes and compares them with edgeseg/core/preprocess.py: the numpy definitions and, for
 the resizes, the Pillow path the Python actually takes when Pillow is installed.
 Part 2 segments PNG images with edgeseg-segment and compares the palette PNG's indices with
 Segmenter(artifact, backend="openvino").predict(image), and prints the agreement table.
@@ -24,8 +24,8 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
+from edgeseg.core import preprocess as P
 from edgeseg.runtime import Segmenter
-from edgeseg.runtime import preprocess as P
 
 MATRIX = Path.home() / ".cache/edgeseg/matrix"
 DEFAULT_ARTIFACTS = ["bisenetv1-128x256-fp32", "icnet-128x256-int8-openvino",

@@ -1,4 +1,4 @@
-// The preprocessing and postprocessing steps of edgeseg/runtime/preprocess.py, in C++, for
+// The preprocessing and postprocessing steps of edgeseg/core/preprocess.py, in C++, for
 // callers that build their own pipeline and for the tests. Each function states which Python
 // function it reproduces; they agree bit for bit (the same integer and float32 operations in
 // the same order; the library is compiled with -ffp-contract=off so that no fused

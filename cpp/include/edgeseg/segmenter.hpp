@@ -5,8 +5,8 @@
 //   edgeseg::LabelMap labels = seg.predict(frame);          // class ids at the frame's size
 //   edgeseg::write_label_png("labels.png", labels, seg.palette());
 //
-// The preprocessing and postprocessing are the Python runtime's (edgeseg/runtime/
-// preprocess.py, pipeline.py) reproduced bit for bit, so a label map from this library
+// The preprocessing and postprocessing are the Python runtime's (edgeseg/core/
+// preprocess.py, frames.py) reproduced bit for bit, so a label map from this library
 // equals the one `edgeseg.runtime.Segmenter(..., backend="openvino").predict` returns.
 #pragma once
 
@@ -48,8 +48,9 @@ using Palette = std::vector<Color>;
 
 struct Options {
   // "auto": TensorRT when it is compiled in and meta.json records an engine built for this
-  // GPU and TensorRT version, else OpenVINO. Or "openvino" / "tensorrt" explicitly (an
-  // explicit choice that cannot run is an Error, never a silent fallback).
+  // GPU and TensorRT version, else OpenVINO when it is compiled in. Or an engine by name or
+  // alias, in any case, as in Python: "tensorrt" / "trt", "openvino" / "ov" (an explicit
+  // choice that cannot run is an Error, never a silent fallback).
   std::string backend = "auto";
   std::string device = "CPU";  // OpenVINO device name ("CPU", "GPU")
   int threads = 0;             // OpenVINO inference threads; 0 = OpenVINO's default
