@@ -54,8 +54,11 @@ test: $(STAMP) cpp
 test-slow: $(STAMP)
 	$(PY) -m pytest -m slow $(PYTEST_ARGS)
 
+# ruff, then the layer contracts in pyproject.toml (imports only point down; only
+# backends/<engine>/ imports that engine), then generated files that must be current.
 lint: $(STAMP)
 	$(VENV)/bin/ruff check edgeseg tests scripts benchmarks
+	$(VENV)/bin/lint-imports --no-cache
 
 # NVIDIA Model Optimizer for benchmarks/int8_vs_modelopt.py only, in its own venv: it pins
 # onnx and onnxruntime-gpu versions that differ from ours (its CPU provider calibrates here).

@@ -17,6 +17,11 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from edgeseg.bench.sysinfo import isa
+from edgeseg.data.datasets import open_dataset
+from edgeseg.evaluate import evaluate
+from edgeseg.train import TrainConfig, native_cpu_bf16, train
+
 # Per-model recipe for 128x256 CPU training: OHEM (as BiSeNet trains on Cityscapes) to keep
 # the thin and small classes in the loss. SegNet is ~10x heavier per sample than the others
 # here, so it trains longer and with bf16 autocast (~1.9x faster steps on this CPU); in FP32
@@ -77,8 +82,6 @@ def run(models: list[str], *, data: str, bench_dir: Path, cache: Path = DEFAULT_
     baselines.md."""
     import torch
 
-    from edgeseg.bench.sysinfo import isa
-    from edgeseg.train import TrainConfig, train
 
     unknown = [m for m in models if m not in RECIPES]
     if unknown:
@@ -89,7 +92,6 @@ def run(models: list[str], *, data: str, bench_dir: Path, cache: Path = DEFAULT_
         recipe = dict(RECIPES[model])
         if recipe.get("amp") == "bf16-if-native":
             # bf16 autocast is ~1.9x faster on CPUs with native bf16 and ruinous without.
-            from edgeseg.train import native_cpu_bf16
 
             if native_cpu_bf16():
                 recipe["amp"] = "bf16"
@@ -145,8 +147,6 @@ def chance_levels(data: str, seed: int = 0) -> dict[str, Any]:
     model must beat the last one by a wide margin for the data to be informative."""
     import numpy as np
 
-    from edgeseg.data.datasets import open_dataset
-    from edgeseg.evaluate import evaluate
 
     train_set, val_set = open_dataset(data, "train"), open_dataset(data, "val")
     n = train_set.classes.num_classes

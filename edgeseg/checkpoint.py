@@ -15,8 +15,12 @@ import struct
 from pathlib import Path
 from typing import Any
 
-from edgeseg.core.artifact import ArtifactError
+from edgeseg.core.artifact import ArtifactError, sha256
 from edgeseg.core.errors import InputError
+from edgeseg.data.classes import ClassSet
+from edgeseg.data.transforms import Preprocess
+from edgeseg.models import create_model
+from edgeseg.models.deploy import DeployModel
 
 FORMAT = "edgeseg-checkpoint"
 VERSION = 1
@@ -86,9 +90,6 @@ def load_state(model, state_dict: dict[str, Any], source: str = "checkpoint") ->
 
 def model_from_checkpoint(ckpt: dict[str, Any] | str | Path, source: str | None = None):
     """Rebuild (model in eval mode, ClassSet, Preprocess) from a checkpoint or its path."""
-    from edgeseg.data.classes import ClassSet
-    from edgeseg.data.transforms import Preprocess
-    from edgeseg.models import create_model
 
     if not isinstance(ckpt, dict):
         source = source or str(ckpt)
@@ -111,9 +112,6 @@ def build_reference(meta_model: dict, input_meta: dict, output_kind: str):
     left unfolded, so a folding error shows up as a parity failure."""
     import torch
 
-    from edgeseg.core.artifact import sha256
-    from edgeseg.models import create_model
-    from edgeseg.models.deploy import DeployModel
 
     source = meta_model["source"]
     if source == "import":

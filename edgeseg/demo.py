@@ -16,6 +16,24 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from edgeseg.backends import get_runner
+from edgeseg.bench import results
+from edgeseg.bench.report import report
+from edgeseg.bench.run import BenchConfig, bench
+from edgeseg.bench.sysinfo import device_name
+from edgeseg.core.artifact import read_meta
+from edgeseg.core.text import format_table
+from edgeseg.data.calibration import MIN_IMAGES, build
+from edgeseg.data.datasets import open_dataset
+from edgeseg.data.io import write_image_png, write_label_png
+from edgeseg.data.synthetic import write_dataset
+from edgeseg.evaluate import GraphPredictor
+from edgeseg.export.exporter import ExportConfig, export
+from edgeseg.quant.config import QuantConfig, QuantizationError
+from edgeseg.quant.int8 import quantize
+from edgeseg.runtime.overlay import overlay
+from edgeseg.train import TrainConfig, train
+
 
 @dataclass(frozen=True)
 class DemoConfig:
@@ -29,7 +47,6 @@ class DemoConfig:
 
 
 def _synth(cfg: DemoConfig, say) -> Path:
-    from edgeseg.data.synthetic import write_dataset
 
     h, w = cfg.size
     data = cfg.workdir / f"synth-{h}x{w}"
@@ -42,8 +59,6 @@ def _synth(cfg: DemoConfig, say) -> Path:
 
 
 def _train(cfg: DemoConfig, data: Path, say, show: Callable[[str], None]) -> Path:
-    from edgeseg.core.text import format_table
-    from edgeseg.train import TrainConfig, train
 
     ckpt = cfg.workdir / "bisenetv1-demo.pt"
     say(f"[2/7] training BiSeNet V1 from scratch for {cfg.minutes:g} min")
@@ -60,10 +75,6 @@ def _train(cfg: DemoConfig, data: Path, say, show: Callable[[str], None]) -> Pat
 
 
 def _artifacts(cfg: DemoConfig, ckpt: Path, data: Path, say) -> dict[str, Path]:
-    from edgeseg.data.calibration import MIN_IMAGES, build
-    from edgeseg.export.exporter import ExportConfig, export
-    from edgeseg.quant.config import QuantConfig, QuantizationError
-    from edgeseg.quant.int8 import quantize
 
     arts = {p: cfg.workdir / "artifacts" / f"bisenetv1-{p}" for p in ("fp32", "fp16", "int8")}
     say("[3/7] exporting FP32 and FP16 artifacts (ONNX + OpenVINO IR), parity against PyTorch")
@@ -89,9 +100,6 @@ def _artifacts(cfg: DemoConfig, ckpt: Path, data: Path, say) -> dict[str, Path]:
 
 
 def _bench(cfg: DemoConfig, arts: dict[str, Path], data: Path, say) -> Path:
-    from edgeseg.bench import results
-    from edgeseg.bench.run import BenchConfig, bench
-    from edgeseg.bench.sysinfo import device_name
 
     out = cfg.workdir / "results"
     shutil.rmtree(out, ignore_errors=True)  # this run's results only
@@ -109,12 +117,6 @@ def _bench(cfg: DemoConfig, arts: dict[str, Path], data: Path, say) -> Path:
 
 
 def _overlay(cfg: DemoConfig, art: Path, data: Path, say) -> tuple[Path, Path]:
-    from edgeseg.backends import get_runner
-    from edgeseg.core.artifact import read_meta
-    from edgeseg.data.datasets import open_dataset
-    from edgeseg.data.io import write_image_png, write_label_png
-    from edgeseg.evaluate import GraphPredictor
-    from edgeseg.runtime.overlay import overlay
 
     meta = read_meta(art)
     image, _ = open_dataset(data, "val")[0]
@@ -131,7 +133,6 @@ def _overlay(cfg: DemoConfig, art: Path, data: Path, say) -> tuple[Path, Path]:
 
 def run(cfg: DemoConfig, *, say: Callable[[str], None] = print,
         show: Callable[[str], None] = print) -> dict[str, Any]:
-    from edgeseg.bench.report import report
 
     cfg.workdir.mkdir(parents=True, exist_ok=True)
     data = _synth(cfg, say)

@@ -13,6 +13,8 @@ from collections.abc import Callable
 import numpy as np
 
 from edgeseg.core.compare import ConfusionMatrix, Metrics
+from edgeseg.core.frames import Pipeline
+from edgeseg.core.progress import progress_bar
 
 
 def evaluate(predict: Callable[[np.ndarray], np.ndarray], dataset, *,
@@ -21,7 +23,6 @@ def evaluate(predict: Callable[[np.ndarray], np.ndarray], dataset, *,
     pairs, labels at the image's own size."""
     from dataclasses import replace
 
-    from edgeseg.core.progress import progress_bar
 
     classes = dataset.classes
     cm = ConfusionMatrix(classes.num_classes, classes.ignore_index)
@@ -40,7 +41,6 @@ def evaluate_side_by_side(predictors: dict[str, Callable[[np.ndarray], np.ndarra
     {"a|b": share of labelled pixels where predictors a and b give the same class})."""
     from dataclasses import replace
 
-    from edgeseg.core.progress import progress_bar
 
     classes = dataset.classes
     names = list(predictors)
@@ -89,7 +89,6 @@ class GraphPredictor:
     Segmenter and this evaluation path are one code path)."""
 
     def __init__(self, runner, meta: dict) -> None:
-        from edgeseg.core.frames import Pipeline
 
         self.runner = runner
         self.pipeline = Pipeline(meta)

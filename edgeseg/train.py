@@ -18,6 +18,13 @@ from typing import Any
 
 import numpy as np
 
+from edgeseg.checkpoint import load_state, read_checkpoint, save_checkpoint
+from edgeseg.core.progress import progress_bar
+from edgeseg.data.datasets import open_dataset
+from edgeseg.data.transforms import Augment, Preprocess
+from edgeseg.evaluate import TorchPredictor, evaluate
+from edgeseg.models import create_model
+
 
 @dataclass(frozen=True)
 class TrainConfig:
@@ -194,12 +201,6 @@ def train(cfg: TrainConfig, *, resume: str | None = None, progress: bool = True,
     checkpoint's own re-plans the schedule to that many iterations."""
     import torch
 
-    from edgeseg.checkpoint import load_state, read_checkpoint, save_checkpoint
-    from edgeseg.core.progress import progress_bar
-    from edgeseg.data.datasets import open_dataset
-    from edgeseg.data.transforms import Augment, Preprocess
-    from edgeseg.evaluate import TorchPredictor, evaluate
-    from edgeseg.models import create_model
 
     if cfg.threads:
         torch.set_num_threads(cfg.threads)

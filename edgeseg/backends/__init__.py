@@ -9,6 +9,7 @@ import importlib
 
 from edgeseg.core.artifact import ArtifactError
 from edgeseg.core.capabilities import ENGINES, engine, is_available
+from edgeseg.core.errors import EngineUnavailable
 
 __all__ = ["ENGINES", "get_runner", "install_hint", "is_available", "model_file", "require"]
 
@@ -19,7 +20,6 @@ def install_hint(name: str) -> str:
 
 def require(name: str) -> None:
     """Raise EngineUnavailable (an ImportError) that says how to install engine `name`."""
-    from edgeseg.core.errors import EngineUnavailable
 
     if not is_available(name):
         e = engine(name)

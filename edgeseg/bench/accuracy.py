@@ -10,12 +10,14 @@ from __future__ import annotations
 from collections.abc import Callable
 from pathlib import Path
 
+from edgeseg.backends import is_available
 from edgeseg.core.artifact import ArtifactError, read_meta
+from edgeseg.quant.config import check_val
+from edgeseg.quant.engines import score
 
 
 def engines_for(meta: dict) -> list[tuple[str, str]]:
     """(engine, file) pairs an artifact can run in here."""
-    from edgeseg.backends import is_available
 
     out = []
     if "model.onnx" in meta["files"] and is_available("onnxruntime"):
@@ -31,8 +33,6 @@ def engines_for(meta: dict) -> list[tuple[str, str]]:
 def report(artifacts: list[str], val: str, *, limit: int | None = None,
            threads: int | None = None, progress: bool = True,
            log: Callable[[str], None] = print) -> dict:
-    from edgeseg.quant.config import check_val
-    from edgeseg.quant.engines import score
 
     metas = [read_meta(a) for a in artifacts]
     first = metas[0]

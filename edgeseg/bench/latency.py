@@ -7,6 +7,8 @@ import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
 
+from edgeseg.backends import get_runner
+
 
 @dataclass(frozen=True)
 class LatencyStats:
@@ -88,7 +90,6 @@ def interleaved_models(configs: dict[str, tuple], inputs: dict, *, threads: int 
     opened once and run on the same `inputs` (compute only)."""
     from contextlib import ExitStack
 
-    from edgeseg.backends import get_runner
 
     with ExitStack() as stack:
         runners = {k: stack.enter_context(get_runner(b, p, threads=threads,

@@ -16,6 +16,17 @@ from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
+from edgeseg.bench import results
+from edgeseg.bench.run import BACKENDS, BenchConfig, bench
+from edgeseg.bench.sysinfo import device_name, system_profile
+from edgeseg.core.artifact import ArtifactError, read_meta
+from edgeseg.core.progress import progress_bar
+from edgeseg.core.text import parse_size
+from edgeseg.data.calibration import build
+from edgeseg.export.exporter import ExportConfig, export
+from edgeseg.quant.config import QuantConfig
+from edgeseg.quant.int8 import quantize
+
 PRECISIONS = ("fp32", "fp16", "int8")
 # The INT8 artifacts each backend runs: the target built for its kernels (a list runs each).
 DEFAULT_INT8_TARGET = {"onnxruntime": ["onnxruntime"], "openvino": ["openvino"]}
@@ -46,7 +57,6 @@ class MatrixConfig:
     results: str = "benchmarks/results"
 
     def __post_init__(self) -> None:
-        from edgeseg.bench.run import BACKENDS
 
         for key in ("val", "work", "results"):
             if getattr(self, key):
@@ -70,7 +80,6 @@ class MatrixConfig:
 
 
 def _size(text: Any, where: str) -> tuple[int, int]:
-    from edgeseg.core.text import parse_size
 
     try:
         return parse_size(str(text))
@@ -155,7 +164,6 @@ class Artifacts:
         self.failed: dict[str, str] = {}  # name -> why, so a refused artifact is tried once
 
     def _valid(self, path: Path) -> bool:
-        from edgeseg.core.artifact import ArtifactError, read_meta
 
         try:
             read_meta(path)
@@ -165,7 +173,6 @@ class Artifacts:
 
     def get(self, model: str, size: tuple[int, int], precision: str,
             target: str | None = None, gated: bool = True) -> Path:
-        from edgeseg.export.exporter import ExportConfig, export
 
         name = f"{model}-{size[0]}x{size[1]}-{precision}" + (f"-{target}" if target else "")
         path = self.work / name
@@ -191,9 +198,6 @@ class Artifacts:
 
     def _quantize(self, model: str, size: tuple[int, int], target: str | None,
                   path: Path, gated: bool) -> Path:
-        from edgeseg.data.calibration import build
-        from edgeseg.quant.config import QuantConfig
-        from edgeseg.quant.int8 import quantize
 
         fp32 = self.get(model, size, "fp32")
         calib = self.work / f"calib-{size[0]}x{size[1]}"
@@ -217,10 +221,6 @@ def run(cfg: MatrixConfig, *, force: bool = False, progress: bool = True,
         log: Callable[[str], None] = print) -> dict[str, Any]:
     """Run every cell not already done; returns {"done": [...], "skipped": [...],
     "failed": [(label, message)]}."""
-    from edgeseg.bench import results
-    from edgeseg.bench.run import BenchConfig, bench
-    from edgeseg.bench.sysinfo import device_name, system_profile
-    from edgeseg.core.progress import progress_bar
 
     arts = Artifacts(cfg, log)
     out_dir = Path(cfg.results) / device_name(system_profile(threads=cfg.threads))
@@ -278,7 +278,6 @@ def gate_record(artifact: Path) -> dict[str, Any]:
     """Whether quantize enforced its acceptance limit on an INT8 artifact, what it measured
     (against FP32 in the target's engine), and the ONNX Runtime vs OpenVINO agreement (a
     diagnostic), from its meta.json."""
-    from edgeseg.core.artifact import read_meta
 
     meta = read_meta(artifact, verify=False)
     acceptance = meta.get("acceptance") or {}

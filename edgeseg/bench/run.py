@@ -25,7 +25,16 @@ from typing import Any
 
 import numpy as np
 
+from edgeseg.backends import get_runner, model_file
+from edgeseg.bench.latency import summarize
+from edgeseg.bench.power import PowerSampler
+from edgeseg.bench.results import SCHEMA, SCHEMA_VERSION
+from edgeseg.bench.sysinfo import system_profile
 from edgeseg.core.artifact import ArtifactError, dist_version, read_meta
+from edgeseg.core.progress import progress_bar
+from edgeseg.data.datasets import read_image
+from edgeseg.evaluate import GraphPredictor, evaluate
+from edgeseg.quant.config import check_val
 
 BACKENDS = ("onnxruntime", "openvino", "torch", "tensorrt")
 ALIASES = {"ort": "onnxruntime", "ov": "openvino", "pytorch": "torch"}
@@ -71,7 +80,6 @@ class BenchConfig:
 
 
 def open_runner(cfg: BenchConfig, directory: Path, meta: dict):
-    from edgeseg.backends import get_runner, model_file
 
     file = model_file(meta, cfg.backend)
     if cfg.backend == "torch":
@@ -91,7 +99,6 @@ def test_frame(cfg: BenchConfig, meta: dict) -> np.ndarray:
     """The decoded frame the end-to-end path starts from: --image, else noise at the
     artifact's input size (the content does not change the work done)."""
     if cfg.image:
-        from edgeseg.data.datasets import read_image
 
         return read_image(Path(cfg.image))
     h, w = meta["input"]["size"]
@@ -114,19 +121,12 @@ def peak_host_mib() -> float:
 def bench(cfg: BenchConfig, *, log: Callable[[str], None] = print,
           progress: bool = True) -> dict[str, Any]:
     """Run the protocol; return a result object (edgeseg.bench.results schema)."""
-    from edgeseg.bench.latency import summarize
-    from edgeseg.bench.power import PowerSampler
-    from edgeseg.bench.results import SCHEMA, SCHEMA_VERSION
-    from edgeseg.bench.sysinfo import system_profile
-    from edgeseg.core.progress import progress_bar
-    from edgeseg.evaluate import GraphPredictor
 
     directory = Path(cfg.artifact)
     meta = read_meta(directory)
     check_batch(meta, cfg.batch)
     dataset = None
     if cfg.val:
-        from edgeseg.quant.config import check_val
 
         dataset = check_val(cfg.val, meta)
     frame = test_frame(cfg, meta)
@@ -177,7 +177,6 @@ def bench(cfg: BenchConfig, *, log: Callable[[str], None] = print,
             bar.close()
         accuracy = None
         if dataset is not None:
-            from edgeseg.evaluate import evaluate
 
             m = evaluate(pred, dataset, progress=progress, limit=cfg.val_limit)
             accuracy = {"miou": m.miou, "per_class_iou": m.per_class_iou, "val": cfg.val,

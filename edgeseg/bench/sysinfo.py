@@ -17,6 +17,8 @@ import subprocess
 from pathlib import Path
 from typing import Any
 
+from edgeseg.core.artifact import dist_version
+
 PACKAGES = ("edgeseg", "torch", "onnx", "onnxruntime", "openvino", "tensorrt", "nncf",
             "cuda-python", "numpy")
 # CPU flags that decide which kernels an engine can use (SIMD width, INT8 dot products, bf16)
@@ -89,7 +91,6 @@ def memory_total_mib(root: Path = Path("/")) -> int | None:
 
 
 def versions() -> dict[str, str | None]:
-    from edgeseg.core.artifact import dist_version
 
     return {**{d: dist_version(d) for d in PACKAGES}, "python": platform.python_version()}
 

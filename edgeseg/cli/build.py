@@ -68,18 +68,14 @@ def config_from_args(args: argparse.Namespace):
 
 
 def print_trtexec(args: argparse.Namespace, cfg) -> int:
-    import importlib.util
-
+    from edgeseg.backends.tensorrt import installed_version
     from edgeseg.backends.tensorrt.builder import preflight
     from edgeseg.backends.tensorrt.plan import engine_tag, plan_build, trtexec_command
 
     version = args.trt_version
     if version is None:
-        if importlib.util.find_spec("tensorrt") is not None:
-            import tensorrt
-
-            version = tensorrt.__version__
-        else:
+        version = installed_version()
+        if version is None:
             version = "10.3.0"
             status("TensorRT is not installed here: the command is for TensorRT 10.3.0 "
                    "(JetPack 6); --trt-version X.Y.Z for another")

@@ -66,6 +66,7 @@ class Target:
     weight_bits: int
     judged_in: str  # engine that runs the accuracy check
     mode: str  # "kernels": the engine's fused integer kernels; "reference": Q/DQ as written
+    routes: tuple[str, ...]  # qdq: ONNX Q/DQ (quant/int8.py); nncf: NNCF's IR (nncf_route.py)
     summary: str
 
 
@@ -73,11 +74,11 @@ class Target:
 # TensorRT accumulates exactly, and its arithmetic is the Q/DQ graph as written, which ONNX
 # Runtime reproduces with its fused kernels off.
 TARGETS: dict[str, Target] = {t.name: t for t in (
-    Target("tensorrt", "int8", True, 8, "onnxruntime", "reference",
+    Target("tensorrt", "int8", True, 8, "onnxruntime", "reference", ("qdq",),
            "symmetric S8 activations and weights, what TensorRT's explicit Q/DQ requires"),
-    Target("openvino", "int8", True, 7, "openvino", "kernels",
+    Target("openvino", "int8", True, 7, "openvino", "kernels", ("qdq", "nncf"),
            "symmetric S8, 7-bit weights: fast in OpenVINO on CPUs with or without VNNI"),
-    Target("onnxruntime", "uint8", False, 7, "onnxruntime", "kernels",
+    Target("onnxruntime", "uint8", False, 7, "onnxruntime", "kernels", ("qdq",),
            "asymmetric U8 activations: what ONNX Runtime's CPU integer kernels run fast"),
 )}
 

@@ -23,6 +23,10 @@ from pathlib import Path
 import numpy as np
 
 from edgeseg.core.errors import InputError
+from edgeseg.core.progress import progress_bar
+from edgeseg.data.datasets import DatasetError, open_dataset, read_image, read_mask
+from edgeseg.data.io import atomic_output_dir, write_image_png
+from edgeseg.data.transforms import Preprocess
 
 SCHEMA = "edgeseg-calibration"
 SCHEMA_VERSION = 1
@@ -62,7 +66,6 @@ class CalibrationSet:
 
     def images(self) -> list[np.ndarray]:
         """The stored images, each checked against the size the manifest records."""
-        from edgeseg.data.datasets import read_image
 
         out = []
         for p in self.paths():
@@ -128,10 +131,6 @@ def build(out: str | Path, *, size: tuple[int, int], resize: str = "stretch",
           progress: bool = True, log: Callable[[str], None] = print) -> CalibrationSet:
     """Draw `num` images from a dataset split (stratified by class presence) or from an image
     list (uniformly), resize them by the policy and write the set atomically."""
-    from edgeseg.core.progress import progress_bar
-    from edgeseg.data.datasets import DatasetError, open_dataset, read_image, read_mask
-    from edgeseg.data.io import atomic_output_dir, write_image_png
-    from edgeseg.data.transforms import Preprocess
 
     if (data is None) == (list_file is None):
         raise CalibrationError("give exactly one source: --data DATASET_DIR or --list FILE")

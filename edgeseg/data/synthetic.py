@@ -18,7 +18,9 @@ from __future__ import annotations
 
 import numpy as np
 
+from edgeseg.core.progress import progress_bar
 from edgeseg.data.classes import IGNORE_INDEX, SYNTHETIC
+from edgeseg.data.io import atomic_output_dir, write_image_png, write_label_png
 
 ROAD, SIDEWALK, BUILDING, VEGETATION, SKY, CAR, PERSON, POLE = range(SYNTHETIC.num_classes)
 assert SYNTHETIC.names[POLE] == "pole"
@@ -334,8 +336,6 @@ def write_dataset(out, num: int, size: tuple[int, int] = (256, 512), seed: int =
     root); image i is `render_scene(seed * 1_000_003 + i, size)`. Returns the output path."""
     from pathlib import Path
 
-    from edgeseg.core.progress import progress_bar
-    from edgeseg.data.io import atomic_output_dir, write_image_png, write_label_png
 
     if num < 2:
         raise ValueError(f"need at least 2 scenes (one train, one val), got {num}")

@@ -9,12 +9,22 @@ from typing import Any
 
 import numpy as np
 
+from edgeseg.backends import is_available
 from edgeseg.backends import model_file as backend_model_file
-from edgeseg.checkpoint import build_reference
-from edgeseg.core.artifact import ArtifactError, new_meta, read_meta, write_meta
+from edgeseg.backends.onnxruntime.quantizer import to_float16
+from edgeseg.backends.openvino.tools import save_ir
+from edgeseg.checkpoint import build_reference, model_from_checkpoint, read_checkpoint
+from edgeseg.core.artifact import ArtifactError, new_meta, read_meta, sha256, write_meta
 from edgeseg.core.compare import ParityError, compare_outputs
 from edgeseg.core.preprocess import graph_input, input_preprocess  # noqa: F401 (re-exported)
+from edgeseg.data.classes import CITYSCAPES, ClassSet
+from edgeseg.data.datasets import open_dataset
+from edgeseg.data.io import atomic_output_dir
+from edgeseg.data.transforms import Preprocess
+from edgeseg.export.onnx import export_onnx, graph_opset, op_counts, simplify
 from edgeseg.export.parity import THRESHOLDS, run_backend
+from edgeseg.models import create_model
+from edgeseg.models.deploy import OUTPUT_KINDS, DeployModel, label_dtype
 
 
 @dataclass(frozen=True)
@@ -48,7 +58,6 @@ def parity_inputs(meta: dict, n: int, data: str | None, seed: int = 0):
     h, w = inp["size"]
     pre = input_preprocess(inp)
     if data:
-        from edgeseg.data.datasets import open_dataset
 
         ds = open_dataset(data, "val")
         images, labels = zip(*(ds[i] for i in range(min(n, len(ds)))))
@@ -70,7 +79,6 @@ def check_parity(directory: Path, meta: dict, n: int, data: str | None,
                  backends: tuple[str, ...], log: Callable[[str], None]) -> list[dict]:
     import torch
 
-    from edgeseg.backends import is_available
 
     reference = build_reference(meta["model"], meta["input"], meta["output"]["kind"])
     inputs, labels = parity_inputs(meta, n, data)
@@ -118,15 +126,9 @@ def to_fp16(path: Path, block: tuple[str, ...], log: Callable[[str], None]) -> l
     keeping the `block` op types, and the converter's own default list, in FP32; returns the
     op types kept."""
     import onnx
-    from onnxruntime.transformers.float16 import (
-        DEFAULT_OP_BLOCK_LIST,
-        convert_float_to_float16,
-    )
 
-    # Passing a list replaces the converter's defaults (TopK, Range, Upsample, ...): add ours.
-    block = tuple(dict.fromkeys([*DEFAULT_OP_BLOCK_LIST, *block]))
-    model = convert_float_to_float16(onnx.load(str(path)), keep_io_types=True,
-                                     op_block_list=list(block))
+
+    model, block = to_float16(onnx.load(str(path)), block)
     # The converter appends its input casts after their consumers; parsers that read
     # nodes in order (TensorRT's) need them sorted.
     topological_sort(model.graph)
@@ -156,28 +158,11 @@ def topological_sort(graph) -> None:
     graph.node.extend(ordered)
 
 
-def to_openvino_ir(onnx_path: Path, xml_path: Path, fp16: bool) -> None:
-    from edgeseg.backends import require
-
-    require("openvino")
-    import openvino as ov
-
-    ov.save_model(ov.convert_model(str(onnx_path)), str(xml_path), compress_to_fp16=fp16)
-
-
 def export(cfg: ExportConfig, log: Callable[[str], None] = print) -> Path:
     """Export, simplify, check parity and write the artifact directory atomically."""
     import onnx
     import torch
 
-    from edgeseg.checkpoint import model_from_checkpoint, read_checkpoint
-    from edgeseg.core.artifact import sha256
-    from edgeseg.data.classes import CITYSCAPES, ClassSet
-    from edgeseg.data.io import atomic_output_dir
-    from edgeseg.data.transforms import Preprocess
-    from edgeseg.export.onnx import export_onnx, graph_opset, op_counts, simplify
-    from edgeseg.models import create_model
-    from edgeseg.models.deploy import OUTPUT_KINDS, DeployModel, label_dtype
 
     if cfg.output not in OUTPUT_KINDS:
         raise ValueError(f"unknown output kind {cfg.output!r}; choose one of "
@@ -262,7 +247,7 @@ def export(cfg: ExportConfig, log: Callable[[str], None] = print) -> Path:
         info["opset"] = graph_opset(graph)  # what the file declares, not what was asked
         info["ops_final"] = dict(op_counts(graph))
         if "openvino" in cfg.formats:
-            to_openvino_ir(tmp / "model.onnx", tmp / "model.xml", cfg.precision == "fp16")
+            save_ir(tmp / "model.onnx", tmp / "model.xml", cfg.precision == "fp16")
             meta["files"].update({"model.xml": None, "model.bin": None})
             log("wrote OpenVINO IR model.xml/.bin")
         meta["export"] = info

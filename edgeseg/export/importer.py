@@ -9,7 +9,13 @@ from pathlib import Path
 
 import numpy as np
 
+from edgeseg.backends import is_available
 from edgeseg.core.artifact import new_meta, write_meta
+from edgeseg.core.compare import ParityError, compare_outputs
+from edgeseg.core.lint import load_onnx
+from edgeseg.data.io import atomic_output_dir
+from edgeseg.data.transforms import Preprocess
+from edgeseg.export.parity import run_backend
 
 ELEM_TYPES = {1: "float32", 10: "float16", 2: "uint8", 6: "int32", 7: "int64"}
 # Two engines running the same graph in f32 must agree (there is no PyTorch reference).
@@ -53,12 +59,6 @@ def import_onnx(onnx_path: str, out: str, *, classes, mean, std, color: str = "R
     """Validate `onnx_path`, copy it into a new artifact directory with its meta.json, and run
     it in ONNX Runtime and OpenVINO (f32) on random inputs to check that both load it and
     agree (there is no PyTorch model to compare with)."""
-    from edgeseg.backends import is_available
-    from edgeseg.core.compare import ParityError, compare_outputs
-    from edgeseg.core.lint import load_onnx
-    from edgeseg.data.io import atomic_output_dir
-    from edgeseg.data.transforms import Preprocess
-    from edgeseg.export.parity import run_backend
 
     model = load_onnx(onnx_path)
     inp, outp = describe_io(model)

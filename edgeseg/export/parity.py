@@ -11,6 +11,7 @@ from pathlib import Path
 
 import numpy as np
 
+from edgeseg.backends import get_runner
 from edgeseg.core.compare import ParityError
 
 # Per precision: what an export must reach against PyTorch FP32 to be written.
@@ -33,7 +34,6 @@ def run_backend(backend: str, model_path: Path, inputs: list[np.ndarray], input_
                 **options) -> list[np.ndarray]:
     """Outputs of `backend` on `inputs`; with `output` (the artifact's meta), each is checked
     to carry the promised name and dtype. `options` go to the backend's Runner."""
-    from edgeseg.backends import get_runner
 
     results = []
     names = [output["name"]] if output else None

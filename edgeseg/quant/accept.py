@@ -24,8 +24,12 @@ from pathlib import Path
 
 import numpy as np
 
+from edgeseg.core.compare import to_labels
+from edgeseg.core.progress import progress_bar
+from edgeseg.export.parity import run_backend
 from edgeseg.quant import qdq
 from edgeseg.quant.config import ENGINE, QuantConfig, QuantizationError, mode_options
+from edgeseg.quant.engines import score
 
 ENGINE_WORDS = {
     "tensorrt": "ONNX Runtime computing the Q/DQ arithmetic as written (what TensorRT runs)",
@@ -56,7 +60,6 @@ def budget_split(val_set, test_set):
 def outputs(engine: str, path: Path, meta: dict, inputs: list[np.ndarray],
             threads: int | None, mode: str | None = None) -> list[np.ndarray]:
     """Raw outputs of `path` run in `engine` (in `mode` of config.mode_options for a Q/DQ graph)."""
-    from edgeseg.export.parity import run_backend
 
     options = mode_options(mode) if mode else {}
     return run_backend(engine, path, inputs, meta["input"]["name"], threads=threads, **options)
@@ -65,7 +68,6 @@ def outputs(engine: str, path: Path, meta: dict, inputs: list[np.ndarray],
 def labels(engine: str, path: Path, meta: dict, inputs: list[np.ndarray],
            threads: int | None, mode: str | None = None) -> list[np.ndarray]:
     """Class ids of `path` run in `engine`."""
-    from edgeseg.core.compare import to_labels
 
     return [to_labels(o, meta["output"]["kind"])
             for o in outputs(engine, path, meta, inputs, threads, mode)]
@@ -107,7 +109,6 @@ def blame(build: Callable[[tuple[str, ...], Path], Path], candidates: list[str],
     """The layers whose INT8 version moves the most pixels: for each quantized layer, the
     agreement with FP32 (on the `where` pixels) it gives back when it alone stays in float,
     on the first BLAME_IMAGES of `inputs`."""
-    from edgeseg.core.progress import progress_bar
 
     engine, mode = ENGINE[target]
     n = min(BLAME_IMAGES, len(inputs))
@@ -139,8 +140,6 @@ def judge(*, model_path: Path, src: Path, meta: dict, cfg: QuantConfig, held: li
           report_set, search: dict | None, build, work: Path, log, progress: bool) -> dict:
     """Measure the INT8 graph and accept it or raise QuantizationError: returns the meta
     sections {"accuracy", "acceptance", "backend_agreement"}."""
-    from edgeseg.core.compare import to_labels
-    from edgeseg.quant.engines import score
 
     engine, mode = ENGINE[cfg.target]
     fp32 = src / "model.onnx"

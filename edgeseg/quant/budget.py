@@ -19,16 +19,17 @@ from __future__ import annotations
 from collections.abc import Callable
 from pathlib import Path
 
+from edgeseg.core.progress import progress_bar
+from edgeseg.quant import qdq
+from edgeseg.quant.config import ENGINE, mode_options
+from edgeseg.quant.engines import score
+
 
 def fit(*, build: Callable[[tuple[str, ...], Path], Path], work: Path, meta: dict,
         source: Path, dataset, cfg, log: Callable[[str], None] = print,
         progress: bool = True) -> dict:
     import onnx
 
-    from edgeseg.core.progress import progress_bar
-    from edgeseg.quant import qdq
-    from edgeseg.quant.config import ENGINE, mode_options
-    from edgeseg.quant.engines import score
 
     backend, mode = ENGINE[cfg.target]
 

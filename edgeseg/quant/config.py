@@ -11,6 +11,7 @@ from edgeseg.core.artifact import ArtifactError, read_meta
 from edgeseg.core.capabilities import TARGETS
 from edgeseg.core.errors import CheckFailed
 from edgeseg.data import calibration
+from edgeseg.data.datasets import DatasetError, open_dataset
 from edgeseg.quant import qdq
 
 # Targets (activation scheme, weight bits, the engine that judges them) are data in
@@ -152,7 +153,6 @@ def check_source(directory: Path, meta: dict):
 
 def check_val(val: str, meta: dict, flag: str = "--val"):
     """The val split of `val`, labelled with the artifact's classes."""
-    from edgeseg.data.datasets import DatasetError, open_dataset
 
     try:
         ds = open_dataset(val, "val")

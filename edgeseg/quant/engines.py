@@ -7,12 +7,14 @@ from pathlib import Path
 
 import numpy as np
 
+from edgeseg.backends import get_runner
+from edgeseg.core.compare import to_labels
+from edgeseg.evaluate import GraphPredictor, evaluate_side_by_side
+from edgeseg.export.parity import run_backend
 from edgeseg.quant.config import mode_options
 
 
 def _runner_predictor(backend: str, path: Path, meta: dict, threads: int | None, **options):
-    from edgeseg.backends import get_runner
-    from edgeseg.evaluate import GraphPredictor
 
     runner = get_runner(backend, path, threads=threads, output_names=[meta["output"]["name"]],
                         **options)
@@ -23,7 +25,6 @@ def _runner_predictor(backend: str, path: Path, meta: dict, threads: int | None,
 def score(models: dict[str, tuple[str, Path]], meta: dict, dataset, *, limit=None,
           threads=None, progress=False):
     """{label: (backend, onnx path[, runner options])} scored side by side on the dataset."""
-    from edgeseg.evaluate import evaluate_side_by_side
 
     runners, predictors = [], {}
     try:
@@ -42,8 +43,6 @@ def backend_agreement(path: Path, meta: dict, inputs: list[np.ndarray],
                       threads: int | None = None, mode: str = "kernels") -> float:
     """Share of pixels where ONNX Runtime and OpenVINO give the same label on `inputs`,
     both running in `mode` (MODES)."""
-    from edgeseg.core.compare import to_labels
-    from edgeseg.export.parity import run_backend
 
     name, kind = meta["input"]["name"], meta["output"]["kind"]
     a = run_backend("onnxruntime", path, inputs, name, threads=threads,

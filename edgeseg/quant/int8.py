@@ -25,8 +25,6 @@ tensorrt target; `max_drop` turns the accuracy check into a budget (budget.py).
 
 from __future__ import annotations
 
-import contextlib
-import io
 import os
 import shutil
 import tempfile
@@ -35,11 +33,17 @@ from pathlib import Path
 
 import numpy as np
 
+from edgeseg.backends import require
+from edgeseg.backends.onnxruntime import quantizer as ortq
+from edgeseg.backends.openvino.tools import save_ir
 from edgeseg.core import trtcache
 from edgeseg.core.artifact import write_meta
+from edgeseg.core.lint import lint, summarize
 from edgeseg.data import calibration
+from edgeseg.data.io import atomic_output_dir
+from edgeseg.export.exporter import graph_input, topological_sort
 from edgeseg.export.parity import THRESHOLDS
-from edgeseg.quant import accept, qdq, rules
+from edgeseg.quant import accept, budget, qdq, rules
 from edgeseg.quant.config import (
     TARGETS,
     QuantConfig,
@@ -52,44 +56,8 @@ from edgeseg.quant.config import (
 
 
 def calibration_inputs(cs: calibration.CalibrationSet, input_meta: dict) -> list[np.ndarray]:
-    from edgeseg.export.exporter import graph_input
 
     return [graph_input(input_meta, im) for im in cs.images()]
-
-
-class _Reader:
-    """ONNX Runtime's CalibrationDataReader protocol over prepared inputs."""
-
-    def __init__(self, name: str, inputs: list[np.ndarray]) -> None:
-        self.name, self.inputs, self.i = name, inputs, 0
-
-    def get_next(self):
-        if self.i >= len(self.inputs):
-            return None
-        self.i += 1
-        return {self.name: self.inputs[self.i - 1]}
-
-    def __iter__(self):
-        return self
-
-    def __next__(self):
-        x = self.get_next()
-        if x is None:
-            raise StopIteration
-        return x
-
-    def __len__(self) -> int:
-        return len(self.inputs)
-
-    def set_range(self, start_index: int, end_index: int) -> None:
-        self.inputs, self.i = self.inputs[start_index:end_index], 0
-
-
-def _method(name: str):
-    from onnxruntime.quantization import CalibrationMethod
-
-    return {"minmax": CalibrationMethod.MinMax, "entropy": CalibrationMethod.Entropy,
-            "percentile": CalibrationMethod.Percentile}[name]
 
 
 def calibration_symmetric(cfg: QuantConfig) -> bool:
@@ -101,83 +69,26 @@ def calibration_symmetric(cfg: QuantConfig) -> bool:
 def ranges_key(onnx_sha256: str, calib_hash: str, cfg: QuantConfig) -> str:
     import hashlib
 
-    import onnxruntime
-
     parts = [onnx_sha256, calib_hash, cfg.method, str(calibration_symmetric(cfg)),
              str(cfg.percentile) if cfg.method == "percentile" else "",
-             onnxruntime.__version__]
+             ortq.version()]
     return hashlib.sha256(":".join(parts).encode()).hexdigest()[:32]
-
-
-def read_ranges(path: Path) -> dict[str, tuple[float, float]]:
-    from onnxruntime.quantization.calibrate import load_tensors_data
-
-    tensors = load_tensors_data(path)
-    out = {}
-    for name in tensors:
-        lo, hi = tensors[name].range_value
-        out[name] = (float(np.asarray(lo).min()), float(np.asarray(hi).max()))
-    return out
-
-
-CALIB_CHUNK_BYTES = 4 << 30  # float tensors held per calibration pass
-
-
-def activation_bytes(model_path: Path) -> int:
-    """Bytes of all float tensors one input produces (from shape inference): what ONNX
-    Runtime's calibrator holds per image."""
-    import onnx
-
-    model = onnx.shape_inference.infer_shapes(onnx.load(str(model_path)))
-    total = 0
-    for vi in [*model.graph.value_info, *model.graph.output]:
-        t = vi.type.tensor_type
-        dims = [d.dim_value for d in t.shape.dim]
-        if t.elem_type == onnx.TensorProto.FLOAT and dims and all(d > 0 for d in dims):
-            total += 4 * int(np.prod(dims))
-    return total
 
 
 def calibrate(model_path: Path, input_name: str, inputs: list[np.ndarray], cfg: QuantConfig,
               ranges_path: Path) -> dict[str, tuple[float, float]]:
     """Ranges of every float tensor (not only the quantized ones, so that the TensorRT cache
     covers the whole network), saved where quantize_static's cache reads them."""
-    from onnxruntime.quantization.calibrate import create_calibrator, save_tensors_data
-
-    options = {"symmetric": calibration_symmetric(cfg)}
-    if cfg.method == "percentile":
-        options["percentile"] = cfg.percentile
-    with tempfile.TemporaryDirectory(prefix="edgeseg-calib-") as tmp:
-        calibrator = create_calibrator(model_path, None,
-                                       augmented_model_path=str(Path(tmp) / "augmented.onnx"),
-                                       calibrate_method=_method(cfg.method),
-                                       extra_options=options)
-        # ONNX Runtime keeps every tensor of every image it was given until it reduces them:
-        # at 512x1024 that is gigabytes per image for SegNet. Feeding chunks makes it reduce
-        # after each (ranges and histograms merge across calls; its own
-        # CalibMaxIntermediateOutputs option drops them instead). Min/max ranges are exactly
-        # those of one pass; entropy and percentile histograms take their bin width from the
-        # first chunk, so with more than one chunk their thresholds shift somewhat.
-        chunk = max(1, CALIB_CHUNK_BYTES // max(1, activation_bytes(model_path)))
-        # Its histogram calibrators print their progress on stdout, which is the user's
-        # (a report may be going there): keep it out.
-        with contextlib.redirect_stdout(io.StringIO()):
-            for i in range(0, len(inputs), chunk):
-                calibrator.collect_data(_Reader(input_name, inputs[i:i + chunk]))
-            tensors = calibrator.compute_data()
-        del calibrator
-    save_tensors_data(tensors, ranges_path)
-    return read_ranges(ranges_path)
+    return ortq.calibrate(model_path, input_name, inputs, method=cfg.method,
+                          symmetric=calibration_symmetric(cfg),
+                          percentile=cfg.percentile, ranges_path=ranges_path)
 
 
 def quantize_graph(prepared: Path, ranges_path: Path, cfg: QuantConfig,
                    float_nodes: tuple[str, ...] = ()):
     """(the Q/DQ ModelProto for `prepared`, the rules that fired), with `float_nodes` and the
     configured exclusions left in float, Q/DQ placed by rules.py."""
-    import logging
-
     import onnx
-    from onnxruntime.quantization import QuantFormat, QuantType, quantize_static
 
     model = onnx.load(str(prepared))
     sym = TARGETS[cfg.target].symmetric
@@ -185,27 +96,16 @@ def quantize_graph(prepared: Path, ranges_path: Path, cfg: QuantConfig,
                  if cfg.rules else rules.Plan())
     excluded = set(cfg.exclude_nodes) | set(float_nodes) | placement.exclude | {
         n.name for n in model.graph.node if n.op_type in cfg.exclude_ops}
-    act = QuantType.QInt8 if sym else QuantType.QUInt8
     with tempfile.TemporaryDirectory(prefix="edgeseg-q-") as tmp:
         out = Path(tmp) / "q.onnx"
-        root = logging.getLogger()
-        level = root.level
-        root.setLevel(logging.ERROR)  # its "consider pre-processing" advice: done already
-        try:
-            quantize_static(str(prepared), str(out), None, quant_format=QuantFormat.QDQ,
-                            per_channel=cfg.per_channel, reduce_range=weight_bits(cfg) == 7,
-                            activation_type=act,
-                            weight_type=QuantType.QInt8, nodes_to_exclude=sorted(excluded),
-                            op_types_to_quantize=placement.op_types,
-                            calibrate_method=_method(cfg.method),
-                            calibration_cache_path=str(ranges_path),
-                            extra_options={"ActivationSymmetric": sym, "WeightSymmetric": True,
-                                           # TensorRT fuses a float bias into its INT8
-                                           # layers; its Q/DQ types are INT8/FP8/INT4.
-                                           "QuantizeBias": cfg.target != "tensorrt",
-                                           **placement.extra_options})
-        finally:
-            root.setLevel(level)
+        ortq.quantize_qdq(prepared, out, ranges_path, method=cfg.method,
+                          per_channel=cfg.per_channel, reduce_range=weight_bits(cfg) == 7,
+                          symmetric_activations=sym, nodes_to_exclude=sorted(excluded),
+                          op_types=placement.op_types,
+                          # TensorRT fuses a float bias into its INT8 layers; its Q/DQ types
+                          # are INT8/FP8/INT4.
+                          quantize_bias=cfg.target != "tensorrt",
+                          extra_options=placement.extra_options)
         q = onnx.load(str(out))
     fired = list(placement.rules)
     if placement.exclude:
@@ -232,12 +132,7 @@ def quantize(cfg: QuantConfig, *, log: Callable[[str], None] = print,
     """Write the INT8 artifact at cfg.out, or refuse (QuantizationError) and write nothing;
     returns its meta."""
     import onnx
-    from onnxruntime.quantization.shape_inference import quant_pre_process
 
-    from edgeseg.backends import require
-    from edgeseg.data.io import atomic_output_dir
-    from edgeseg.export.exporter import topological_sort
-    from edgeseg.quant import budget
 
     check_config(cfg)
     src, meta, cs, val_set, test_set = open_inputs(cfg)
@@ -250,7 +145,7 @@ def quantize(cfg: QuantConfig, *, log: Callable[[str], None] = print,
         prepared, ranges_path = work / "prepared.onnx", work / "ranges.json"
         # Shape inference only: ORT's graph optimisations would rename the nodes that
         # exclusions, reports and the TensorRT cache refer to.
-        quant_pre_process(str(src / "model.onnx"), str(prepared), skip_optimization=True)
+        ortq.prepare(src / "model.onnx", prepared)
         names = {n.name for n in onnx.load(str(prepared)).graph.node}
         unknown = sorted(set(cfg.exclude_nodes) - names)
         if unknown:
@@ -291,9 +186,7 @@ def quantize(cfg: QuantConfig, *, log: Callable[[str], None] = print,
         if cfg.target == "tensorrt":
             files.update({"model.fp32.onnx": None, "calib.cache": None})
         if "model.xml" in meta["files"]:
-            from edgeseg.export.exporter import to_openvino_ir
-
-            to_openvino_ir(model_path, tmp / "model.xml", fp16=False)
+            save_ir(model_path, tmp / "model.xml", fp16=False)
             files.update({"model.xml": None, "model.bin": None})
         new = dict(meta)
         new.update(
@@ -318,7 +211,7 @@ def _ranges(prepared: Path, ranges_path: Path, inputs: list[np.ndarray], meta: d
     cached = Path(cfg.range_cache) / f"{key}.json" if cfg.range_cache else None
     if cached is not None and cached.is_file():
         shutil.copyfile(cached, ranges_path)
-        ranges = read_ranges(ranges_path)
+        ranges = ortq.read_ranges(ranges_path)
         log(f"calibration ranges ({cfg.method}) for this model and set from {cached}")
     else:
         log(f"calibrating ({cfg.method}) on {len(inputs)} images of {cs.root} "
@@ -338,7 +231,6 @@ def _ranges(prepared: Path, ranges_path: Path, inputs: list[np.ndarray], meta: d
 
 def _structural_checks(q, cfg: QuantConfig) -> dict | None:
     """Zero points where the target needs them, and the TensorRT lint for its target."""
-    from edgeseg.core.lint import lint, summarize
 
     if TARGETS[cfg.target].symmetric:
         nonzero = [n for n, _, v in qdq.zero_points(q) if v.any()]
@@ -357,8 +249,6 @@ def _structural_checks(q, cfg: QuantConfig) -> dict | None:
 
 def _calibration_record(cfg: QuantConfig, cs, n_calib: int, n_held: int,
                         float_nodes: tuple[str, ...], fired: list[dict], ranges: dict) -> dict:
-    import onnxruntime
-
     return {
         "route": "qdq", "set": str(cs.root.resolve()), "hash": cs.hash,
         "images": n_calib, "set_images": len(cs), "held_out_images": n_held,
@@ -369,7 +259,7 @@ def _calibration_record(cfg: QuantConfig, cs, n_calib: int, n_held: int,
                     + (", 7-bit range (overflow fix)" if weight_bits(cfg) == 7 else "")),
         "weight_bits": weight_bits(cfg),
         "activations": activation_scheme(cfg.target),
-        "quantizer": f"onnxruntime.quantization.quantize_static {onnxruntime.__version__} "
+        "quantizer": f"onnxruntime.quantization.quantize_static {ortq.version()} "
                      "(QDQ)",
         "rules": fired,
         "excluded_ops": list(cfg.exclude_ops),

@@ -11,80 +11,77 @@ Q/DQ route's graphs are (accept.decide), with no cross-engine agreement to recor
 
 from __future__ import annotations
 
-import importlib.metadata
 import importlib.util
 from collections.abc import Callable
 from pathlib import Path
 
+from edgeseg.backends import require
+from edgeseg.backends.openvino import tools as ir_tools
 from edgeseg.core.artifact import write_meta
+from edgeseg.core.capabilities import TARGETS
+from edgeseg.core.compare import to_labels
+from edgeseg.core.errors import EngineUnavailable, UsageError
+from edgeseg.data.io import atomic_output_dir
+from edgeseg.export.parity import THRESHOLDS
+from edgeseg.quant import accept
+from edgeseg.quant.config import check_config, open_inputs
+from edgeseg.quant.engines import score
+from edgeseg.quant.int8 import calibration_inputs
 
 
 def quantize_nncf(cfg, *, log: Callable[[str], None] = print, progress: bool = True) -> dict:
-    from edgeseg.backends import require
-    from edgeseg.data.io import atomic_output_dir
-    from edgeseg.export.parity import THRESHOLDS
-    from edgeseg.quant import accept
-    from edgeseg.quant.config import QuantizationError, check_config, open_inputs
-    from edgeseg.quant.engines import score
-    from edgeseg.quant.int8 import calibration_inputs
-
     check_config(cfg)
-    if cfg.target != "openvino":
-        raise QuantizationError(f"--route nncf writes an OpenVINO IR: use --target openvino "
-                                f"(not {cfg.target}), or --route qdq for {cfg.target}")
+    if "nncf" not in TARGETS[cfg.target].routes:
+        with_nncf = [t.name for t in TARGETS.values() if "nncf" in t.routes]
+        raise UsageError(f"--route nncf writes an IR for {', '.join(with_nncf)}: use --target "
+                         f"{with_nncf[0]} (not {cfg.target}), or --route qdq for {cfg.target}")
     if cfg.max_drop is not None or cfg.exclude_nodes:
-        raise QuantizationError("--route nncf takes no --max-drop or --exclude-node yet; use "
+        raise UsageError("--route nncf takes no --max-drop or --exclude-node yet; use "
                                 "the Q/DQ route for an accuracy budget")
     if importlib.util.find_spec("nncf") is None:
-        raise ImportError("--route nncf needs NNCF: pip install 'edgeseg[nncf]'")
-    require("openvino")
+        raise EngineUnavailable("--route nncf needs NNCF: pip install 'edgeseg[nncf]'")
+    engine = TARGETS[cfg.target].judged_in
+    require(engine)
     src, meta, cs, val_set, _ = open_inputs(cfg)
-    import nncf
-    import openvino as ov
 
     out = Path(cfg.out)
     with atomic_output_dir(out, overwrite=cfg.force, flag="--force") as tmp:
         inputs, held = accept.holdout_split(calibration_inputs(cs, meta["input"]), cfg)
         log(f"NNCF: calibrating on {len(inputs)} images of {cs.root} ({len(held)} held out "
             "for the check)")
-        model = ov.convert_model(str(src / "model.onnx"))
-        quantized = nncf.quantize(model, nncf.Dataset(inputs),
-                                  preset=nncf.QuantizationPreset.PERFORMANCE,
-                                  target_device=nncf.TargetDevice.CPU, subset_size=len(inputs))
-        ov.save_model(quantized, str(tmp / "model.xml"), compress_to_fp16=False)
-        from edgeseg.core.compare import to_labels
+        ir_tools.nncf_quantize(src / "model.onnx", tmp / "model.xml", inputs)
 
         kind = meta["output"]["kind"]
-        ref_out = accept.outputs("openvino", src / "model.onnx", meta, held, cfg.threads)
+        ref_out = accept.outputs(engine, src / "model.onnx", meta, held, cfg.threads)
         ref = [to_labels(o, kind) for o in ref_out]
         where = accept.decided(ref_out, kind, cfg.decided_margin)
-        got = accept.labels("openvino", tmp / "model.xml", meta, held, cfg.threads)
+        got = accept.labels(engine, tmp / "model.xml", meta, held, cfg.threads)
         fp32_agree, all_pixels = accept.agreement(ref, got, where), accept.agreement(ref, got)
         share = 1.0 if where is None else sum(w.mean() for w in where) / len(where)
-        log(f"INT8 IR vs FP32 in OpenVINO: {100 * fp32_agree:.2f}% of the pixels FP32 decides "
+        log(f"INT8 IR vs FP32 in {engine}: {100 * fp32_agree:.2f}% of the pixels FP32 decides "
             f"keep their class ({100 * all_pixels:.2f}% of all) on {len(held)} held-out "
             "calibration images")
         accuracy = {}
         if val_set is not None:
-            metrics, agree = score({"fp32": ("openvino", src / "model.onnx"),
-                                    "int8-openvino": ("openvino", tmp / "model.xml")},
+            metrics, agree = score({"fp32": (engine, src / "model.onnx"),
+                                    f"int8-{engine}": (engine, tmp / "model.xml")},
                                    meta, val_set, limit=cfg.val_limit, threads=cfg.threads,
                                    progress=progress)
-            ref, m = metrics["fp32"].miou, metrics["int8-openvino"].miou
+            ref, m = metrics["fp32"].miou, metrics[f"int8-{engine}"].miou
             accuracy = {
                 "dataset": str(Path(cfg.val).resolve()), "split": "val",
                 "images": metrics["fp32"].images, "held_out": True, "tuned_on": None,
-                "reference_miou": ref, "reference": "FP32 artifact in openvino",
-                "engine": "openvino", "mode": "kernels",
-                "miou": {"openvino": m}, "drop_points": {"openvino": 100 * (ref - m)},
+                "reference_miou": ref, "reference": f"FP32 artifact in {engine}",
+                "engine": engine, "mode": "kernels",
+                "miou": {engine: m}, "drop_points": {engine: 100 * (ref - m)},
                 "per_class_iou": {k: v.per_class_iou for k, v in metrics.items()},
                 "agreement": agree,
             }
-            log(f"val mIoU: FP32 {ref:.4f}; INT8 (NNCF) OpenVINO {m:.4f} "
+            log(f"val mIoU: FP32 {ref:.4f}; INT8 (NNCF) {engine} {m:.4f} "
                 f"({100 * (ref - m):+.2f} points drop)")
         acceptance = accept.decide(cfg, accuracy=accuracy, fp32_agree=fp32_agree,
                                    n_held=len(held), search=None,
-                                   engine_words="OpenVINO running the NNCF IR",
+                                   engine_words=f"{engine} running the NNCF IR",
                                    blamer=lambda: None, log=log, decided_share=float(share),
                                    all_pixels=all_pixels)
         new = dict(meta)
@@ -93,16 +90,16 @@ def quantize_nncf(cfg, *, log: Callable[[str], None] = print, progress: bool = T
             calibration={
                 "route": "nncf", "set": str(cs.root.resolve()), "hash": cs.hash,
                 "images": len(inputs), "set_images": len(cs), "held_out_images": len(held),
-                "target": "openvino",
-                "quantizer": f"nncf.quantize {importlib.metadata.version('nncf')} "
-                             "(OpenVINO backend, PERFORMANCE preset, CPU)",
+                "target": cfg.target,
+                "quantizer": f"nncf.quantize {ir_tools.nncf_version()} "
+                             f"({engine} backend, PERFORMANCE preset, CPU)",
                 "weights": "int8 symmetric per-channel (overflow fix on the first layer)",
                 "activations": "int8 symmetric per-tensor", "tensorrt_cache": None,
                 "float_layers": [],
             },
             accuracy=accuracy, acceptance=acceptance,
             parity={"thresholds": THRESHOLDS["int8"], "results": [], "backend_agreement": {
-                "not_applicable": "an OpenVINO IR runs in OpenVINO only"}},
+                "not_applicable": f"the NNCF IR runs in {engine} only"}},
             source={"artifact": str(src.resolve()), "onnx_sha256": meta["files"]["model.onnx"]},
         )
         write_meta(tmp, new)

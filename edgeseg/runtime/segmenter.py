@@ -21,6 +21,7 @@ from edgeseg.core.capabilities import AUTO_ORDER, ENGINES, engine, is_available
 from edgeseg.core.errors import EdgesegError, EngineUnavailable
 from edgeseg.core.frames import Pipeline, as_rgb
 from edgeseg.runtime.overlay import colorize, overlay
+from edgeseg.runtime.tiling import tiled_scores
 
 
 def choose_backend(meta: dict, requested: str = "auto") -> tuple[str, str, str]:
@@ -164,7 +165,6 @@ class Segmenter:
 
     def tiled_scores(self, image: np.ndarray, overlap: float = 0.25) -> np.ndarray:
         """C x H x W scores from overlapping network-size windows (see runtime.tiling)."""
-        from edgeseg.runtime.tiling import tiled_scores
 
         image = as_rgb(image, self.color)
         self.pipeline.require_scores()

@@ -355,8 +355,9 @@ def test_minmax_calibration_in_chunks_gives_the_one_pass_ranges(fp32_artifact, c
     for SegNet at 512x1024); min/max ranges must not depend on the chunking.
     (Histogram methods take their bin width from the first pass, so theirs do: measured
     here, entropy's threshold of one tensor moved from 13.0 to 10.7 with 5-image chunks.)"""
-    from edgeseg.quant import int8
-    from edgeseg.quant.int8 import activation_bytes, calibrate, calibration_inputs
+    from edgeseg.backends.onnxruntime import quantizer
+    from edgeseg.backends.onnxruntime.quantizer import activation_bytes
+    from edgeseg.quant.int8 import calibrate, calibration_inputs
 
     meta = read_meta(fp32_artifact)
     inputs = calibration_inputs(calib_set, meta["input"])
@@ -364,9 +365,9 @@ def test_minmax_calibration_in_chunks_gives_the_one_pass_ranges(fp32_artifact, c
     per_image = activation_bytes(fp32_artifact / "model.onnx")
     # conv1 16ch, pool 16ch, relu 16ch, logits 8ch at 48x96, float32
     assert per_image == 4 * 48 * 96 * (16 * 3 + meta["classes"]["names"].__len__())
-    monkeypatch.setattr(int8, "CALIB_CHUNK_BYTES", per_image * len(inputs))
+    monkeypatch.setattr(quantizer, "CALIB_CHUNK_BYTES", per_image * len(inputs))
     whole = calibrate(fp32_artifact / "model.onnx", "image", inputs, cfg, tmp_path / "a.json")
-    monkeypatch.setattr(int8, "CALIB_CHUNK_BYTES", per_image * 5)  # 7 passes over 32 images
+    monkeypatch.setattr(quantizer, "CALIB_CHUNK_BYTES", per_image * 5)  # 7 passes over 32 images
     chunked = calibrate(fp32_artifact / "model.onnx", "image", inputs, cfg, tmp_path / "b.json")
     assert whole.keys() == chunked.keys() and len(whole) >= 4
     for name, (lo, hi) in whole.items():

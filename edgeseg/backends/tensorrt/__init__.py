@@ -5,9 +5,13 @@ CUDA are imported only inside builder.py, runner.py, calibrator.py and cuda.py, 
 
 from __future__ import annotations
 
+import importlib.util
+
+from edgeseg.backends.tensorrt import cuda as cuda_api
+from edgeseg.backends.tensorrt.plan import select_build
 from edgeseg.backends.tensorrt.runner import Runner
 
-__all__ = ["Runner", "select_engine_file"]
+__all__ = ["Runner", "installed_version", "select_engine_file"]
 
 
 def select_engine_file(meta: dict) -> str:
@@ -15,11 +19,18 @@ def select_engine_file(meta: dict) -> str:
     saying why none can)."""
     import tensorrt
 
-    from edgeseg.backends.tensorrt.cuda import open_cuda
-    from edgeseg.backends.tensorrt.plan import select_build
 
-    cuda = open_cuda(0)
+    cuda = cuda_api.open_cuda(0)
     try:
         return select_build(meta, tensorrt.__version__, cuda.compute_capability)["file"]
     finally:
         cuda.close()
+
+
+def installed_version() -> str | None:
+    """The TensorRT version importable here, None when there is none."""
+    if importlib.util.find_spec("tensorrt") is None:
+        return None
+    import tensorrt
+
+    return tensorrt.__version__

@@ -11,23 +11,27 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
+from edgeseg.backends import install_hint
+from edgeseg.backends.tensorrt import cuda as cuda_api
+from edgeseg.backends.tensorrt.calibrator import make_calibrator
 from edgeseg.backends.tensorrt.plan import (
+    HARDWARE_COMPAT,
     BuildConfig,
     Plan,
     PlanError,
     build_record,
     engine_tag,
+    parse_version,
     plan_build,
 )
+from edgeseg.core.artifact import ArtifactError, read_meta, sha256
 from edgeseg.core.errors import EngineUnavailable, OutputExists
+from edgeseg.core.lint import lint, load_onnx
 
 
 def preflight(cfg: BuildConfig, trt_version: str) -> tuple[dict, list[str]]:
     """meta.json (hashes checked) and the TensorRT lint of model.onnx for that TensorRT
     major: errors before any GPU work. Returns (meta, lint warnings)."""
-    from edgeseg.backends.tensorrt.plan import parse_version
-    from edgeseg.core.artifact import ArtifactError, read_meta
-    from edgeseg.core.lint import lint, load_onnx
 
     meta = read_meta(cfg.artifact)
     if "model.onnx" not in meta["files"]:
@@ -72,7 +76,6 @@ def _configure(trt, builder, network, cfg: BuildConfig, plan: Plan, meta: dict, 
     for flag in plan.flags:
         config.set_flag(getattr(trt.BuilderFlag, flag))
     if plan.hardware_compat:
-        from edgeseg.backends.tensorrt.plan import HARDWARE_COMPAT
 
         config.hardware_compatibility_level = getattr(trt.HardwareCompatibilityLevel,
                                                       HARDWARE_COMPAT[plan.hardware_compat][0])
@@ -96,7 +99,6 @@ def _configure(trt, builder, network, cfg: BuildConfig, plan: Plan, meta: dict, 
         config.set_timing_cache(cache, False)
         log(f"timing cache {cfg.timing_cache} ({len(blob)} bytes read)")
     if plan.calibration:
-        from edgeseg.backends.tensorrt.calibrator import make_calibrator
 
         config.int8_calibrator = make_calibrator(trt, meta, cfg, plan)
     return config, cache
@@ -119,7 +121,6 @@ def build(cfg: BuildConfig, log: Callable[[str], None] = print) -> dict:
     import importlib.util
 
     if importlib.util.find_spec("tensorrt") is None:
-        from edgeseg.backends import install_hint
 
         preflight(cfg, "10.3.0")  # a broken artifact is the first thing to hear about
         raise EngineUnavailable(f"TensorRT is not installed: {install_hint('tensorrt')}. "
@@ -131,12 +132,11 @@ def build(cfg: BuildConfig, log: Callable[[str], None] = print) -> dict:
     for w in warnings:
         log(f"lint: {w}")
 
-    from edgeseg.backends.tensorrt.cuda import open_cuda
 
     plan = plan_build(meta, cfg, trt.__version__)
     for note in plan.notes:
         log(note)
-    cuda = open_cuda(cfg.device)
+    cuda = cuda_api.open_cuda(cfg.device)
     directory = Path(cfg.artifact)
     tag = engine_tag(cuda.name, cuda.compute_capability, trt.__version__, cfg)
     engine_file = f"model.{tag}.engine"
@@ -184,7 +184,6 @@ def _atomic_write(path: Path, data: bytes) -> None:
 
 def record_build(directory: Path, meta: dict, record: dict) -> None:
     """Add (or replace) an engine's build record and its sha256 in meta.json, atomically."""
-    from edgeseg.core.artifact import sha256
 
     builds = [b for b in meta.get("builds", []) if b.get("file") != record["file"]]
     meta = {**meta, "builds": [*builds, record],

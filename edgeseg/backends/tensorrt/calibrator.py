@@ -9,13 +9,15 @@ from pathlib import Path
 
 import numpy as np
 
+from edgeseg.backends.tensorrt import cuda as cuda_api
 from edgeseg.backends.tensorrt.plan import BuildConfig, Plan, PlanError
+from edgeseg.core import trtcache
+from edgeseg.core.preprocess import graph_input
+from edgeseg.data.calibration import load
 
 
 def calibration_inputs(meta: dict, calib_dir: str) -> list[np.ndarray]:
     """Graph inputs (batches of one) from a calibration set made for this artifact's input."""
-    from edgeseg.core.preprocess import graph_input
-    from edgeseg.data.calibration import load
 
     cs = load(calib_dir)
     size, resize = list(meta["input"]["size"]), meta["input"]["resize"]
@@ -29,14 +31,12 @@ def calibration_inputs(meta: dict, calib_dir: str) -> list[np.ndarray]:
 def check_cache(path: Path, trt_version: str) -> bytes:
     """calib.cache bytes, after checking it parses (a header for another TensorRT version is
     only a warning there: TensorRT decides whether to use it)."""
-    from edgeseg.core import trtcache
 
     trtcache.read(path)  # raises CalibrationCacheError naming the bad line
     return path.read_bytes()
 
 
 def make_calibrator(trt, meta: dict, cfg: BuildConfig, plan: Plan):
-    from edgeseg.backends.tensorrt.cuda import open_cuda
 
     cache = None
     batches: list[np.ndarray] = []
@@ -48,7 +48,7 @@ def make_calibrator(trt, meta: dict, cfg: BuildConfig, plan: Plan):
     class Calibrator(trt.IInt8EntropyCalibrator2):
         def __init__(self) -> None:
             trt.IInt8EntropyCalibrator2.__init__(self)
-            self.cuda = open_cuda(cfg.device) if batches else None
+            self.cuda = cuda_api.open_cuda(cfg.device) if batches else None
             self.next = 0
             self.ptr = self.host = None
 

@@ -14,7 +14,9 @@ from pathlib import Path
 
 import numpy as np
 
+from edgeseg.backends.tensorrt import cuda as cuda_api
 from edgeseg.backends.tensorrt.plan import EngineMismatch, check_build, check_plan_header
+from edgeseg.core.artifact import ArtifactError, sha256
 
 
 def _np_dtype(trt, dtype) -> np.dtype:
@@ -31,7 +33,6 @@ def build_record_for(engine_path: Path) -> dict | None:
     """The engine's build record from the artifact's meta.json (None for a bare engine file),
     after checking the engine's sha256 against it: a truncated or replaced file is refused
     before TensorRT reads it."""
-    from edgeseg.core.artifact import ArtifactError, sha256
 
     meta_path = engine_path.parent / "meta.json"
     if not meta_path.is_file():
@@ -63,10 +64,9 @@ class Runner:
     def __enter__(self) -> Runner:
         import tensorrt as trt
 
-        from edgeseg.backends.tensorrt.cuda import open_cuda
 
         self.trt = trt
-        self.cuda = open_cuda(self.device)
+        self.cuda = cuda_api.open_cuda(self.device)
         record = build_record_for(self.model_path)
         if record is not None:
             check_build(record, trt.__version__, self.cuda.compute_capability)

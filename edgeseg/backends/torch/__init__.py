@@ -11,6 +11,9 @@ from pathlib import Path
 
 import numpy as np
 
+from edgeseg.checkpoint import build_reference
+from edgeseg.core.artifact import read_meta
+
 
 class Runner:
     """`with Runner(artifact_dir) as r: r.infer({"input": x})`."""
@@ -28,8 +31,6 @@ class Runner:
     def __enter__(self) -> Runner:
         import torch
 
-        from edgeseg.checkpoint import build_reference
-        from edgeseg.core.artifact import read_meta
 
         if self.device.startswith("cuda") and not torch.cuda.is_available():
             raise RuntimeError(f"torch backend: device {self.device!r} asked for, but this "

@@ -1,0 +1,41 @@
+"""OpenVINO's model tools (the ONNX frontend, IR writer and NNCF), used by export/ and
+quant/: this folder is the only place that imports openvino."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from edgeseg.backends import require
+
+
+def save_ir(onnx_path: Path, xml_path: Path, fp16: bool) -> None:
+    """The ONNX graph as an OpenVINO IR (model.xml + model.bin); FP16 weights with `fp16`."""
+    require("openvino")
+    import openvino as ov
+
+    ov.save_model(ov.convert_model(str(onnx_path)), str(xml_path), compress_to_fp16=fp16)
+
+
+def nncf_quantize(onnx_path: Path, xml_path: Path, inputs: list[np.ndarray]) -> None:
+    """NNCF post-training quantization for CPUs (its PERFORMANCE preset: symmetric INT8
+    activations), written as an INT8 IR with FP32 weights of the float ops."""
+    require("openvino")
+    import nncf
+    import openvino as ov
+
+    model = ov.convert_model(str(onnx_path))
+    quantized = nncf.quantize(model, nncf.Dataset(inputs),
+                              preset=nncf.QuantizationPreset.PERFORMANCE,
+                              target_device=nncf.TargetDevice.CPU, subset_size=len(inputs))
+    ov.save_model(quantized, str(xml_path), compress_to_fp16=False)
+
+
+def nncf_version() -> str | None:
+    import importlib.metadata
+
+    try:
+        return importlib.metadata.version("nncf")
+    except importlib.metadata.PackageNotFoundError:
+        return None

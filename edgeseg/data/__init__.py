@@ -1,0 +1,1 @@
+"""Datasets, synthetic scenes, class sets, calibration sets and image I/O."""
