@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from edgeseg.bench.sysinfo import isa
+from edgeseg.core.errors import InputError, UsageError
 from edgeseg.data.datasets import open_dataset
 from edgeseg.evaluate import evaluate
 from edgeseg.train import TrainConfig, native_cpu_bf16, train
@@ -85,7 +86,7 @@ def run(models: list[str], *, data: str, bench_dir: Path, cache: Path = DEFAULT_
 
     unknown = [m for m in models if m not in RECIPES]
     if unknown:
-        raise ValueError(f"no baseline recipe for {unknown}; known: {', '.join(RECIPES)}")
+        raise UsageError(f"no baseline recipe for {unknown}; known: {', '.join(RECIPES)}")
     results = load_results(bench_dir / "baselines.json")
     write_chance(bench_dir, data, seed)
     for model in models:
@@ -155,7 +156,7 @@ def chance_levels(data: str, seed: int = 0) -> dict[str, Any]:
     for i in range(len(train_set)):
         lab = train_set[i][1].ravel().astype(np.int64)
         if lab.size != first.size:
-            raise ValueError("chance levels need equally sized training masks")
+            raise UsageError("chance levels need equally sized training masks")
         keep = lab != train_set.classes.ignore_index
         counts += np.bincount(np.flatnonzero(keep) * n + lab[keep],
                               minlength=lab.size * n).reshape(-1, n)
@@ -175,7 +176,7 @@ def load_results(path: Path) -> list[dict[str, Any]]:
         return []
     data = json.loads(path.read_text())
     if not isinstance(data, list):
-        raise TypeError(f"{path}: expected a JSON list of baseline results")
+        raise InputError(f"{path}: expected a JSON list of baseline results")
     return data
 
 

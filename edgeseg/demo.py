@@ -10,27 +10,21 @@ directory, listed at the end.
 
 from __future__ import annotations
 
-import shutil
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from edgeseg import pipeline
 from edgeseg.backends import get_runner
-from edgeseg.bench import results
-from edgeseg.bench.report import report
-from edgeseg.bench.run import BenchConfig, bench
-from edgeseg.bench.sysinfo import device_name
 from edgeseg.core.artifact import read_meta
+from edgeseg.core.capabilities import CPU_ENGINES
 from edgeseg.core.text import format_table
-from edgeseg.data.calibration import MIN_IMAGES, build
 from edgeseg.data.datasets import open_dataset
 from edgeseg.data.io import write_image_png, write_label_png
 from edgeseg.data.synthetic import write_dataset
 from edgeseg.evaluate import GraphPredictor
-from edgeseg.export.exporter import ExportConfig, export
-from edgeseg.quant.config import QuantConfig, QuantizationError
-from edgeseg.quant.int8 import quantize
+from edgeseg.pipeline import Plan
 from edgeseg.runtime.overlay import overlay
 from edgeseg.train import TrainConfig, train
 
@@ -74,48 +68,6 @@ def _train(cfg: DemoConfig, data: Path, say, show: Callable[[str], None]) -> Pat
     return ckpt
 
 
-def _artifacts(cfg: DemoConfig, ckpt: Path, data: Path, say) -> dict[str, Path]:
-
-    arts = {p: cfg.workdir / "artifacts" / f"bisenetv1-{p}" for p in ("fp32", "fp16", "int8")}
-    say("[3/7] exporting FP32 and FP16 artifacts (ONNX + OpenVINO IR), parity against PyTorch")
-    for precision in ("fp32", "fp16"):
-        export(ExportConfig(out=str(arts[precision]), checkpoint=str(ckpt), size=cfg.size,
-                            precision=precision, formats=("onnx", "openvino"), data=str(data),
-                            force=True), log=say)
-    say(f"[4/7] calibration set ({MIN_IMAGES} train images) and INT8 Q/DQ artifact "
-        "(onnxruntime target: U8 activations, INT8 kernels in ONNX Runtime and OpenVINO)")
-    calib = build(cfg.workdir / "calibration", size=cfg.size, data=str(data), num=MIN_IMAGES,
-                  overwrite=True, progress=False, log=say)
-    try:
-        quantize(QuantConfig(artifact=str(arts["fp32"]), calib=str(calib.root),
-                             out=str(arts["int8"]), target="onnxruntime", val=str(data),
-                             val_limit=cfg.val_limit, threads=cfg.threads, force=True),
-                 log=say, progress=False)
-    except QuantizationError as e:
-        # A model trained for a few minutes can lose more than the accuracy check allows;
-        # the demo goes on with FP32 and FP16 and says why (the refusal names the layers).
-        say(f"      INT8 refused, continuing without it: {e}")
-        del arts["int8"]
-    return arts
-
-
-def _bench(cfg: DemoConfig, arts: dict[str, Path], data: Path, say) -> Path:
-
-    out = cfg.workdir / "results"
-    shutil.rmtree(out, ignore_errors=True)  # this run's results only
-    runs = [("fp32", "torch")] + [(p, b) for p in arts for b in ("onnxruntime", "openvino")]
-    say(f"[5/7] benchmarking {len(runs)} configurations ({cfg.iters} timed runs each after "
-        f"5 warm-up runs; mIoU on {cfg.val_limit} val images)")
-    for precision, backend in runs:
-        r = bench(BenchConfig(artifact=str(arts[precision]), backend=backend, iters=cfg.iters,
-                              threads=cfg.threads, val=str(data), val_limit=cfg.val_limit),
-                  log=say, progress=False)
-        path = results.write(r, out / device_name(r["system"]) / results.default_name(r))
-        say(f"      {precision} {backend}: {r['latency_ms']['median_ms']:.2f} ms median, "
-            f"mIoU {r['accuracy']['miou']:.4f} -> {path.name}")
-    return out
-
-
 def _overlay(cfg: DemoConfig, art: Path, data: Path, say) -> tuple[Path, Path]:
 
     meta = read_meta(art)
@@ -137,16 +89,20 @@ def run(cfg: DemoConfig, *, say: Callable[[str], None] = print,
     cfg.workdir.mkdir(parents=True, exist_ok=True)
     data = _synth(cfg, say)
     ckpt = _train(cfg, data, say, show)
-    arts = _artifacts(cfg, ckpt, data, say)
-    res = _bench(cfg, arts, data, say)
-    say("[6/7] report")
-    rep = report([res], cfg.workdir / "report")
+    # The onnxruntime target: U8 activations, INT8 kernels in ONNX Runtime and OpenVINO.
+    plan = Plan(workdir=cfg.workdir, checkpoint=ckpt, model="bisenetv1", size=cfg.size,
+                precisions=("fp32", "fp16", "int8"), targets=("onnxruntime",),
+                engines=("torch", *CPU_ENGINES), data=str(data), val_limit=cfg.val_limit,
+                iters=cfg.iters, threads=cfg.threads)
+    steps = iter(range(3, 7))
+    out = pipeline.run(plan, log=say, step=lambda m: say(f"[{next(steps)}/7] {m}"))
     show((cfg.workdir / "report" / "report.md").read_text())
-    over, lab = _overlay(cfg, arts.get("int8", arts["fp32"]), data, say)
+    arts = out.artifacts
+    over, lab = _overlay(cfg, arts.get("int8-onnxruntime", arts["fp32"]), data, say)
     where = {"data": data, "checkpoint": ckpt, **{f"artifact {k}": v for k, v in arts.items()},
-             "results": res, "report": cfg.workdir / "report", "overlay": over,
-             "prediction": lab}
+             "results": cfg.workdir / "results", "report": cfg.workdir / "report",
+             "overlay": over, "prediction": lab}
     show("Where everything is:")
     for k, v in where.items():
         show(f"  {k:16s} {v}")
-    return {"where": where, "report": rep}
+    return {"where": where, "report": out.report}

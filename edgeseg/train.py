@@ -19,6 +19,8 @@ from typing import Any
 import numpy as np
 
 from edgeseg.checkpoint import load_state, read_checkpoint, save_checkpoint
+from edgeseg.core.devices import parse_device
+from edgeseg.core.errors import EngineUnavailable, UsageError
 from edgeseg.core.progress import progress_bar
 from edgeseg.data.datasets import open_dataset
 from edgeseg.data.transforms import Augment, Preprocess
@@ -65,8 +67,8 @@ class TrainConfig:
             (self.iters >= 1 and self.batch >= 2, "need iters >= 1 and batch >= 2 (BatchNorm)"),
             (self.lr > 0, f"lr must be positive, got {self.lr}"),
             (self.minutes is None or self.minutes > 0, "minutes must be positive"),
-            (self.device in ("auto", "cpu", "cuda"),
-             f"device must be auto, cpu or cuda, got {self.device!r}"),
+            (self.device == "auto" or parse_device(self.device).kind in ("cpu", "gpu"),
+             f"device must be auto, cpu or gpu[:N], got {self.device!r}"),
             (self.amp in ("auto", "bf16", "off"),
              f"amp must be auto, bf16 or off, got {self.amp!r}"),
             (self.crop is None or (0 < self.crop[0] <= self.size[0]
@@ -75,7 +77,7 @@ class TrainConfig:
         ]
         for ok, msg in checks:
             if not ok:
-                raise ValueError(msg)
+                raise UsageError(msg)
 
     def to_dict(self) -> dict[str, Any]:
         d = dataclasses.asdict(self)
@@ -118,7 +120,7 @@ def median_frequency_weights(dataset) -> np.ndarray:
         seen_in += (counts > 0) * lab.size
     present = pixels > 0
     if not present.any():
-        raise ValueError("class weights: every training mask is empty (all ignore)")
+        raise UsageError("class weights: every training mask is empty (all ignore)")
     freq = np.where(present, pixels / np.maximum(seen_in, 1), 0.0)
     weights = np.where(present, np.median(freq[present]) / np.where(present, freq, 1), 0.0)
     return weights.astype(np.float32)
@@ -187,10 +189,14 @@ def _device(name: str):
     import torch
 
     if name == "auto":
-        name = "cuda" if torch.cuda.is_available() else "cpu"
-    if name == "cuda" and not torch.cuda.is_available():
-        raise RuntimeError("device 'cuda' requested but torch sees no CUDA GPU")
-    return torch.device(name)
+        name = "gpu" if torch.cuda.is_available() else "cpu"
+    device = parse_device(name)
+    if device.kind == "cpu":
+        return torch.device("cpu")
+    if not torch.cuda.is_available():
+        raise EngineUnavailable(f"--device {device}: torch sees no CUDA GPU; use --device cpu, "
+                                "or install a CUDA build of torch on a machine with a GPU")
+    return torch.device(f"cuda:{device.index or 0}")
 
 
 def train(cfg: TrainConfig, *, resume: str | None = None, progress: bool = True,
@@ -223,7 +229,7 @@ def train(cfg: TrainConfig, *, resume: str | None = None, progress: bool = True,
     # auto: FP16 with loss scaling on CUDA; bf16 (CPUs with AVX-512 BF16 or AMX, and
     # GPUs) needs no scaler and measured ~1.9x faster SegNet steps on this CPU.
     if cfg.amp == "bf16" and device.type == "cpu" and not native_cpu_bf16():
-        raise ValueError("--amp bf16: this CPU has no native bf16 (AVX-512 BF16 or AMX); "
+        raise UsageError("--amp bf16: this CPU has no native bf16 (AVX-512 BF16 or AMX); "
                          "autocast would emulate it, far slower than FP32 (SegNet: 6 steps in "
                          "20 minutes on an AVX2 host); use --amp off")
     amp_dtype = {"auto": torch.float16 if device.type == "cuda" else None,

@@ -8,10 +8,11 @@ from __future__ import annotations
 import importlib
 
 from edgeseg.core.artifact import ArtifactError
-from edgeseg.core.capabilities import ENGINES, engine, is_available
+from edgeseg.core.capabilities import ENGINES, FORMATS, engine, is_available
 from edgeseg.core.errors import EngineUnavailable
 
-__all__ = ["ENGINES", "get_runner", "install_hint", "is_available", "model_file", "require"]
+__all__ = ["ENGINES", "get_runner", "install_hint", "is_available", "model_file", "require",
+           "tools", "write_format"]
 
 
 def install_hint(name: str) -> str:
@@ -55,3 +56,17 @@ def _engine_plan(meta: dict, name: str) -> str:
     require(name)
     package = importlib.import_module(f"edgeseg.backends.{name}")
     return package.select_engine_file(meta)
+
+
+def tools(name: str):
+    """The model tools an engine's folder offers (quantizers, format writers)."""
+    return importlib.import_module(f"edgeseg.backends.{engine(name).name}.tools")
+
+
+def write_format(fmt: str, onnx_path, directory, *, fp16: bool) -> tuple[str, ...]:
+    """Write format `fmt` (core/capabilities.FORMATS) of the ONNX graph at `onnx_path` into
+    `directory` (FP16 weights with `fp16`); returns the files it consists of."""
+    f = FORMATS[fmt]
+    if f.engine is not None:
+        tools(f.engine).convert(onnx_path, directory, fp16=fp16)
+    return f.files

@@ -7,11 +7,14 @@ pixels; agreement is the share of labelled pixels whose class matches the refere
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Callable
 from pathlib import Path
 
-from edgeseg.backends import is_available
+from edgeseg.backends import is_available, model_file
 from edgeseg.core.artifact import ArtifactError, read_meta
+from edgeseg.core.capabilities import CPU_ENGINES
+from edgeseg.core.errors import EngineUnavailable
 from edgeseg.quant.config import check_val
 from edgeseg.quant.engines import score
 
@@ -20,13 +23,10 @@ def engines_for(meta: dict) -> list[tuple[str, str]]:
     """(engine, file) pairs an artifact can run in here."""
 
     out = []
-    if "model.onnx" in meta["files"] and is_available("onnxruntime"):
-        out.append(("onnxruntime", "model.onnx"))
-    if is_available("openvino"):
-        if "model.xml" in meta["files"]:
-            out.append(("openvino", "model.xml"))
-        elif "model.onnx" in meta["files"]:
-            out.append(("openvino", "model.onnx"))
+    for name in CPU_ENGINES:
+        if is_available(name):
+            with contextlib.suppress(ArtifactError):  # no file this engine runs
+                out.append((name, model_file(meta, name)))
     return out
 
 
@@ -59,11 +59,11 @@ def report(artifacts: list[str], val: str, *, limit: int | None = None,
                          "route": (m.get("calibration") or {}).get("route"),
                          "target": (m.get("calibration") or {}).get("target")})
     if not models:
-        raise ArtifactError("none of the artifacts can run here (install onnxruntime or "
-                            "openvino)")
+        raise EngineUnavailable("none of the artifacts can run here (install "
+                                f"{' or '.join(CPU_ENGINES)})")
     # The reference goes first: the FP32 artifact in ONNX Runtime when there is one.
     ref_label = next((r["label"] for r in rows if fp32 and r["label"].startswith(f"{fp32[0]}:")
-                      and r["engine"] == "onnxruntime"), rows[0]["label"])
+                      and r["engine"] == CPU_ENGINES[0]), rows[0]["label"])
     order = [ref_label] + [k for k in models if k != ref_label]
     metrics, agree = score({k: models[k] for k in order}, first, dataset, limit=limit,
                            threads=threads, progress=progress)

@@ -8,6 +8,7 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass
 
 from edgeseg.backends import get_runner
+from edgeseg.core.errors import UsageError
 
 
 @dataclass(frozen=True)
@@ -41,7 +42,7 @@ def percentile(sorted_ms: list[float], q: float) -> float:
 
 def summarize(times_ms: list[float]) -> LatencyStats:
     if not times_ms:
-        raise ValueError("no timed runs to summarize")
+        raise UsageError("no timed runs to summarize")
     s = sorted(times_ms)
     return LatencyStats(
         iters=len(s), min_ms=s[0], mean_ms=statistics.fmean(s),
@@ -54,7 +55,7 @@ def measure(fn: Callable[[], object], *, warmup: int = 2, iters: int = 10) -> La
     """Time `fn()` `iters` times after `warmup` untimed calls. `fn` must be synchronous:
     a GPU runner synchronises inside it (host timers around async work measure nothing)."""
     if warmup < 0 or iters < 1:
-        raise ValueError(f"need warmup >= 0 and iters >= 1, got {warmup} and {iters}")
+        raise UsageError(f"need warmup >= 0 and iters >= 1, got {warmup} and {iters}")
     for _ in range(warmup):
         fn()
     times = []
@@ -71,7 +72,7 @@ def interleaved(fns: dict[str, Callable[[], object]], *, warmup: int = 3,
     `rounds` rounds of one timed call of each, so that a shared machine's load drifts over
     all of them alike and their ratios hold."""
     if warmup < 0 or rounds < 1:
-        raise ValueError(f"need warmup >= 0 and rounds >= 1, got {warmup} and {rounds}")
+        raise UsageError(f"need warmup >= 0 and rounds >= 1, got {warmup} and {rounds}")
     for fn in fns.values():
         for _ in range(warmup):
             fn()

@@ -16,6 +16,7 @@ from typing import Any
 
 from edgeseg.bench.results import collect
 from edgeseg.bench.sysinfo import device_name
+from edgeseg.core.errors import UsageError
 
 COLUMNS = ["device", "model", "size", "precision", "backend", "batch", "p50 ms", "p99 ms",
            "p99/p50", "FPS", "e2e p50 ms", "speed-up vs torch FP32", "mIoU", "ΔmIoU vs FP32"]
@@ -192,7 +193,7 @@ def plot_phases(table: list[dict], path: Path) -> bool:
 def _collect(paths: list[str | Path]) -> tuple[list[dict], list[str]]:
     results, problems = collect(paths)
     if not results:
-        raise ValueError("no usable result files:\n" + "\n".join(problems or
+        raise UsageError("no usable result files:\n" + "\n".join(problems or
                                                                  ["(no paths given)"]))
     return results, problems
 

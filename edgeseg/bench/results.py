@@ -29,7 +29,7 @@ import re
 from pathlib import Path
 from typing import Any
 
-from edgeseg.core.errors import InputError
+from edgeseg.core.errors import InputError, OutputExists
 
 SCHEMA = "edgeseg-bench-result"
 SCHEMA_VERSION = 1
@@ -135,12 +135,15 @@ def load(path: str | Path) -> dict[str, Any]:
     return obj
 
 
-def write(obj: dict[str, Any], path: str | Path) -> Path:
-    """Validate, then write atomically (a failed run never leaves a half-written file)."""
+def write(obj: dict[str, Any], path: str | Path, *, overwrite: bool = True) -> Path:
+    """Validate, then write atomically (a failed run never leaves a half-written file);
+    without `overwrite` an existing file is kept and it is an error."""
     errs = validate(obj)
     if errs:
         raise ResultError("refusing to write an invalid result: " + "; ".join(errs))
     path = Path(path)
+    if path.exists() and not overwrite:
+        raise OutputExists(f"{path} exists; pass --force to replace it")
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.tmp")
     tmp.write_text(json.dumps(obj, indent=2) + "\n")

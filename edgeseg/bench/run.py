@@ -31,13 +31,15 @@ from edgeseg.bench.power import PowerSampler
 from edgeseg.bench.results import SCHEMA, SCHEMA_VERSION
 from edgeseg.bench.sysinfo import system_profile
 from edgeseg.core.artifact import ArtifactError, dist_version, read_meta
+from edgeseg.core.capabilities import CPU_ENGINES, ENGINES, engine
+from edgeseg.core.devices import parse_device
+from edgeseg.core.errors import UsageError
 from edgeseg.core.progress import progress_bar
 from edgeseg.data.datasets import read_image
 from edgeseg.evaluate import GraphPredictor, evaluate
 from edgeseg.quant.config import check_val
 
-BACKENDS = ("onnxruntime", "openvino", "torch", "tensorrt")
-ALIASES = {"ort": "onnxruntime", "ov": "openvino", "pytorch": "torch"}
+BACKENDS = tuple(ENGINES)
 DEFAULT_ITERS = 50
 
 
@@ -58,11 +60,10 @@ class BenchConfig:
     int8_kernels: bool = True
 
     def __post_init__(self) -> None:
-        backend = ALIASES.get(self.backend, self.backend)
+        backend = engine(self.backend).name  # aliases, any case; unknown names list the choices
         object.__setattr__(self, "backend", backend)
         checks = [
-            (backend in BACKENDS, f"unknown backend {self.backend!r}; choose one of "
-             f"{', '.join(BACKENDS)} (tensorrt runs the engine `edgeseg build` made)"),
+            (parse_device(self.device) is not None, "--device names a device"),
             (self.iters is None or self.seconds is None, "give --iters or --seconds, not both"),
             (self.iters is None or self.iters >= 1,
              f"--iters must be at least 1, got {self.iters}"),
@@ -76,7 +77,7 @@ class BenchConfig:
         ]
         for ok, msg in checks:
             if not ok:
-                raise ValueError(msg)
+                raise UsageError(msg)
 
 
 def open_runner(cfg: BenchConfig, directory: Path, meta: dict):
@@ -85,7 +86,7 @@ def open_runner(cfg: BenchConfig, directory: Path, meta: dict):
     if cfg.backend == "torch":
         if meta["model"].get("source") == "import":
             raise ArtifactError("an imported ONNX has no PyTorch model; bench it with "
-                                "--backend onnxruntime or openvino")
+                                f"--backend {' or '.join(CPU_ENGINES)}")
         return get_runner("torch", directory, device=cfg.device, threads=cfg.threads,
                           compile=cfg.compile), file
     if cfg.backend == "tensorrt":

@@ -18,9 +18,9 @@ from pathlib import Path
 from typing import Any
 
 from edgeseg.core.artifact import dist_version
+from edgeseg.core.capabilities import VERSIONED_PACKAGES
 
-PACKAGES = ("edgeseg", "torch", "onnx", "onnxruntime", "openvino", "tensorrt", "nncf",
-            "cuda-python", "numpy")
+PACKAGES = (*VERSIONED_PACKAGES, "cuda-python", "numpy")
 # CPU flags that decide which kernels an engine can use (SIMD width, INT8 dot products, bf16)
 CPU_FLAG_PREFIXES = ("avx", "amx", "fma", "f16c")
 CPU_FLAG_NAMES = ("sse4_2", "neon", "asimd", "asimddp", "asimdhp", "sve", "i8mm", "bf16")

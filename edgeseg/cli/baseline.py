@@ -6,6 +6,7 @@ import argparse
 from pathlib import Path
 
 from edgeseg.cli.common import parse_size, positive_int, status
+from edgeseg.core.errors import InputError
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
@@ -45,9 +46,8 @@ def run(args: argparse.Namespace) -> int:
     if args.show:
         results = baseline.load_results(args.bench_dir / "baselines.json")
         if not results:
-            status(f"error: no results in {args.bench_dir / 'baselines.json'}; run "
-                   "`edgeseg baseline` first")
-            return 2
+            raise InputError(f"no results in {args.bench_dir / 'baselines.json'}; run "
+                             "`edgeseg baseline` first")
         print(baseline.render_table(results), end="")
         return 0
 

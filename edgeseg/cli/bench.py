@@ -6,7 +6,18 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from edgeseg.cli.common import format_table, positive_int, status
+from edgeseg.cli.common import (
+    add_device,
+    add_force,
+    add_progress,
+    add_threads,
+    engine_name,
+    format_table,
+    positive_int,
+    status,
+    write_json,
+)
+from edgeseg.core.errors import UsageError
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
@@ -21,34 +32,34 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--matrix", type=Path, default=None, metavar="FILE.toml",
                    help="run a benchmark matrix instead (models x precisions x backends x "
                    "sizes, e.g. benchmarks/matrix.toml); resumable: done cells are skipped")
-    p.add_argument("--force", action="store_true", help="--matrix: redo cells already done")
-    p.add_argument("--backend", default="onnxruntime",
+    add_force(p, "result files (--matrix: cells already done are run again)")
+    p.add_argument("--backend", default="onnxruntime", type=engine_name,
                    help="onnxruntime (ort), openvino (ov), torch (the eager FP32 model the "
                    "artifact was exported from) or tensorrt (the artifact's engine for this GPU, "
-                   "from `edgeseg build`; --device cuda:N picks the GPU)")
+                   "from `edgeseg build`)")
     runs = p.add_mutually_exclusive_group()
     runs.add_argument("--iters", type=int, default=None,
                       help="timed runs (default 50 when --seconds is not given)")
     runs.add_argument("--seconds", type=float, default=None, help="time runs for this long")
     p.add_argument("--warmup", type=int, default=5, help="untimed runs first (default 5)")
     p.add_argument("--batch", type=positive_int, default=1)
-    p.add_argument("--threads", type=positive_int, default=None,
-                   help="intra-op threads (default: the backend's choice)")
+    add_threads(p)
     p.add_argument("--image", default=None,
                    help="a real frame for the end-to-end path (default: noise at the input "
                    "size); its size sets the resize work")
     p.add_argument("--val", default=None, help="also score mIoU on this dataset's val split")
     p.add_argument("--val-limit", type=positive_int, default=None)
-    p.add_argument("--device", default="cpu", help="torch backend: cpu or cuda[:N]")
+    add_device(p, "cpu", "; the GPU of tensorrt's engine, or torch's")
     p.add_argument("--compile", action="store_true", help="torch backend: torch.compile it")
     p.add_argument("--reference-int8", action="store_true",
                    help="run Q/DQ graphs as float fake-quantization, not INT8 kernels")
     out = p.add_mutually_exclusive_group()
-    out.add_argument("--json", type=Path, default=None, help="write the result here")
+    out.add_argument("--json", nargs="?", const="-", default=None, metavar="FILE",
+                     help="write the result as JSON to FILE, or to stdout when FILE is left out")
     out.add_argument("--results", type=Path, default=None,
                      help="write the result to RESULTS/<device>/<model-precision-backend-...>"
                      ".json (e.g. benchmarks/results)")
-    p.add_argument("--no-progress", action="store_true")
+    add_progress(p)
     p.set_defaults(func=run)
 
 
@@ -62,13 +73,9 @@ def summary_table(result: dict) -> str:
 
 
 def run_matrix(args: argparse.Namespace) -> int:
-    from edgeseg.bench import matrix
+    from edgeseg.pipeline import matrix
 
-    try:
-        cfg = matrix.load(args.matrix)
-    except ValueError as e:
-        status(f"error: {e}")
-        return 1
+    cfg = matrix.load(args.matrix)
     s = matrix.run(cfg, force=args.force, progress=not args.no_progress, log=status)
     status(f"matrix: {len(s['done'])} cells run, {len(s['skipped'])} already done, "
            f"{len(s['failed'])} failed; results in {s['dir']}")
@@ -83,34 +90,28 @@ def run(args: argparse.Namespace) -> int:
     from edgeseg.bench import results
     from edgeseg.bench.run import BenchConfig, bench
     from edgeseg.bench.sysinfo import device_name
-    from edgeseg.core.artifact import ArtifactError
-    from edgeseg.data.datasets import DatasetError
 
     if args.matrix:
         if args.artifact:
-            status("error: give an artifact or --matrix, not both")
-            return 2
+            raise UsageError("give an artifact or --matrix, not both")
         return run_matrix(args)
     if not args.artifact:
-        status("error: give an artifact directory to bench (or --matrix FILE.toml)")
-        return 2
-    try:
-        cfg = BenchConfig(artifact=args.artifact, backend=args.backend, iters=args.iters,
-                          seconds=args.seconds, warmup=args.warmup, batch=args.batch,
-                          threads=args.threads, image=args.image, val=args.val,
-                          val_limit=args.val_limit, device=args.device, compile=args.compile,
-                          int8_kernels=not args.reference_int8)
-        r = bench(cfg, log=status, progress=not args.no_progress)
-        if args.json:
-            path = results.write(r, args.json)
-        elif args.results:
-            path = results.write(r, args.results / device_name(r["system"])
-                                 / results.default_name(r))
-        else:
-            path = None
-    except (ValueError, ArtifactError, DatasetError, ImportError, RuntimeError, OSError) as e:
-        status(f"error: {e}")
-        return 1
+        raise UsageError("give an artifact directory to bench (or --matrix FILE.toml)")
+    cfg = BenchConfig(artifact=args.artifact, backend=args.backend, iters=args.iters,
+                      seconds=args.seconds, warmup=args.warmup, batch=args.batch,
+                      threads=args.threads, image=args.image, val=args.val,
+                      val_limit=args.val_limit, device=args.device, compile=args.compile,
+                      int8_kernels=not args.reference_int8)
+    r = bench(cfg, log=status, progress=not args.no_progress)
+    path = None
+    if args.json == "-":
+        write_json("-", r)
+        return 0
+    if args.json:
+        path = results.write(r, Path(args.json), overwrite=args.force)
+    elif args.results:
+        path = results.write(r, args.results / device_name(r["system"])
+                             / results.default_name(r), overwrite=args.force)
     a, lat = r["artifact"], r["latency_ms"]
     print(f"{a['model']} {a['precision']} in {r['backend']['name']} "
           f"(batch {r['config']['batch']}, {r['config']['iters']} runs): "

@@ -6,7 +6,9 @@ from __future__ import annotations
 import argparse
 import shlex
 
-from edgeseg.cli.common import status
+from edgeseg.cli.common import add_device, add_force, engine_name, status
+from edgeseg.core.devices import parse_device
+from edgeseg.core.errors import UsageError
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
@@ -19,8 +21,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         "recorded in meta.json with the TensorRT version, GPU, compute capability and flags. "
         "The artifact and the TensorRT lint are checked before any GPU work.")
     p.add_argument("artifact")
-    p.add_argument("--backend", default="tensorrt", choices=["tensorrt"])
-    p.add_argument("--device", type=int, default=0, help="GPU index (default 0)")
+    p.add_argument("--backend", default="tensorrt", type=engine_name,
+                   help="the engine to build for (tensorrt, the only one that builds)")
+    add_device(p, "gpu:0")
     p.add_argument("--workspace", type=int, default=None, metavar="MiB",
                    help="builder workspace limit (default: TensorRT's, the GPU's memory)")
     p.add_argument("--opt-level", type=int, default=None, metavar="N",
@@ -51,14 +54,20 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--trt-version", default=None, metavar="X.Y.Z",
                    help="with --print-trtexec: the TensorRT on the target (default: the "
                    "installed one, else 10.3.0, JetPack 6's)")
-    p.add_argument("--force", action="store_true", help="replace an existing engine")
+    add_force(p, "the engine for this GPU")
     p.set_defaults(func=run)
 
 
 def config_from_args(args: argparse.Namespace):
     from edgeseg.backends.tensorrt.plan import BuildConfig
 
-    return BuildConfig(artifact=args.artifact, device=args.device,
+    if args.backend != "tensorrt":
+        raise UsageError(f"--backend {args.backend}: only tensorrt builds engines; "
+                         f"{args.backend} runs the artifact's ONNX or IR as it is")
+    device = parse_device(args.device)
+    if device.kind != "gpu":
+        raise UsageError(f"--device {device}: TensorRT builds on an NVIDIA GPU; write gpu:N")
+    return BuildConfig(artifact=args.artifact, device=device.index or 0,
                        workspace_mib=args.workspace, opt_level=args.opt_level,
                        timing_cache=args.timing_cache, dla_core=args.dla_core,
                        gpu_fallback=args.gpu_fallback, shapes=args.shapes,
@@ -94,22 +103,11 @@ def print_trtexec(args: argparse.Namespace, cfg) -> int:
 
 def run(args: argparse.Namespace) -> int:
     from edgeseg.backends.tensorrt.builder import build
-    from edgeseg.backends.tensorrt.plan import EngineMismatch, PlanError
-    from edgeseg.core.artifact import ArtifactError
-    from edgeseg.core.trtcache import CalibrationCacheError
 
-    try:
-        cfg = config_from_args(args)
-        if args.print_trtexec:
-            return print_trtexec(args, cfg)
-        record = build(cfg, log=status)
-    except ImportError as e:
-        status(f"error: {e}")
-        return 2
-    except (ArtifactError, PlanError, EngineMismatch, CalibrationCacheError, FileExistsError,
-            RuntimeError, ValueError, OSError) as e:
-        status(f"error: {e}")
-        return 1
+    cfg = config_from_args(args)
+    if args.print_trtexec:
+        return print_trtexec(args, cfg)
+    record = build(cfg, log=status)
     layers = record.get("layers")
     if layers:
         for where, counts in layers.items():

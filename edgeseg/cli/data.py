@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from edgeseg.cli.common import parse_size, positive_int, status
+from edgeseg.cli.common import add_force, parse_size, positive_int, status
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
@@ -20,19 +20,15 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     s.add_argument("--size", type=parse_size, default=(256, 512), metavar="HxW")
     s.add_argument("--seed", type=int, default=0)
     s.add_argument("--val-fraction", type=float, default=0.2)
-    s.add_argument("--overwrite", action="store_true", help="replace a non-empty --out")
+    add_force(s, "a non-empty --out")
     s.set_defaults(func=run_synth)
 
 
 def run_synth(args: argparse.Namespace) -> int:
     from edgeseg.data.synthetic import write_dataset
 
-    try:
-        out = write_dataset(args.out, args.num, args.size, args.seed, args.val_fraction,
-                            overwrite=args.overwrite)
-    except (FileExistsError, ValueError) as e:
-        status(f"error: {e}")
-        return 2
+    out = write_dataset(args.out, args.num, args.size, args.seed, args.val_fraction,
+                        overwrite=args.force)
     h, w = args.size
     status(f"wrote {args.num} synthetic {h}x{w} scenes to {out}")
     return 0

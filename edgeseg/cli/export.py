@@ -5,7 +5,18 @@ from __future__ import annotations
 import argparse
 import json
 
-from edgeseg.cli.common import parse_size, positive_int, status
+from edgeseg.backends import require
+from edgeseg.cli.common import (
+    add_engines,
+    add_force,
+    add_json,
+    parse_size,
+    positive_int,
+    status,
+    write_json,
+)
+from edgeseg.core.capabilities import CPU_ENGINES
+from edgeseg.core.errors import InputError, UsageError
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
@@ -45,7 +56,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--no-simplify", action="store_true")
     p.add_argument("--parity-inputs", type=positive_int, default=3)
     p.add_argument("--data", default=None, help="dataset for the parity check (val images)")
-    p.add_argument("--force", action="store_true", help="replace an existing --out")
+    add_force(p, "--out")
     p.set_defaults(func=run_export)
 
     c = sub.add_parser("compare", help="check an artifact against PyTorch, or score "
@@ -64,36 +75,28 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                    help="with --val: also write the report as a Markdown table")
     c.add_argument("--inputs", type=positive_int, default=3)
     c.add_argument("--data", default=None)
-    c.add_argument("--backends", nargs="+", default=["onnxruntime", "openvino"],
-                   choices=["onnxruntime", "openvino", "tensorrt"],
-                   help="engines to check (tensorrt: the artifact's engine for this GPU, "
-                   "from `edgeseg build`)")
-    c.add_argument("--json", dest="json_out", default=None, metavar="OUT")
+    add_engines(c, list(CPU_ENGINES),
+                "engines to check, each an error when it is not installed (TensorRT runs "
+                "the artifact's engine for this GPU, from `edgeseg build`)")
+    add_json(c, "the results")
     c.set_defaults(func=run_compare)
     add_lint_parser(sub)
     add_import_parser(sub)
 
 
 def run_export(args: argparse.Namespace) -> int:
-    from edgeseg.checkpoint import CheckpointError
     from edgeseg.cli.train import parse_options
-    from edgeseg.export.exporter import ExportConfig, ParityError, export
+    from edgeseg.export.exporter import ExportConfig, export
 
-    try:
-        apply_recipe(args, args.recipe)
-        export(ExportConfig(
-            out=args.out, model=args.model, checkpoint=args.checkpoint, size=args.size,
-            output=args.output, fuse_preprocess=args.fuse_preprocess, color=args.color,
-            opset=args.opset, dynamic=args.dynamic, simplify=not args.no_simplify,
-            precision=args.precision, fp16_block=tuple(args.fp16_block),
-            formats=tuple(dict.fromkeys(["onnx", *args.format])),
-            num_classes=args.num_classes, model_options=parse_options(args.opt),
-            parity_inputs=args.parity_inputs, data=args.data, force=args.force), log=status)
-    except (ValueError, TypeError, KeyError, FileExistsError, FileNotFoundError, ImportError,
-            RuntimeError, CheckpointError) as e:
-        # ParityError is a RuntimeError: exit 1 (the graph is wrong), 2 for bad requests.
-        status(f"error: {e}")
-        return 1 if isinstance(e, ParityError) else 2
+    apply_recipe(args, args.recipe)
+    export(ExportConfig(
+        out=args.out, model=args.model, checkpoint=args.checkpoint, size=args.size,
+        output=args.output, fuse_preprocess=args.fuse_preprocess, color=args.color,
+        opset=args.opset, dynamic=args.dynamic, simplify=not args.no_simplify,
+        precision=args.precision, fp16_block=tuple(args.fp16_block),
+        formats=tuple(dict.fromkeys(["onnx", *args.format])),
+        num_classes=args.num_classes, model_options=parse_options(args.opt),
+        parity_inputs=args.parity_inputs, data=args.data, force=args.force), log=status)
     return 0
 
 
@@ -117,10 +120,10 @@ def apply_recipe(args: argparse.Namespace, path: str | None) -> None:
             with open(path, "rb") as f:
                 recipe = tomllib.load(f)
         except (OSError, tomllib.TOMLDecodeError) as e:
-            raise ValueError(f"recipe {path}: {e}") from None
+            raise InputError(f"recipe {path}: {e}") from None
         unknown = sorted(set(recipe) - set(RECIPE_KEYS))
         if unknown:
-            raise ValueError(f"recipe {path}: unknown keys {unknown}; known: "
+            raise UsageError(f"recipe {path}: unknown keys {unknown}; known: "
                              f"{sorted(RECIPE_KEYS)}")
     for key, value in recipe.items():
         dest = RECIPE_KEYS[key]
@@ -137,31 +140,18 @@ def apply_recipe(args: argparse.Namespace, path: str | None) -> None:
 
 
 def run_compare(args: argparse.Namespace) -> int:
-    from edgeseg.core.artifact import ArtifactError
-    from edgeseg.export.exporter import ParityError, compare
+    from edgeseg.export.exporter import compare
 
     if args.val:
         return run_accuracy_report(args)
     if len(args.artifact) > 1:
-        status("error: several artifacts are compared on a validation set: add --val DATASET")
-        return 2
-    try:
-        if "tensorrt" in args.backends:
-            from edgeseg.backends import require
-
-            require("tensorrt")  # asked for by name: missing is an error, not a skip
-        results = compare(args.artifact[0], inputs=args.inputs, data=args.data,
-                          backends=tuple(args.backends), log=status)
-    except ParityError as e:
-        status(f"FAILED: {e}")
-        return 1
-    except (ArtifactError, RuntimeError, ValueError, ImportError, FileNotFoundError) as e:
-        status(f"error: {e}")
-        return 2
-    if args.json_out:
-        from pathlib import Path
-
-        Path(args.json_out).write_text(json.dumps(results, indent=2) + "\n")
+        raise UsageError("several artifacts are compared on a validation set: add --val DATASET")
+    for name in args.backends:
+        require(name)  # asked for by name: missing is an error, not a skip
+    results = compare(args.artifact[0], inputs=args.inputs, data=args.data,
+                      backends=tuple(args.backends), log=status)
+    if args.json:
+        write_json(args.json, results)
     status("parity: PASS")
     return 0
 
@@ -170,18 +160,15 @@ def run_accuracy_report(args: argparse.Namespace) -> int:
     from pathlib import Path
 
     from edgeseg.bench.accuracy import markdown, report
-    from edgeseg.core.artifact import ArtifactError
-    from edgeseg.quant.config import QuantizationError
 
-    try:
-        rep = report(args.artifact, args.val, limit=args.val_limit, log=status)
-    except (ArtifactError, QuantizationError, RuntimeError, ValueError, ImportError) as e:
-        status(f"error: {e}")
-        return 2
+    rep = report(args.artifact, args.val, limit=args.val_limit, log=status)
     md = markdown(rep)
-    print(md, end="")
-    if args.json_out:
-        Path(args.json_out).write_text(json.dumps(rep, indent=2) + "\n")
+    if args.json == "-":
+        write_json("-", rep)
+    else:
+        print(md, end="")
+        if args.json:
+            write_json(args.json, rep)
     if args.md_out:
         Path(args.md_out).write_text(md)
     return 0
@@ -196,24 +183,20 @@ def add_lint_parser(sub: argparse._SubParsersAction) -> None:
                        "there are errors.")
     p.add_argument("model", help="artifact directory or .onnx file")
     p.add_argument("--target", choices=TARGETS, default="tensorrt-10")
-    p.add_argument("--json", action="store_true", help="print findings as JSON")
+    add_json(p, "the findings")
     p.set_defaults(func=run_lint)
 
 
 def run_lint(args: argparse.Namespace) -> int:
     from edgeseg.core.lint import lint, load_onnx, summarize
 
-    try:
-        model = load_onnx(args.model)
-    except (FileNotFoundError, ValueError) as e:
-        status(f"error: {e}")
-        return 2
+    model = load_onnx(args.model)
     findings = lint(model, args.target)
     counts = summarize(findings)
     if args.json:
-        print(json.dumps({"target": args.target, "counts": counts,
-                          "findings": [f.to_dict() for f in findings]}, indent=2))
-    else:
+        write_json(args.json, {"target": args.target, "counts": counts,
+                               "findings": [f.to_dict() for f in findings]})
+    if args.json != "-":
         for f in findings:
             print(f)
         print(f"{args.target}: {counts['error']} errors, {counts['warning']} warnings, "
@@ -235,7 +218,7 @@ def resolve_classes(spec: str):
         return ClassSet("unnamed", tuple(f"class{i}" for i in range(n)), ((0, 0, 0),) * n)
     if Path(spec).is_file():
         return ClassSet.load(spec)
-    raise ValueError(f"--classes {spec!r}: give {', '.join(builtin)}, a classes.json/.toml "
+    raise UsageError(f"--classes {spec!r}: give {', '.join(builtin)}, a classes.json/.toml "
                      "file, or a number of classes")
 
 
@@ -256,18 +239,14 @@ def add_import_parser(sub: argparse._SubParsersAction) -> None:
                    metavar=("R", "G", "B"))
     p.add_argument("--color", choices=("RGB", "BGR"), default="RGB")
     p.add_argument("--resize", choices=("stretch", "letterbox"), default="stretch")
-    p.add_argument("--force", action="store_true")
+    add_force(p, "--out")
     p.set_defaults(func=run_import)
 
 
 def run_import(args: argparse.Namespace) -> int:
     from edgeseg.export.importer import import_onnx
 
-    try:
-        import_onnx(args.onnx, args.out, classes=resolve_classes(args.classes), mean=args.mean,
-                    std=args.std, color=args.color, resize=args.resize, force=args.force,
-                    log=status)
-    except (ValueError, FileNotFoundError, FileExistsError, RuntimeError, ImportError) as e:
-        status(f"error: {e}")
-        return 1 if type(e).__name__ == "ParityError" else 2
+    import_onnx(args.onnx, args.out, classes=resolve_classes(args.classes), mean=args.mean,
+                std=args.std, color=args.color, resize=args.resize, force=args.force,
+                log=status)
     return 0

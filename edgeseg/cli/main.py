@@ -1,9 +1,12 @@
-"""Entry point of the `edgeseg` command."""
+"""Entry point of the `edgeseg` command: parse, call one function, map its failure to an exit
+code (core/errors.py's table). An expected failure prints one line that names the fix; any
+other exception is a bug, and its traceback is printed only with --debug."""
 
 from __future__ import annotations
 
 import argparse
 import sys
+import traceback
 
 from edgeseg import __version__
 from edgeseg.cli import (
@@ -19,17 +22,22 @@ from edgeseg.cli import (
     segment,
     train,
 )
+from edgeseg.cli.common import status
+from edgeseg.core.errors import EXIT_CODES, EdgesegError, exit_code
 
 SUBCOMMANDS = (models, data, train, baseline, export, quantize, build, segment, bench,
                report, demo)
 
 
 def build_parser() -> argparse.ArgumentParser:
+    codes = "\n".join(f"  {code:>3}  {what}" for code, what in EXIT_CODES.items())
     parser = argparse.ArgumentParser(
         prog="edgeseg",
         description="Export, quantize, benchmark and embed real-time segmentation models.",
-    )
+        epilog=f"exit codes:\n{codes}", formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--version", action="version", version=f"edgeseg {__version__}")
+    parser.add_argument("--debug", action="store_true",
+                        help="print the traceback of an unexpected error")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     for module in SUBCOMMANDS:
         module.add_parser(sub)
@@ -42,7 +50,24 @@ def main(argv: list[str] | None = None) -> int:
     if not getattr(args, "func", None):
         parser.print_help(sys.stderr)
         return 2
-    return int(args.func(args) or 0)
+    try:
+        return int(args.func(args) or 0)
+    except EdgesegError as e:
+        if args.debug:
+            traceback.print_exc()
+        status(f"error: {e}")
+        return e.exit_code
+    except KeyboardInterrupt:
+        status("interrupted")
+        return exit_code(KeyboardInterrupt())
+    except Exception as e:  # a bug: say so, and how to see where
+        if args.debug:
+            traceback.print_exc()
+            status(f"edgeseg {__version__}: unexpected {type(e).__name__}: {e}")
+        else:
+            status(f"edgeseg {__version__}: unexpected {type(e).__name__}: {e} (a bug: rerun "
+                   "with --debug for the traceback, and please report it)")
+        return exit_code(e)
 
 
 if __name__ == "__main__":

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import argparse
-import json
 
-from edgeseg.cli.common import format_table, parse_size, positive_int, status
+from edgeseg.cli.common import format_table, parse_size, positive_int, write_json
+from edgeseg.core.errors import UsageError
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
@@ -18,7 +18,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--num-classes", type=positive_int, default=19,
                    help="classifier width (default 19, Cityscapes)")
     fmt = p.add_mutually_exclusive_group()
-    fmt.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    fmt.add_argument("--json", nargs="?", const="-", default=None, metavar="FILE",
+                     help="write JSON to FILE, or to stdout when FILE is left out (no table)")
     fmt.add_argument("--markdown", action="store_true", help="print a Markdown table")
     p.add_argument("names", nargs="*", metavar="MODEL", help="only these models")
     p.set_defaults(func=run)
@@ -40,13 +41,12 @@ def run(args: argparse.Namespace) -> int:
     known = list_models()
     unknown = [n for n in args.names if n not in known]
     if unknown:
-        status(f"error: unknown model(s) {', '.join(unknown)}; known: {', '.join(known)}")
-        return 2
+        raise UsageError(f"unknown model(s) {', '.join(unknown)}; known: {', '.join(known)}")
     rows = describe(args.size, args.num_classes, args.names or None)
     h, w = args.size
     if args.json:
-        print(json.dumps({"size": [h, w], "num_classes": args.num_classes, "counter": COUNTER,
-                          "models": rows}, indent=2))
+        write_json(args.json, {"size": [h, w], "num_classes": args.num_classes,
+                               "counter": COUNTER, "models": rows})
         return 0
     table = []
     for r in rows:

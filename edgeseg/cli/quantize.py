@@ -4,7 +4,15 @@ from __future__ import annotations
 
 import argparse
 
-from edgeseg.cli.common import parse_size, positive_int, status
+from edgeseg.cli.common import (
+    add_force,
+    add_progress,
+    add_threads,
+    parse_size,
+    positive_int,
+    status,
+)
+from edgeseg.core.errors import GoalMissed
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
@@ -43,8 +51,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                    help="with --size: the resize policy (default stretch)")
     b.add_argument("--out", required=True, help="set directory, e.g. calibration/NAME")
     b.add_argument("--seed", type=int, default=0)
-    b.add_argument("--force", action="store_true", help="replace an existing --out")
-    b.add_argument("--no-progress", action="store_true")
+    add_force(b, "--out")
+    add_progress(b)
     b.set_defaults(func=run_calib_build)
 
     q = sub.add_parser("quantize", help="INT8 Q/DQ artifact from an FP32 artifact",
@@ -126,43 +134,35 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                    help="the same for their INT8 kernels")
     q.add_argument("--trt-version", default="10.3.0",
                    help="TensorRT version written in calib.cache's header")
-    q.add_argument("--threads", type=positive_int, default=None)
+    add_threads(q)
     q.add_argument("--no-range-cache", action="store_true",
                    help="calibrate again even when ranges for this model, set and method are "
                    "cached (EDGESEG_CACHE/calibration-ranges)")
-    q.add_argument("--force", action="store_true", help="replace an existing --out")
+    add_force(q, "--out")
     q.add_argument("--list-nodes", action="store_true",
                    help="print the artifact's quantizable layers and exit")
-    q.add_argument("--no-progress", action="store_true")
+    add_progress(q)
     q.set_defaults(func=run_quantize)
 
 
 def run_calib_build(args: argparse.Namespace) -> int:
-    from edgeseg.core.artifact import ArtifactError, read_meta
-    from edgeseg.data.calibration import CalibrationError, build
+    from edgeseg.core.artifact import read_meta
+    from edgeseg.data.calibration import build
 
-    try:
-        if args.artifact:
-            inp = read_meta(args.artifact, verify=False)["input"]
-            size, resize = tuple(inp["size"]), inp["resize"]
-        else:
-            size, resize = args.size, args.resize
-        build(args.out, size=size, resize=resize, data=args.data, list_file=args.list_file,
-              split=args.split, num=args.num, seed=args.seed, overwrite=args.force,
-              progress=not args.no_progress, log=status)
-    except (CalibrationError, ArtifactError, FileExistsError) as e:
-        status(f"error: {e}")
-        return 2
+    if args.artifact:
+        inp = read_meta(args.artifact, verify=False)["input"]
+        size, resize = tuple(inp["size"]), inp["resize"]
+    else:
+        size, resize = args.size, args.resize
+    build(args.out, size=size, resize=resize, data=args.data, list_file=args.list_file,
+          split=args.split, num=args.num, seed=args.seed, overwrite=args.force,
+          progress=not args.no_progress, log=status)
     return 0
 
 
 def run_quantize(args: argparse.Namespace) -> int:
-    from pathlib import Path
-
     from edgeseg.baseline import DEFAULT_CACHE
-    from edgeseg.core.artifact import ArtifactError
-    from edgeseg.data.calibration import CalibrationError
-    from edgeseg.quant.config import DEFAULT_EXCLUDE_OPS, QuantConfig, QuantizationError
+    from edgeseg.quant.config import DEFAULT_EXCLUDE_OPS, QuantConfig
     from edgeseg.quant.int8 import quantize
 
     if args.list_nodes:
@@ -184,38 +184,27 @@ def run_quantize(args: argparse.Namespace) -> int:
         min_kernel_agreement=args.min_kernel_agreement,
         trt_version=args.trt_version, threads=args.threads, force=args.force,
         range_cache=None if args.no_range_cache else str(DEFAULT_CACHE / "calibration-ranges"))
-    try:
-        if args.route == "nncf":
-            from edgeseg.quant.nncf_route import quantize_nncf
+    if args.route == "nncf":
+        from edgeseg.quant.nncf_route import quantize_nncf
 
-            meta = quantize_nncf(cfg, log=status, progress=not args.no_progress)
-        else:
-            meta = quantize(cfg, log=status, progress=not args.no_progress)
-    except (QuantizationError, CalibrationError, ArtifactError, ValueError, ImportError,
-            FileExistsError) as e:
-        status(f"error: {e}")
-        if Path(args.out).exists() and not args.force:
-            status(f"({args.out} was not touched)")
-        return 2
+        meta = quantize_nncf(cfg, log=status, progress=not args.no_progress)
+    else:
+        meta = quantize(cfg, log=status, progress=not args.no_progress)
     acc = meta.get("acceptance") or {}
     if acc.get("budget_met") is False:
         status(f"WARNING: the accuracy budget of {acc['limit']} points was missed (drop "
                f"{acc['figure']:.2f} on held-out images); --keep-best wrote the best graph")
-        return 3
+        return GoalMissed.exit_code
     return 0
 
 
 def list_nodes(artifact: str) -> int:
     import onnx
 
-    from edgeseg.core.artifact import ArtifactError, read_meta
+    from edgeseg.core.artifact import read_meta
     from edgeseg.quant.qdq import COMPUTE_OPS
 
-    try:
-        read_meta(artifact)
-    except ArtifactError as e:
-        status(f"error: {e}")
-        return 2
+    read_meta(artifact)
     model = onnx.load(f"{artifact}/model.onnx")
     for n in model.graph.node:
         if n.op_type in COMPUTE_OPS:

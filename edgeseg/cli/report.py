@@ -25,17 +25,13 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     from edgeseg.bench.report import report, table_only
 
-    try:
-        if args.out is None:
-            text, problems = table_only(args.results)
-            print(text, end="")
-            for p in problems:
-                status(f"not included: {p}")
-            return 1 if problems else 0
-        rep = report(args.results, args.out)
-    except (ValueError, OSError) as e:
-        status(f"error: {e}")
-        return 1
+    if args.out is None:
+        text, problems = table_only(args.results)
+        print(text, end="")
+        for p in problems:
+            status(f"not included: {p}")
+        return 1 if problems else 0
+    rep = report(args.results, args.out)
     print((args.out / "report.md").read_text(), end="")
     for p in rep["problems"]:
         status(f"not included: {p}")

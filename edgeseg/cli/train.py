@@ -4,9 +4,17 @@ from __future__ import annotations
 
 import argparse
 import json
-from pathlib import Path
 
-from edgeseg.cli.common import parse_size, positive_int, status
+from edgeseg.cli.common import (
+    add_json,
+    device_arg,
+    format_table,
+    parse_size,
+    positive_int,
+    status,
+    write_json,
+)
+from edgeseg.core.errors import InputError, UsageError
 
 
 def parse_options(pairs: list[str]) -> dict:
@@ -15,7 +23,7 @@ def parse_options(pairs: list[str]) -> dict:
     opts = {}
     for pair in pairs:
         if "=" not in pair:
-            raise argparse.ArgumentTypeError(f"model option must be KEY=VALUE, got {pair!r}")
+            raise UsageError(f"model option must be KEY=VALUE, got {pair!r}")
         k, v = pair.split("=", 1)
         try:
             opts[k] = json.loads(v)
@@ -54,7 +62,10 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                    help="validate on the first N val images only")
     p.add_argument("--resize", choices=("stretch", "letterbox"), default="stretch")
     p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto")
+    p.add_argument("--device", type=lambda t: t if t == "auto" else device_arg(t),
+                   default="auto", metavar="DEVICE",
+                   help="auto (default: the GPU when torch sees one, else the CPU), cpu, gpu "
+                   "or gpu:N (cuda:N)")
     p.add_argument("--threads", type=positive_int, default=None)
     p.add_argument("--resume", default=None, help="continue from this checkpoint")
     p.add_argument("--skip-missing", action="store_true",
@@ -71,8 +82,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     e.add_argument("--data", required=True)
     e.add_argument("--split", default="val")
     e.add_argument("--limit", type=positive_int, default=None, help="first N images only")
-    e.add_argument("--json", dest="json_out", default=None, metavar="OUT",
-                   help="also write the metrics as JSON")
+    add_json(e, "the metrics")
     e.add_argument("--threads", type=positive_int, default=None)
     e.add_argument("--skip-missing", action="store_true",
                    help="leave out images that have no mask (warns with a count)")
@@ -83,20 +93,16 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 def run_train(args: argparse.Namespace) -> int:
     from edgeseg.train import TrainConfig, train
 
-    try:
-        cfg = TrainConfig(
-            model=args.model, data=args.data, out=args.out, size=args.size, crop=args.crop,
-            model_options=parse_options(args.opt), iters=args.iters, minutes=args.minutes,
-            batch=args.batch, optimizer=args.optimizer, lr=args.lr,
-            weight_decay=args.weight_decay, warmup=args.warmup, loss=args.loss,
-            class_weights=args.class_weights,
-            val_every=args.val_every, val_limit=args.val_limit, seed=args.seed,
-            device=args.device, threads=args.threads, resize=args.resize,
-            skip_missing=args.skip_missing, amp=args.amp)
-        result = train(cfg, resume=args.resume, progress=not args.no_progress, log=status)
-    except (ValueError, KeyError, TypeError, FileNotFoundError, argparse.ArgumentTypeError) as e:
-        status(f"error: {e}")
-        return 2
+    cfg = TrainConfig(
+        model=args.model, data=args.data, out=args.out, size=args.size, crop=args.crop,
+        model_options=parse_options(args.opt), iters=args.iters, minutes=args.minutes,
+        batch=args.batch, optimizer=args.optimizer, lr=args.lr,
+        weight_decay=args.weight_decay, warmup=args.warmup, loss=args.loss,
+        class_weights=args.class_weights,
+        val_every=args.val_every, val_limit=args.val_limit, seed=args.seed,
+        device=args.device, threads=args.threads, resize=args.resize,
+        skip_missing=args.skip_missing, amp=args.amp)
+    result = train(cfg, resume=args.resume, progress=not args.no_progress, log=status)
     m = result["metrics"]
     status(f"{args.model}: {result['iterations']} iterations in {result['train_seconds']:.0f} s,"
            f" val mIoU {m['miou']:.4f}; checkpoint {result['out']}")
@@ -107,29 +113,27 @@ def run_eval(args: argparse.Namespace) -> int:
     import torch
 
     from edgeseg.checkpoint import model_from_checkpoint
-    from edgeseg.cli.common import format_table
     from edgeseg.data.datasets import open_dataset
     from edgeseg.evaluate import TorchPredictor, evaluate
 
     if args.threads:
         torch.set_num_threads(args.threads)
-    try:
-        model, classes, preprocess = model_from_checkpoint(args.checkpoint)
-        ds = open_dataset(args.data, args.split, skip_missing=args.skip_missing)
-        if ds.classes.names != classes.names:
-            raise ValueError(f"{args.data} has classes {list(ds.classes.names)} but the "
-                             f"checkpoint was trained on {list(classes.names)}")
-        m = evaluate(TorchPredictor(model, preprocess), ds, progress=not args.no_progress,
-                     limit=args.limit)
-    except (ValueError, FileNotFoundError) as e:
-        status(f"error: {e}")
-        return 2
+    model, classes, preprocess = model_from_checkpoint(args.checkpoint)
+    ds = open_dataset(args.data, args.split, skip_missing=args.skip_missing)
+    if ds.classes.names != classes.names:
+        raise InputError(f"{args.data} has classes {list(ds.classes.names)} but the "
+                         f"checkpoint was trained on {list(classes.names)}")
+    m = evaluate(TorchPredictor(model, preprocess), ds, progress=not args.no_progress,
+                 limit=args.limit)
+    result = {"checkpoint": args.checkpoint, "data": args.data, "split": args.split,
+              **m.to_dict()}
+    if args.json == "-":
+        write_json("-", result)
+        return 0
     rows = [[n, "n/a" if v is None else f"{v:.4f}"] for n, v in m.per_class_iou.items()]
     print(format_table(["class", "IoU"], rows))
     print(f"\nmIoU {m.miou:.4f}  pixel acc {m.pixel_accuracy:.4f}  mean class acc "
           f"{m.mean_class_accuracy:.4f}  ({m.images} images, {args.split})")
-    if args.json_out:
-        Path(args.json_out).write_text(json.dumps(
-            {"checkpoint": args.checkpoint, "data": args.data, "split": args.split,
-             **m.to_dict()}, indent=2) + "\n")
+    if args.json:
+        write_json(args.json, result)
     return 0

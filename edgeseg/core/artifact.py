@@ -15,7 +15,7 @@ meta.json, schema version 1:
     parity      {thresholds, results: [{backend, inputs, max_abs_diff, argmax_agreement}]}
     export      {opset, exporter, simplifier, ops_before, ops_after}
     files       {name: sha256}
-    versions    {edgeseg, torch, onnx, onnxruntime, openvino}
+    versions    {package: version} of capabilities.VERSIONED_PACKAGES
     builds      []  (engines built from this artifact: backend, file, device, versions)
 """
 
@@ -28,6 +28,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+from edgeseg.core.capabilities import VERSIONED_PACKAGES
 from edgeseg.core.errors import InputError
 
 SCHEMA = "edgeseg-artifact"
@@ -56,8 +57,7 @@ def dist_version(dist: str) -> str | None:
 
 
 def package_versions() -> dict[str, str | None]:
-    return {d: dist_version(d)
-            for d in ("edgeseg", "torch", "onnx", "onnxruntime", "openvino", "onnxsim")}
+    return {d: dist_version(d) for d in VERSIONED_PACKAGES}
 
 
 def new_meta(**sections: Any) -> dict[str, Any]:

@@ -23,6 +23,8 @@ class Engine:
     runtime: bool  # deployable: Segmenter and the C++ runtime can choose it
     cpp: bool  # the C++ runtime has it
     summary: str
+    cpu: bool = False  # runs the ONNX graph on any CPU (CPU_ENGINES)
+    title: str = ""  # how messages name it
 
 
 ENGINES: dict[str, Engine] = {e.name: e for e in (
@@ -32,23 +34,47 @@ ENGINES: dict[str, Engine] = {e.name: e for e in (
            "install NVIDIA's packages (pip install tensorrt --extra-index-url "
            "https://pypi.nvidia.com, or the TensorRT tar/deb from developer.nvidia.com)",
            runtime=True, cpp=True, summary="NVIDIA GPUs and Jetson: the engine `edgeseg build` "
-           "makes for one GPU and TensorRT version"),
+           "makes for one GPU and TensorRT version", title="TensorRT"),
     Engine("openvino", ("ov",), "openvino", ("model.xml", "model.onnx"), ("fp32", "fp16", "int8"),
            "OpenVINO device name (CPU, GPU, NPU)", "pip install openvino",
            runtime=True, cpp=True, summary="Intel CPUs, GPUs and NPUs: the IR, else the ONNX "
-           "graph"),
+           "graph", cpu=True, title="OpenVINO"),
     Engine("onnxruntime", ("ort",), "onnxruntime", ("model.onnx",), ("fp32", "fp16", "int8"),
            "cpu or cuda", "pip install onnxruntime",
            runtime=True, cpp=False, summary="any CPU (and CUDA with onnxruntime-gpu): the ONNX "
-           "graph"),
+           "graph", cpu=True, title="ONNX Runtime"),
     Engine("torch", ("pytorch",), "torch", ("",), ("fp32",), "cpu or cuda",
            "pip install torch", runtime=False, cpp=False,
-           summary="the PyTorch module rebuilt from the artifact's checkpoint: the reference"),
+           summary="the PyTorch module rebuilt from the artifact's checkpoint: the reference",
+           title="PyTorch"),
 )}
 # Segmenter's automatic choice, fastest first where it can run (an INT8 graph's own
 # calibration target goes first).
 AUTO_ORDER = tuple(e.name for e in ENGINES.values() if e.runtime)
 ALIASES = {alias: e.name for e in ENGINES.values() for alias in (e.name, *e.aliases)}
+# The engines every export is checked in and every INT8 graph is compared across (the
+# reference first): they read the ONNX graph on any CPU, so every machine can run them.
+CPU_ENGINES = ("onnxruntime", "openvino")
+assert all(ENGINES[n].cpu for n in CPU_ENGINES)
+# Python packages whose versions every artifact and result file records.
+VERSIONED_PACKAGES = ("edgeseg", "torch", "onnx", "onnxsim", "nncf",
+                      *(e.module for e in ENGINES.values()))
+
+
+@dataclass(frozen=True)
+class Format:
+    """A file format `edgeseg export --format` writes next to model.onnx."""
+    name: str
+    files: tuple[str, ...]
+    engine: str | None  # whose tools convert the ONNX graph (None: the ONNX graph itself)
+    summary: str
+
+
+FORMATS: dict[str, Format] = {f.name: f for f in (
+    Format("onnx", ("model.onnx",), None, "the ONNX graph (always written)"),
+    Format("openvino", ("model.xml", "model.bin"), "openvino",
+           "OpenVINO IR, what OpenVINO users deploy"),
+)}
 
 PRECISIONS = {
     "fp32": "FP32 graph: the baseline every other precision is judged against",
@@ -68,6 +94,9 @@ class Target:
     mode: str  # "kernels": the engine's fused integer kernels; "reference": Q/DQ as written
     routes: tuple[str, ...]  # qdq: ONNX Q/DQ (quant/int8.py); nncf: NNCF's IR (nncf_route.py)
     summary: str
+    judged_words: str  # how a refusal names the arithmetic it was judged in
+    placement: str  # quant/rules.py: compute-inputs (the engine quantizes inside its
+    # kernels) or integer-kernels (Q/DQ around every layer ONNX Runtime runs in integers)
 
 
 # weight_bits 7 is the overflow fix for CPUs without VNNI (quant/config.py says why);
@@ -75,11 +104,15 @@ class Target:
 # Runtime reproduces with its fused kernels off.
 TARGETS: dict[str, Target] = {t.name: t for t in (
     Target("tensorrt", "int8", True, 8, "onnxruntime", "reference", ("qdq",),
-           "symmetric S8 activations and weights, what TensorRT's explicit Q/DQ requires"),
+           "symmetric S8 activations and weights, what TensorRT's explicit Q/DQ requires",
+           "ONNX Runtime computing the Q/DQ arithmetic as written (what TensorRT runs)",
+           "compute-inputs"),
     Target("openvino", "int8", True, 7, "openvino", "kernels", ("qdq", "nncf"),
-           "symmetric S8, 7-bit weights: fast in OpenVINO on CPUs with or without VNNI"),
+           "symmetric S8, 7-bit weights: fast in OpenVINO on CPUs with or without VNNI",
+           "OpenVINO with its INT8 kernels", "compute-inputs"),
     Target("onnxruntime", "uint8", False, 7, "onnxruntime", "kernels", ("qdq",),
-           "asymmetric U8 activations: what ONNX Runtime's CPU integer kernels run fast"),
+           "asymmetric U8 activations: what ONNX Runtime's CPU integer kernels run fast",
+           "ONNX Runtime with its INT8 kernels", "integer-kernels"),
 )}
 
 

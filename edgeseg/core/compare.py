@@ -11,13 +11,13 @@ from dataclasses import asdict, dataclass
 
 import numpy as np
 
-from edgeseg.core.errors import CheckFailed
+from edgeseg.core.errors import CheckFailed, UsageError
 
 
 class ConfusionMatrix:
     def __init__(self, num_classes: int, ignore_index: int = 255) -> None:
         if num_classes < 1:
-            raise ValueError(f"num_classes must be positive, got {num_classes}")
+            raise UsageError(f"num_classes must be positive, got {num_classes}")
         self.num_classes = num_classes
         self.ignore_index = ignore_index
         self.matrix = np.zeros((num_classes, num_classes), np.int64)  # rows: truth, cols: pred
@@ -25,15 +25,15 @@ class ConfusionMatrix:
     def update(self, pred: np.ndarray, target: np.ndarray, where: str = "prediction") -> None:
         pred, target = np.asarray(pred), np.asarray(target)
         if pred.shape != target.shape:
-            raise ValueError(f"{where}: prediction shape {pred.shape} differs from the label "
+            raise UsageError(f"{where}: prediction shape {pred.shape} differs from the label "
                              f"shape {target.shape}; resize predictions to the label size")
         valid = target != self.ignore_index
         t, p = target[valid].astype(np.int64), pred[valid].astype(np.int64)
         if t.size and (t.max() >= self.num_classes or t.min() < 0):
-            raise ValueError(f"{where}: label values outside 0..{self.num_classes - 1} "
+            raise UsageError(f"{where}: label values outside 0..{self.num_classes - 1} "
                              f"and not {self.ignore_index}")
         if p.size and (p.max() >= self.num_classes or p.min() < 0):
-            raise ValueError(f"{where}: predicted class ids outside 0..{self.num_classes - 1}")
+            raise UsageError(f"{where}: predicted class ids outside 0..{self.num_classes - 1}")
         self.matrix += np.bincount(t * self.num_classes + p,
                                    minlength=self.num_classes**2).reshape(self.matrix.shape)
 
@@ -47,7 +47,7 @@ class ConfusionMatrix:
     def metrics(self, class_names: Sequence[str] | None = None) -> Metrics:
         names = list(class_names) if class_names else [str(i) for i in range(self.num_classes)]
         if len(names) != self.num_classes:
-            raise ValueError(f"{len(names)} class names for {self.num_classes} classes")
+            raise UsageError(f"{len(names)} class names for {self.num_classes} classes")
         iou = self.iou()
         tp = np.diag(self.matrix).astype(np.float64)
         total = self.matrix.sum()

@@ -17,6 +17,8 @@ EXIT_CODES = {
     2: "bad input or usage: a flag, a file, an artifact, a dataset, a config",
     3: "an engine or device is missing here (the message says what to install)",
     4: "the artifact does not fit this machine (TensorRT version, GPU, memory)",
+    5: "written, but short of a goal the user set (--keep-best past an accuracy budget)",
+    70: "an unexpected error: a bug in edgeseg (--debug prints the traceback; please report it)",
     130: "interrupted (Ctrl-C); nothing half-written is left behind",
 }
 
@@ -27,6 +29,10 @@ class UsageError(EdgesegError, ValueError):
 
 class InputError(EdgesegError, ValueError):
     """A file or folder the user named is missing, unreadable or the wrong kind."""
+
+
+class MissingInput(InputError, FileNotFoundError):
+    """A file or folder the user named does not exist."""
 
 
 class OutputExists(EdgesegError, FileExistsError):
@@ -49,7 +55,12 @@ class Mismatch(EdgesegError, RuntimeError):
     exit_code = 4
 
 
+class GoalMissed(EdgesegError):
+    """The output was written (the user asked for it), but it misses the goal they set."""
+    exit_code = 5
+
+
 def exit_code(error: BaseException) -> int:
     if isinstance(error, KeyboardInterrupt):
         return 130
-    return getattr(error, "exit_code", 2) if isinstance(error, EdgesegError) else 2
+    return error.exit_code if isinstance(error, EdgesegError) else 70

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from edgeseg.core.errors import InputError
+from edgeseg.core.errors import InputError, UsageError
 from edgeseg.core.preprocess import graph_input, input_preprocess
 
 OUTPUT_KINDS = ("logits", "probs", "labels", "labels_lowres")
@@ -51,7 +51,7 @@ def as_rgb(image, color: str = "RGB") -> np.ndarray:
     if color == "BGR":
         image = image[..., ::-1]
     elif color != "RGB":
-        raise ValueError(f"color must be 'RGB' or 'BGR', got {color!r}")
+        raise UsageError(f"color must be 'RGB' or 'BGR', got {color!r}")
     return np.ascontiguousarray(image)
 
 
@@ -62,12 +62,12 @@ class Pipeline:
         self.meta = meta
         self.input, self.output_meta = meta["input"], meta["output"]
         if self.output_meta["kind"] not in OUTPUT_KINDS:
-            raise ValueError(f"unknown output kind {self.output_meta['kind']!r} in meta.json "
+            raise UsageError(f"unknown output kind {self.output_meta['kind']!r} in meta.json "
                              f"(known: {', '.join(OUTPUT_KINDS)})")
         self.preprocess = input_preprocess(self.input)
         self.num_classes = int(meta["model"]["num_classes"])
         if self.num_classes > 256:
-            raise ValueError(f"{self.num_classes} classes do not fit uint8 label maps")
+            raise UsageError(f"{self.num_classes} classes do not fit uint8 label maps")
 
     @property
     def has_scores(self) -> bool:
@@ -75,7 +75,7 @@ class Pipeline:
 
     def require_scores(self) -> None:
         if not self.has_scores:
-            raise ValueError(f"this artifact outputs {self.output_meta['kind']} (the argmax "
+            raise UsageError(f"this artifact outputs {self.output_meta['kind']} (the argmax "
                              "is inside the graph), not scores; export it with --output "
                              "logits for probabilities or tiled inference")
 

@@ -12,6 +12,8 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
+from edgeseg.core.errors import MissingInput, UsageError
+
 TARGETS = ("tensorrt-10", "tensorrt-11", "openvino")
 
 # ONNX ops onnx-tensorrt (TensorRT 10.15) marks unsupported; TensorRT 11's table is not
@@ -57,13 +59,13 @@ def load_onnx(path: str | Path):
     if path.is_dir():
         path = path / "model.onnx"
     if not path.is_file():
-        raise FileNotFoundError(f"{path}: no such ONNX file")
+        raise MissingInput(f"{path}: no such ONNX file")
     try:
         model = onnx.load(str(path))
     except Exception as e:  # protobuf's DecodeError and friends
-        raise ValueError(f"{path}: not an ONNX model ({type(e).__name__}: {e})") from None
+        raise UsageError(f"{path}: not an ONNX model ({type(e).__name__}: {e})") from None
     if not model.graph.node:
-        raise ValueError(f"{path}: not an ONNX model (no graph nodes)")
+        raise UsageError(f"{path}: not an ONNX model (no graph nodes)")
     return model
 
 
@@ -83,7 +85,7 @@ def lint(model, target: str) -> list[Finding]:
     from onnx import numpy_helper
 
     if target not in TARGETS:
-        raise ValueError(f"unknown target {target!r}; choose one of {', '.join(TARGETS)}")
+        raise UsageError(f"unknown target {target!r}; choose one of {', '.join(TARGETS)}")
     trt = target.startswith("tensorrt")
     graph = model.graph
     consts = {t.name: t for t in graph.initializer}

@@ -28,6 +28,8 @@ from dataclasses import asdict, dataclass
 
 import numpy as np
 
+from edgeseg.core.errors import UsageError
+
 IMAGENET_MEAN = (123.675, 116.28, 103.53)
 IMAGENET_STD = (58.395, 57.12, 57.375)
 RESIZE_POLICIES = ("stretch", "letterbox")
@@ -104,7 +106,7 @@ def resize_array(arr: np.ndarray, size_hw: tuple[int, int], nearest: bool) -> np
     if arr.shape[:2] == (h, w):
         return arr
     if h < 1 or w < 1:
-        raise ValueError(f"cannot resize to {h}x{w}")
+        raise UsageError(f"cannot resize to {h}x{w}")
     if _HAVE_PIL and arr.dtype == np.uint8 and (arr.ndim == 2 or
                                                   (arr.ndim == 3 and arr.shape[2] == 3)):
         from PIL import Image
@@ -120,7 +122,7 @@ def resize_array(arr: np.ndarray, size_hw: tuple[int, int], nearest: bool) -> np
     if nearest:
         return resize_nearest_numpy(arr, size_hw)
     if arr.dtype != np.uint8:
-        raise ValueError(f"bilinear resize takes uint8 images, got {arr.dtype}")
+        raise UsageError(f"bilinear resize takes uint8 images, got {arr.dtype}")
     return resize_bilinear_numpy(arr, size_hw)
 
 
@@ -168,13 +170,13 @@ class Preprocess:
 
     def __post_init__(self) -> None:
         if self.resize not in RESIZE_POLICIES:
-            raise ValueError(f"resize must be one of {RESIZE_POLICIES}, got {self.resize!r}")
+            raise UsageError(f"resize must be one of {RESIZE_POLICIES}, got {self.resize!r}")
         if self.color not in ("RGB", "BGR"):
-            raise ValueError(f"color must be RGB or BGR, got {self.color!r}")
+            raise UsageError(f"color must be RGB or BGR, got {self.color!r}")
         if len(self.size) != 2 or min(self.size) < 1:
-            raise ValueError(f"size must be (H, W) with positive sides, got {self.size!r}")
+            raise UsageError(f"size must be (H, W) with positive sides, got {self.size!r}")
         if len(self.mean) != 3 or len(self.std) != 3 or min(self.std) <= 0:
-            raise ValueError("mean and std need 3 values each, std positive")
+            raise UsageError("mean and std need 3 values each, std positive")
 
     def to_dict(self) -> dict:
         d = asdict(self)
@@ -246,9 +248,9 @@ class Preprocess:
 def _check_image(image: np.ndarray) -> None:
     if not isinstance(image, np.ndarray) or image.ndim != 3 or image.shape[2] != 3:
         shape = getattr(image, "shape", None)
-        raise ValueError(f"expected an HxWx3 RGB image array, got shape {shape}")
+        raise UsageError(f"expected an HxWx3 RGB image array, got shape {shape}")
     if image.dtype != np.uint8:
-        raise ValueError(f"expected a uint8 image (0..255), got {image.dtype}")
+        raise UsageError(f"expected a uint8 image (0..255), got {image.dtype}")
 
 
 def input_preprocess(input_meta: dict) -> Preprocess:

@@ -20,7 +20,7 @@ import re
 import struct
 from pathlib import Path
 
-from edgeseg.core.errors import InputError
+from edgeseg.core.errors import InputError, UsageError
 
 ALGORITHMS = ("EntropyCalibration2", "EntropyCalibration", "MinMaxCalibration",
               "LegacyCalibration")
@@ -34,7 +34,7 @@ class CalibrationCacheError(InputError):
 def version_code(version: str) -> int:
     parts = [int(p) for p in re.findall(r"\d+", version)[:3]]
     if not parts:
-        raise ValueError(f"TensorRT version {version!r}: expected MAJOR.MINOR[.PATCH]")
+        raise UsageError(f"TensorRT version {version!r}: expected MAJOR.MINOR[.PATCH]")
     major, minor, patch = (parts + [0, 0])[:3]
     if major >= 10:
         return major * 10000 + minor * 100 + patch
@@ -57,7 +57,7 @@ def scales_from_ranges(ranges: dict[str, tuple[float, float]]) -> dict[str, floa
     for name, (lo, hi) in ranges.items():
         amax = max(abs(float(lo)), abs(float(hi)))
         if not math.isfinite(amax):
-            raise ValueError(f"tensor {name!r}: non-finite calibration range ({lo}, {hi})")
+            raise UsageError(f"tensor {name!r}: non-finite calibration range ({lo}, {hi})")
         out[name] = (amax if amax > 0 else 1.0) / 127.0
     return out
 
@@ -65,11 +65,11 @@ def scales_from_ranges(ranges: dict[str, tuple[float, float]]) -> dict[str, floa
 def write(path: str | Path, scales: dict[str, float], *, trt_version: str = "10.3.0",
           algorithm: str = "EntropyCalibration2") -> None:
     if algorithm not in ALGORITHMS:
-        raise ValueError(f"unknown calibrator algorithm {algorithm!r}; one of {ALGORITHMS}")
+        raise UsageError(f"unknown calibrator algorithm {algorithm!r}; one of {ALGORITHMS}")
     lines = [f"TRT-{version_code(trt_version)}-{algorithm}"]
     for name, scale in scales.items():
         if ":" in name or "\n" in name:
-            raise ValueError(f"tensor name {name!r} cannot be written to a calibration cache")
+            raise UsageError(f"tensor name {name!r} cannot be written to a calibration cache")
         lines.append(f"{name}: {float_hex(scale)}")
     Path(path).write_text("\n".join(lines) + "\n")
 

@@ -7,6 +7,8 @@ import json
 from dataclasses import dataclass
 from pathlib import Path
 
+from edgeseg.core.errors import UsageError
+
 IGNORE_INDEX = 255
 
 
@@ -19,16 +21,16 @@ class ClassSet:
 
     def __post_init__(self) -> None:
         if not self.names:
-            raise ValueError(f"class set {self.name!r} has no classes")
+            raise UsageError(f"class set {self.name!r} has no classes")
         if len(self.names) != len(self.palette):
-            raise ValueError(
+            raise UsageError(
                 f"class set {self.name!r}: {len(self.names)} names but {len(self.palette)} "
                 "palette colours"
             )
         if len(set(self.names)) != len(self.names):
-            raise ValueError(f"class set {self.name!r} repeats a class name")
+            raise UsageError(f"class set {self.name!r} repeats a class name")
         if len(self.names) >= self.ignore_index:
-            raise ValueError(
+            raise UsageError(
                 f"class set {self.name!r}: {len(self.names)} classes collide with ignore "
                 f"index {self.ignore_index}"
             )
@@ -51,7 +53,7 @@ class ClassSet:
                 ignore_index=int(d.get("ignore_index", IGNORE_INDEX)),
             )
         except (KeyError, TypeError, ValueError) as e:
-            raise ValueError(
+            raise UsageError(
                 f"{source}: expected 'names' (list of strings) and 'palette' (list of [r, g, b])"
                 f": {e}"
             ) from None

@@ -18,6 +18,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from edgeseg.core.errors import UsageError
+from edgeseg.core.memory import check_size
 from edgeseg.core.progress import progress_bar
 from edgeseg.data.classes import IGNORE_INDEX, SYNTHETIC
 from edgeseg.data.io import atomic_output_dir, write_image_png, write_label_png
@@ -319,7 +321,8 @@ def render_scene(seed: int, size: tuple[int, int] = (256, 512)) -> tuple[np.ndar
     """One scene: (HxWx3 uint8 RGB image, HxW uint8 train-id labels with 255 = ignore)."""
     h, w = size
     if h < 32 or w < 32:
-        raise ValueError(f"synthetic scenes need at least 32x32 pixels, got {h}x{w}")
+        raise UsageError(f"synthetic scenes need at least 32x32 pixels, got {h}x{w}")
+    check_size(h, w, in_itemsize=4, out_itemsize=1)  # the float canvas and the labels
     cv = Canvas(h, w, np.random.default_rng([seed, h, w]))
     st = Street(cv)
     _sky_and_ground(cv, st)
@@ -338,14 +341,14 @@ def write_dataset(out, num: int, size: tuple[int, int] = (256, 512), seed: int =
 
 
     if num < 2:
-        raise ValueError(f"need at least 2 scenes (one train, one val), got {num}")
+        raise UsageError(f"need at least 2 scenes (one train, one val), got {num}")
     if not 0.0 < val_fraction < 1.0:
-        raise ValueError(f"val_fraction must be between 0 and 1, got {val_fraction}")
+        raise UsageError(f"val_fraction must be between 0 and 1, got {val_fraction}")
     if seed < 0:
-        raise ValueError(f"seed must be >= 0, got {seed}")
+        raise UsageError(f"seed must be >= 0, got {seed}")
     n_val = min(num - 1, max(1, round(num * val_fraction)))
     out = Path(out)
-    with atomic_output_dir(out, overwrite=overwrite) as tmp:
+    with atomic_output_dir(out, overwrite=overwrite, flag="--force") as tmp:
         SYNTHETIC.save(tmp / "classes.json")
         for i in progress_bar(range(num), desc="synth", enable=progress):
             split = "val" if i >= num - n_val else "train"

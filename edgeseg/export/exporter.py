@@ -9,13 +9,14 @@ from typing import Any
 
 import numpy as np
 
-from edgeseg.backends import is_available
+from edgeseg.backends import is_available, write_format
 from edgeseg.backends import model_file as backend_model_file
 from edgeseg.backends.onnxruntime.quantizer import to_float16
-from edgeseg.backends.openvino.tools import save_ir
 from edgeseg.checkpoint import build_reference, model_from_checkpoint, read_checkpoint
 from edgeseg.core.artifact import ArtifactError, new_meta, read_meta, sha256, write_meta
+from edgeseg.core.capabilities import CPU_ENGINES, FORMATS
 from edgeseg.core.compare import ParityError, compare_outputs
+from edgeseg.core.errors import UsageError
 from edgeseg.core.preprocess import graph_input, input_preprocess  # noqa: F401 (re-exported)
 from edgeseg.data.classes import CITYSCAPES, ClassSet
 from edgeseg.data.datasets import open_dataset
@@ -44,8 +45,8 @@ class ExportConfig:
     init_seed: int = 0
     precision: str = "fp32"  # fp32 | fp16 (FP16 weights and math, FP32 inputs and outputs)
     fp16_block: tuple[str, ...] = ("Softmax", "ReduceMean")  # op types kept in FP32
-    formats: tuple[str, ...] = ("onnx",)  # plus "openvino" for model.xml/.bin
-    parity_backends: tuple[str, ...] = ("onnxruntime", "openvino")
+    formats: tuple[str, ...] = ("onnx",)  # core/capabilities.FORMATS
+    parity_backends: tuple[str, ...] = CPU_ENGINES
     parity_inputs: int = 3
     data: str | None = None  # real images (and labels) for the parity check
     force: bool = False
@@ -147,7 +148,7 @@ def topological_sort(graph) -> None:
     while pending:
         ready = [n for n in pending if all(i in produced for i in n.input)]
         if not ready:
-            raise ValueError("graph has a cycle or an input nobody produces: "
+            raise UsageError("graph has a cycle or an input nobody produces: "
                              f"{[n.name for n in pending[:3]]}")
         for n in ready:
             ordered.append(n)
@@ -165,23 +166,24 @@ def export(cfg: ExportConfig, log: Callable[[str], None] = print) -> Path:
 
 
     if cfg.output not in OUTPUT_KINDS:
-        raise ValueError(f"unknown output kind {cfg.output!r}; choose one of "
+        raise UsageError(f"unknown output kind {cfg.output!r}; choose one of "
                          f"{', '.join(OUTPUT_KINDS)}")
     if cfg.precision not in ("fp32", "fp16"):
-        raise ValueError(f"--precision {cfg.precision}: export writes fp32 or fp16; INT8 is "
+        raise UsageError(f"--precision {cfg.precision}: export writes fp32 or fp16; INT8 is "
                          "`edgeseg quantize` (calibration needed)")
-    unknown_formats = set(cfg.formats) - {"onnx", "openvino"}
+    unknown_formats = set(cfg.formats) - set(FORMATS)
     if unknown_formats:
-        raise ValueError(f"unknown format(s) {sorted(unknown_formats)}; choose onnx, openvino")
+        raise UsageError(f"unknown format(s) {sorted(unknown_formats)}; choose "
+                         f"{', '.join(FORMATS)}")
     if cfg.dynamic not in (None, "batch"):
-        raise ValueError(f"--dynamic {cfg.dynamic}: only 'batch' is supported; a dynamic "
+        raise UsageError(f"--dynamic {cfg.dynamic}: only 'batch' is supported; a dynamic "
                          "H/W graph is refused because ICNet's pyramid pooling and the "
                          "padding to multiples of 32 are computed from a static size")
     h, w = cfg.size
     if cfg.checkpoint:
         ck = read_checkpoint(cfg.checkpoint)
         if cfg.model and cfg.model != ck["model"]["name"]:
-            raise ValueError(f"{cfg.checkpoint} is a {ck['model']['name']} checkpoint, not "
+            raise UsageError(f"{cfg.checkpoint} is a {ck['model']['name']} checkpoint, not "
                              f"{cfg.model}; drop --model or pass the matching checkpoint")
         model, classes, pre = model_from_checkpoint(ck, source=cfg.checkpoint)
         spec = {**ck["model"], "source": "checkpoint",
@@ -189,7 +191,7 @@ def export(cfg: ExportConfig, log: Callable[[str], None] = print) -> Path:
                 "checkpoint_sha256": sha256(Path(cfg.checkpoint))}
     else:
         if not cfg.model:
-            raise ValueError("give --model NAME (random weights) or --checkpoint CKPT")
+            raise UsageError("give --model NAME (random weights) or --checkpoint CKPT")
         torch.manual_seed(cfg.init_seed)
         model = create_model(cfg.model, num_classes=cfg.num_classes, **cfg.model_options)
         classes = CITYSCAPES if cfg.num_classes == 19 else ClassSet(
@@ -246,10 +248,11 @@ def export(cfg: ExportConfig, log: Callable[[str], None] = print) -> Path:
         graph = onnx.load(str(tmp / "model.onnx"))
         info["opset"] = graph_opset(graph)  # what the file declares, not what was asked
         info["ops_final"] = dict(op_counts(graph))
-        if "openvino" in cfg.formats:
-            save_ir(tmp / "model.onnx", tmp / "model.xml", cfg.precision == "fp16")
-            meta["files"].update({"model.xml": None, "model.bin": None})
-            log("wrote OpenVINO IR model.xml/.bin")
+        for fmt in cfg.formats:
+            if fmt != "onnx":
+                files = write_format(fmt, tmp / "model.onnx", tmp, fp16=cfg.precision == "fp16")
+                meta["files"].update(dict.fromkeys(files))
+                log(f"wrote {FORMATS[fmt].summary}: {'/'.join(files)}")
         meta["export"] = info
         meta["parity"]["results"] = check_parity(tmp, meta, cfg.parity_inputs, cfg.data,
                                                  cfg.parity_backends, log)
@@ -259,7 +262,7 @@ def export(cfg: ExportConfig, log: Callable[[str], None] = print) -> Path:
 
 
 def compare(artifact: str, *, inputs: int = 3, data: str | None = None,
-            backends: tuple[str, ...] = ("onnxruntime", "openvino"),
+            backends: tuple[str, ...] = CPU_ENGINES,
             log: Callable[[str], None] = print) -> list[dict]:
     """Re-run the parity check of an existing artifact (raises ParityError below its
     thresholds)."""

@@ -11,7 +11,9 @@ import numpy as np
 
 from edgeseg.backends import is_available
 from edgeseg.core.artifact import new_meta, write_meta
+from edgeseg.core.capabilities import CPU_ENGINES, ENGINES
 from edgeseg.core.compare import ParityError, compare_outputs
+from edgeseg.core.errors import UsageError
 from edgeseg.core.lint import load_onnx
 from edgeseg.data.io import atomic_output_dir
 from edgeseg.data.transforms import Preprocess
@@ -33,21 +35,21 @@ def describe_io(model) -> tuple[dict, dict]:
     inits = {t.name for t in graph.initializer}
     inputs = [i for i in graph.input if i.name not in inits]
     if len(inputs) != 1 or len(graph.output) != 1:
-        raise ValueError(f"a segmentation graph has one input and one output; this one has "
+        raise UsageError(f"a segmentation graph has one input and one output; this one has "
                          f"{len(inputs)} inputs and {len(graph.output)} outputs")
     inp, out = inputs[0], graph.output[0]
     in_shape, out_shape = _dims(inp), _dims(out)
     in_type = ELEM_TYPES.get(inp.type.tensor_type.elem_type, "unknown")
     out_type = ELEM_TYPES.get(out.type.tensor_type.elem_type, "unknown")
     if len(in_shape) != 4 or in_shape[1] != 3 or in_type not in ("float32", "float16"):
-        raise ValueError(f"input {inp.name!r} is {in_type} {in_shape}; edgeseg imports float "
+        raise UsageError(f"input {inp.name!r} is {in_type} {in_shape}; edgeseg imports float "
                          "NCHW images with 3 channels (N x 3 x H x W)")
     if len(out_shape) == 4 and out_type in ("float32", "float16"):
         kind = "logits"
     elif len(out_shape) in (3, 4) and out_type in ("uint8", "int32", "int64"):
         kind = "labels"
     else:
-        raise ValueError(f"output {out.name!r} is {out_type} {out_shape}; expected N x C x H x W "
+        raise UsageError(f"output {out.name!r} is {out_type} {out_shape}; expected N x C x H x W "
                          "float scores or N x H x W integer labels")
     return ({"name": inp.name, "shape": in_shape, "dtype": in_type},
             {"name": out.name, "shape": out_shape, "dtype": out_type, "kind": kind})
@@ -64,11 +66,11 @@ def import_onnx(onnx_path: str, out: str, *, classes, mean, std, color: str = "R
     inp, outp = describe_io(model)
     h, w = inp["shape"][2], inp["shape"][3]
     if not (isinstance(h, int) and isinstance(w, int)):
-        raise ValueError(f"input {inp['name']!r} has a dynamic height/width {inp['shape']}; "
+        raise UsageError(f"input {inp['name']!r} has a dynamic height/width {inp['shape']}; "
                          "fix them before import (e.g. onnxsim --overwrite-input-shape)")
     c = outp["shape"][1] if outp["kind"] == "logits" else None
     if isinstance(c, int) and c != classes.num_classes:
-        raise ValueError(f"the graph outputs {c} classes but the class set '{classes.name}' has "
+        raise UsageError(f"the graph outputs {c} classes but the class set '{classes.name}' has "
                          f"{classes.num_classes}; pass the matching --classes")
     pre = Preprocess(size=(h, w), resize=resize, color=color, mean=tuple(mean), std=tuple(std))
     dynamic = "batch" if not isinstance(inp["shape"][0], int) else None
@@ -94,12 +96,13 @@ def import_onnx(onnx_path: str, out: str, *, classes, mean, std, color: str = "R
         xs = [pre.normalize(rng.integers(0, 256, (h, w, 3), dtype=np.uint8))[None].astype(dtype)
               for _ in range(parity_inputs)]
         outs = {b: run_backend(b, tmp / "model.onnx", xs, inp["name"])
-                for b in ("onnxruntime", "openvino") if is_available(b)}
+                for b in CPU_ENGINES if is_available(b)}
         if len(outs) == 2:
-            r = compare_outputs("openvino vs onnxruntime", outs["onnxruntime"], outs["openvino"],
-                                outp["kind"])
+            ref, other = CPU_ENGINES
+            r = compare_outputs(f"{other} vs {ref}", outs[ref], outs[other], outp["kind"])
             meta["parity"]["results"] = [r.to_dict()]
-            log(f"imported graph runs in ONNX Runtime and OpenVINO; they agree on "
+            log(f"imported graph runs in {ENGINES[ref].title} and {ENGINES[other].title}; they "
+                "agree on "
                 f"{100 * r.argmax_agreement:.3f}% of pixels")
             problems = r.failures(IMPORT_AGREEMENT)
             if problems:

@@ -12,6 +12,8 @@ from pathlib import Path
 
 import torch
 
+from edgeseg.core.errors import CheckFailed, UsageError
+
 DEFAULT_OPSET = 17
 
 
@@ -33,7 +35,7 @@ def export_onnx(module: torch.nn.Module, example: torch.Tensor, path: Path, *,
     and older runtimes accept best) goes through the TorchScript exporter, which every model
     here supports since their deploy forms need no MaxUnpool or adaptive pooling."""
     if opset < 17:
-        raise ValueError(f"opset {opset} is too old; edgeseg exports opset 17 or newer")
+        raise UsageError(f"opset {opset} is too old; edgeseg exports opset 17 or newer")
     use_dynamo = opset >= 18
     buf = io.StringIO()
     try:
@@ -55,7 +57,7 @@ def export_onnx(module: torch.nn.Module, example: torch.Tensor, path: Path, *,
                                   output_names=[output_name], dynamic_axes=axes,
                                   do_constant_folding=True)
     except Exception as e:  # the exporters raise many types; keep their log for the user
-        raise RuntimeError(f"ONNX export failed: {e}\n--- exporter output ---\n"
+        raise CheckFailed(f"ONNX export failed: {e}\n--- exporter output ---\n"
                            f"{buf.getvalue()[-4000:]}") from e
     return (f"torch.onnx {'dynamo' if use_dynamo else 'torchscript'} exporter, "
             f"torch {torch.__version__}")

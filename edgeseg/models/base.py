@@ -20,6 +20,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from edgeseg.core.errors import UsageError
 from edgeseg.models.layers import resize
 
 PAD_POLICIES = ("pad", "error")
@@ -49,11 +50,11 @@ class SegmentationModel(nn.Module):
     ) -> None:
         super().__init__()
         if not isinstance(num_classes, int) or isinstance(num_classes, bool) or num_classes < 1:
-            raise ValueError(f"num_classes must be a positive integer, got {num_classes!r}")
+            raise UsageError(f"num_classes must be a positive integer, got {num_classes!r}")
         if not isinstance(in_channels, int) or isinstance(in_channels, bool) or in_channels < 1:
-            raise ValueError(f"in_channels must be a positive integer, got {in_channels!r}")
+            raise UsageError(f"in_channels must be a positive integer, got {in_channels!r}")
         if pad not in PAD_POLICIES:
-            raise ValueError(f"pad must be one of {PAD_POLICIES}, got {pad!r}")
+            raise UsageError(f"pad must be one of {PAD_POLICIES}, got {pad!r}")
         self.num_classes = num_classes
         self.in_channels = in_channels
         self.pad = pad
@@ -82,7 +83,7 @@ class SegmentationModel(nn.Module):
             raise TypeError(f"{name} expects a torch.Tensor, got {type(x).__name__}")
         if x.dim() != 4:
             hint = " (add a batch dimension: x.unsqueeze(0))" if x.dim() == 3 else ""
-            raise ValueError(
+            raise UsageError(
                 f"{name} expects a 4-D NCHW tensor, got {x.dim()}-D shape {tuple(x.shape)}{hint}"
             )
         if not x.is_floating_point():
@@ -95,17 +96,17 @@ class SegmentationModel(nn.Module):
             hint = ""
             if x.shape[-1] == self.in_channels:
                 hint = " (this looks like NHWC: use x.permute(0, 3, 1, 2))"
-            raise ValueError(
+            raise UsageError(
                 f"{name} expects {self.in_channels} input channels (NCHW), got {c} in shape "
                 f"{tuple(x.shape)}{hint}"
             )
         h, w = x.shape[2], x.shape[3]
         d = self.size_divisor
         if h < d or w < d:
-            raise ValueError(f"{name} needs an input of at least {d}x{d}, got {h}x{w}")
+            raise UsageError(f"{name} needs an input of at least {d}x{d}, got {h}x{w}")
         if self.pad == "error" and (h % d or w % d):
             up = (-(-h // d) * d, -(-w // d) * d)
-            raise ValueError(
+            raise UsageError(
                 f"{name} was built with pad='error' and needs sides that are multiples of {d}, "
                 f"got {h}x{w}; resize to e.g. {up[0]}x{up[1]} or build with pad='pad'"
             )
@@ -116,7 +117,7 @@ class SegmentationModel(nn.Module):
                 f"to match (x.to({param.dtype}) or model.to({x.dtype}))"
             )
         if param is not None and x.device != param.device:
-            raise ValueError(
+            raise UsageError(
                 f"{name} is on {param.device} but the input is on {x.device}; move one "
                 f"(x.to('{param.device}'))"
             )
@@ -126,7 +127,7 @@ class SegmentationModel(nn.Module):
             n = x.shape[0]
             cells = n if self.needs_batch_stats_on_pooled else n * -(-h // d) * -(-w // d)
             if cells < 2:
-                raise ValueError(
+                raise UsageError(
                     f"{name} cannot train on a batch of {n} at {h}x{w}: BatchNorm needs more "
                     "than one value per channel; use a batch of 2 or more (or a larger "
                     "input), or call model.eval() for inference"

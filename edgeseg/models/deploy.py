@@ -26,6 +26,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from edgeseg.core.errors import UsageError
 from edgeseg.models.base import SegmentationModel
 from edgeseg.models.layers import ConvBNAct
 
@@ -69,12 +70,12 @@ class DeployModel(nn.Module):
     ) -> None:
         super().__init__()
         if output not in OUTPUT_KINDS:
-            raise ValueError(f"unknown output kind {output!r}; choose one of "
+            raise UsageError(f"unknown output kind {output!r}; choose one of "
                              f"{', '.join(OUTPUT_KINDS)}")
         frame_color = frame_color or net_color
         for c in (net_color, frame_color):
             if c not in ("RGB", "BGR"):
-                raise ValueError(f"color must be RGB or BGR, got {c!r}")
+                raise UsageError(f"color must be RGB or BGR, got {c!r}")
         self.net = fold_batchnorm(model) if fold_bn else copy.deepcopy(model).eval()
         self.output = output
         self.num_classes = model.num_classes

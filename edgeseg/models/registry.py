@@ -13,6 +13,8 @@ from typing import Any
 
 from torch import nn
 
+from edgeseg.core.errors import UsageError
+
 
 @dataclass(frozen=True)
 class ModelEntry:
@@ -28,6 +30,16 @@ class ModelEntry:
         return {k: p for k, p in params.items() if k != "num_classes"}
 
 
+
+
+class UnknownModel(UsageError, KeyError):
+    def __str__(self) -> str:  # KeyError's would quote the message
+        return str(self.args[0])
+
+
+class UnknownOption(UsageError, TypeError):
+    pass
+
 _REGISTRY: dict[str, ModelEntry] = {}
 
 
@@ -38,7 +50,7 @@ def register_model(
 
     def wrap(fn: Callable[..., nn.Module]) -> Callable[..., nn.Module]:
         if name in _REGISTRY:
-            raise ValueError(
+            raise UsageError(
                 f"model name {name!r} is already registered by "
                 f"{_REGISTRY[name].builder.__module__}.{_REGISTRY[name].builder.__qualname__}"
             )
@@ -68,7 +80,8 @@ def list_models() -> list[str]:
 def get_entry(name: str) -> ModelEntry:
     _ensure_loaded()
     if name not in _REGISTRY:
-        raise KeyError(f"unknown model {name!r}; known models: {', '.join(sorted(_REGISTRY))}")
+        raise UnknownModel(f"unknown model {name!r}; known models: "
+                           f"{', '.join(sorted(_REGISTRY))}")
     return _REGISTRY[name]
 
 
@@ -79,7 +92,7 @@ def create_model(name: str, *, num_classes: int, **opts: Any) -> nn.Module:
     unknown = sorted(set(opts) - set(known))
     if unknown:
         listing = ", ".join(f"{k}={p.default!r}" for k, p in known.items()) or "none"
-        raise TypeError(
+        raise UnknownOption(
             f"unknown option(s) {', '.join(unknown)} for model {name!r}; its options: {listing}"
         )
     return entry.builder(num_classes=num_classes, **opts)
@@ -88,7 +101,7 @@ def create_model(name: str, *, num_classes: int, **opts: Any) -> nn.Module:
 def check_choice(model: str, option: str, value: Any, choices: tuple) -> None:
     """Raise a ValueError naming the option and its valid values when `value` is not one."""
     if value not in choices:
-        raise ValueError(
+        raise UsageError(
             f"{model}: {option}={value!r} is not supported; choose one of "
             f"{', '.join(repr(c) for c in choices)}"
         )

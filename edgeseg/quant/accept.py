@@ -12,7 +12,7 @@ artifact, both run in the target's own arithmetic (config.ENGINE).
   class, for a mIoU drop of 0.0-0.2 points); counting it would refuse good graphs for the
   same reason cross-engine agreement does. Label outputs carry no scores: all pixels count.
 
-ONNX Runtime vs OpenVINO agreement on the same file is measured and recorded as a diagnostic,
+Agreement of the two CPU engines on the same file is measured and recorded as a diagnostic,
 a gate only when asked for. A refusal names the figure, the limit and the layers that a
 sensitivity analysis blames, and the caller writes nothing.
 """
@@ -24,18 +24,17 @@ from pathlib import Path
 
 import numpy as np
 
+from edgeseg.core.capabilities import CPU_ENGINES, ENGINES, TARGETS
 from edgeseg.core.compare import to_labels
+from edgeseg.core.errors import UsageError
 from edgeseg.core.progress import progress_bar
 from edgeseg.export.parity import run_backend
 from edgeseg.quant import qdq
 from edgeseg.quant.config import ENGINE, QuantConfig, QuantizationError, mode_options
 from edgeseg.quant.engines import score
 
-ENGINE_WORDS = {
-    "tensorrt": "ONNX Runtime computing the Q/DQ arithmetic as written (what TensorRT runs)",
-    "openvino": "OpenVINO with its INT8 kernels",
-    "onnxruntime": "ONNX Runtime with its INT8 kernels",
-}
+ENGINE_WORDS = {t.name: t.judged_words for t in TARGETS.values()}
+REF, OTHER = CPU_ENGINES  # the two CPU engines every INT8 graph is compared across
 
 
 def holdout_split(inputs: list, cfg: QuantConfig) -> tuple[list, list]:
@@ -51,7 +50,7 @@ def budget_split(val_set, test_set):
     if test_set is not None:
         return val_set, test_set
     if len(val_set) < 2:
-        raise QuantizationError(f"--max-drop: the val split has {len(val_set)} image; tuning "
+        raise UsageError(f"--max-drop: the val split has {len(val_set)} image; tuning "
                                 "and reporting need at least 2 (or name a --test dataset)")
     return (val_set.subset(range(0, len(val_set), 2)),
             val_set.subset(range(1, len(val_set), 2)))
@@ -150,11 +149,10 @@ def judge(*, model_path: Path, src: Path, meta: dict, cfg: QuantConfig, held: li
     ref = [to_labels(o, kind) for o in ref_out]
     where = decided(ref_out, kind, cfg.decided_margin)
     runs = {(e, m): labels(e, model_path, meta, held, cfg.threads, m)
-            for e in ("onnxruntime", "openvino") for m in ("reference", "kernels")}
+            for e in CPU_ENGINES for m in ("reference", "kernels")}
     fp32_agree = agreement(ref, runs[engine, mode], where)
     all_pixels = agreement(ref, runs[engine, mode])
-    cross = {m: {"held_out_calibration_images": agreement(runs["onnxruntime", m],
-                                                          runs["openvino", m])}
+    cross = {m: {"held_out_calibration_images": agreement(runs[REF, m], runs[OTHER, m])}
              for m in ("reference", "kernels")}
     share = 1.0 if where is None else float(np.mean([w.mean() for w in where]))
     log(f"INT8 vs FP32 in {ENGINE_WORDS[cfg.target]}, {len(held)} held-out calibration "
@@ -164,7 +162,7 @@ def judge(*, model_path: Path, src: Path, meta: dict, cfg: QuantConfig, held: li
     if report_set is not None:
         models = {"fp32": (engine, fp32, {}),
                   **{f"int8-{e}": (e, model_path, mode_options(mode))
-                     for e in ("onnxruntime", "openvino")}}
+                     for e in CPU_ENGINES}}
         metrics, agree = score(models, meta, report_set, limit=cfg.val_limit,
                                threads=cfg.threads, progress=progress)
         ref_miou = metrics["fp32"].miou
@@ -184,7 +182,7 @@ def judge(*, model_path: Path, src: Path, meta: dict, cfg: QuantConfig, held: li
             "per_class_iou": {k: m.per_class_iou for k, m in metrics.items()},
             "agreement": agree,
         }
-        cross[mode]["val"] = agree["int8-onnxruntime|int8-openvino"]
+        cross[mode]["val"] = agree[f"int8-{REF}|int8-{OTHER}"]
         log(f"mIoU on {accuracy['images']} held-out images: FP32 {ref_miou:.4f}; INT8 "
             + ", ".join(f"{k} {m.miou:.4f} ({100 * (ref_miou - m.miou):+.2f} points drop)"
                         for k, m in int8.items()))
@@ -206,15 +204,15 @@ def judge(*, model_path: Path, src: Path, meta: dict, cfg: QuantConfig, held: li
     for m, floor in floors.items():
         worst = min(cross[m].values())
         if floor is not None and worst < floor:
-            msg = (f"ONNX Runtime and OpenVINO ({m}) agree on {100 * worst:.2f}% of pixels of "
-                   f"this INT8 graph (< {100 * floor:.1f}%)")
+            msg = (f"{ENGINES[REF].title} and {ENGINES[OTHER].title} ({m}) agree on "
+                   f"{100 * worst:.2f}% of pixels of this INT8 graph (< {100 * floor:.1f}%)")
             if cfg.require_engine_agreement:
                 raise QuantizationError(msg + " and --require-engine-agreement was given; "
                                         "nothing was written")
             log(f"warning: {msg}: the two engines round near-ties differently; the graph is "
                 f"judged in {engine}, the engine it is for")
     return {"accuracy": accuracy, "acceptance": acceptance,
-            "backend_agreement": {"onnxruntime_vs_openvino": cross,
+            "backend_agreement": {f"{REF}_vs_{OTHER}": cross,
                                   "gate": "enforced" if cfg.require_engine_agreement
                                   else "diagnostic",
                                   "minimum": floors}}

@@ -9,7 +9,7 @@ from pathlib import Path
 
 from edgeseg.core.artifact import ArtifactError, read_meta
 from edgeseg.core.capabilities import TARGETS
-from edgeseg.core.errors import CheckFailed
+from edgeseg.core.errors import CheckFailed, InputError, UsageError
 from edgeseg.data import calibration
 from edgeseg.data.datasets import DatasetError, open_dataset
 from edgeseg.quant import qdq
@@ -104,48 +104,48 @@ def activation_scheme(target: str) -> str:
 
 def check_config(cfg: QuantConfig) -> None:
     if cfg.target not in TARGETS:
-        raise ValueError(f"--target {cfg.target}: choose one of {', '.join(TARGETS)}")
+        raise UsageError(f"--target {cfg.target}: choose one of {', '.join(TARGETS)}")
     if cfg.method not in METHODS:
-        raise ValueError(f"--method {cfg.method}: choose one of {', '.join(METHODS)}")
+        raise UsageError(f"--method {cfg.method}: choose one of {', '.join(METHODS)}")
     if not 50 < cfg.percentile < 100:
-        raise ValueError(f"--percentile {cfg.percentile}: must be in (50, 100), e.g. 99.999")
+        raise UsageError(f"--percentile {cfg.percentile}: must be in (50, 100), e.g. 99.999")
     if cfg.weight_bits not in (None, 7, 8):
-        raise ValueError(f"--weight-bits {cfg.weight_bits}: 8 (full INT8) or 7 (overflow fix)")
+        raise UsageError(f"--weight-bits {cfg.weight_bits}: 8 (full INT8) or 7 (overflow fix)")
     if cfg.max_drop is not None and cfg.max_drop < 0:
-        raise ValueError(f"--max-drop {cfg.max_drop}: must be >= 0 (mIoU points)")
+        raise UsageError(f"--max-drop {cfg.max_drop}: must be >= 0 (mIoU points)")
     if cfg.max_drop is not None and not cfg.val:
-        raise ValueError("--max-drop needs --val DATASET: the budget is measured on its "
+        raise UsageError("--max-drop needs --val DATASET: the budget is measured on its "
                          "validation split")
     if cfg.test and cfg.max_drop is None:
-        raise ValueError("--test reports the drop of a --max-drop search; without a budget "
+        raise UsageError("--test reports the drop of a --max-drop search; without a budget "
                          "the whole --val split is already held out (nothing was tuned on it)")
     if cfg.keep_best and cfg.max_drop is None:
-        raise ValueError("--keep-best keeps the best graph of a --max-drop search; give a "
+        raise UsageError("--keep-best keeps the best graph of a --max-drop search; give a "
                          "budget with --max-drop")
     if cfg.accept_drop < 0:
-        raise ValueError(f"--accept-drop {cfg.accept_drop}: must be >= 0 (mIoU points)")
+        raise UsageError(f"--accept-drop {cfg.accept_drop}: must be >= 0 (mIoU points)")
     if not 0 <= cfg.min_fp32_agreement <= 1:
-        raise ValueError(f"--min-fp32-agreement {cfg.min_fp32_agreement}: a share in [0, 1], "
+        raise UsageError(f"--min-fp32-agreement {cfg.min_fp32_agreement}: a share in [0, 1], "
                          "e.g. 0.98")
     if not 0 <= cfg.decided_margin < 1:
-        raise ValueError(f"--decided-margin {cfg.decided_margin}: a probability margin in "
+        raise UsageError(f"--decided-margin {cfg.decided_margin}: a probability margin in "
                          "[0, 1), e.g. 0.1 (0 counts every pixel)")
     if cfg.holdout < 1:
-        raise ValueError(f"--holdout {cfg.holdout}: at least 1 image")
+        raise UsageError(f"--holdout {cfg.holdout}: at least 1 image")
 
 
 def check_source(directory: Path, meta: dict):
     import onnx
 
     if meta["precision"] != "fp32":
-        raise QuantizationError(
+        raise InputError(
             f"{directory} is a {meta['precision']} artifact; quantize its FP32 source instead "
             "(INT8 is computed from FP32 weights and FP32 calibration ranges)")
     if "model.onnx" not in meta["files"]:
         raise ArtifactError(f"{directory}: no model.onnx to quantize")
     model = onnx.load(str(directory / "model.onnx"))
     if qdq.is_quantized(model):
-        raise QuantizationError(f"{directory}/model.onnx is already quantized (it has "
+        raise InputError(f"{directory}/model.onnx is already quantized (it has "
                                 "QuantizeLinear/DequantizeLinear or integer ops); quantize the "
                                 "FP32 model it came from")
     return model
@@ -157,16 +157,16 @@ def check_val(val: str, meta: dict, flag: str = "--val"):
     try:
         ds = open_dataset(val, "val")
     except DatasetError as e:
-        raise QuantizationError(f"{flag}: {e} (it needs a val split of images with label "
+        raise InputError(f"{flag}: {e} (it needs a val split of images with label "
                                 "masks)") from None
     want = list(meta["classes"]["names"])
     have = list(ds.classes.names)
     if len(have) != len(want):
-        raise QuantizationError(
+        raise InputError(
             f"{flag} {val}: {len(have)} classes, but the artifact predicts {len(want)} "
             f"({', '.join(want)}); score it on data labelled with the model's class set")
     if have != want:
-        raise QuantizationError(
+        raise InputError(
             f"{flag} {val}: its classes ({', '.join(have)}) are not the artifact's "
             f"({', '.join(want)}); validate on data labelled with the model's class set")
     return ds

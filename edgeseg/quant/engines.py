@@ -1,5 +1,5 @@
 """Running INT8 graphs in both engines: side-by-side scoring on a dataset and pixel
-agreement between ONNX Runtime and OpenVINO, in either mode of config.mode_options."""
+agreement between the two CPU engines (CPU_ENGINES), in either mode of config.mode_options."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ from pathlib import Path
 import numpy as np
 
 from edgeseg.backends import get_runner
+from edgeseg.core.capabilities import CPU_ENGINES
 from edgeseg.core.compare import to_labels
 from edgeseg.evaluate import GraphPredictor, evaluate_side_by_side
 from edgeseg.export.parity import run_backend
@@ -41,12 +42,11 @@ def score(models: dict[str, tuple[str, Path]], meta: dict, dataset, *, limit=Non
 
 def backend_agreement(path: Path, meta: dict, inputs: list[np.ndarray],
                       threads: int | None = None, mode: str = "kernels") -> float:
-    """Share of pixels where ONNX Runtime and OpenVINO give the same label on `inputs`,
+    """Share of pixels where the two CPU engines give the same label on `inputs`,
     both running in `mode` (MODES)."""
 
     name, kind = meta["input"]["name"], meta["output"]["kind"]
-    a = run_backend("onnxruntime", path, inputs, name, threads=threads,
-                    **mode_options(mode))
-    b = run_backend("openvino", path, inputs, name, threads=threads, **mode_options(mode))
+    a, b = (run_backend(e, path, inputs, name, threads=threads, **mode_options(mode))
+            for e in CPU_ENGINES)
     return float(np.mean([np.mean(to_labels(x, kind) == to_labels(y, kind))
                           for x, y in zip(a, b)]))

@@ -7,12 +7,11 @@ entropy / percentile calibration, and (ORT >= 1.32) caches calibration ranges so
 accuracy-budget search re-quantizes without re-calibrating. (NNCF is the second route, for
 OpenVINO IR; NVIDIA's Model Optimizer would add a CUDA-only dependency.)
 
-Per target (recorded in meta.json):
-  tensorrt, openvino: INT8 symmetric per-channel weights, INT8 symmetric per-tensor
-      activations (zero point 0), what TensorRT's explicit quantization requires;
-  onnxruntime: UINT8 asymmetric activations from the same calibration, because ONNX
-      Runtime's x86 kernels are fast only with them. Padded average pools then read float
-      input (see qdq.padded_average_pools).
+Per target (core/capabilities.TARGETS, recorded in meta.json): INT8 symmetric per-channel
+weights everywhere; INT8 symmetric per-tensor activations (zero point 0) for the symmetric
+targets, what TensorRT's explicit quantization requires; UINT8 asymmetric activations from
+the same calibration for ONNX Runtime, whose x86 kernels are fast only with them (padded
+average pools then read float input: see qdq.padded_average_pools).
 
 Where Q/DQ goes is decided by the quantizer rules (rules.py), recorded in meta.json.
 
@@ -33,11 +32,12 @@ from pathlib import Path
 
 import numpy as np
 
-from edgeseg.backends import require
+from edgeseg.backends import require, write_format
 from edgeseg.backends.onnxruntime import quantizer as ortq
-from edgeseg.backends.openvino.tools import save_ir
 from edgeseg.core import trtcache
 from edgeseg.core.artifact import write_meta
+from edgeseg.core.capabilities import CPU_ENGINES, FORMATS
+from edgeseg.core.errors import UsageError
 from edgeseg.core.lint import lint, summarize
 from edgeseg.data import calibration
 from edgeseg.data.io import atomic_output_dir
@@ -136,8 +136,8 @@ def quantize(cfg: QuantConfig, *, log: Callable[[str], None] = print,
 
     check_config(cfg)
     src, meta, cs, val_set, test_set = open_inputs(cfg)
-    require("onnxruntime")
-    require("openvino")  # the cross-engine diagnostic needs both engines
+    for name in CPU_ENGINES:  # the judge and the cross-engine diagnostic run both
+        require(name)
     out = Path(cfg.out)
     with atomic_output_dir(out, overwrite=cfg.force, flag="--force") as tmp, \
             tempfile.TemporaryDirectory(prefix="edgeseg-quant-") as work_dir:
@@ -149,7 +149,7 @@ def quantize(cfg: QuantConfig, *, log: Callable[[str], None] = print,
         names = {n.name for n in onnx.load(str(prepared)).graph.node}
         unknown = sorted(set(cfg.exclude_nodes) - names)
         if unknown:
-            raise QuantizationError(f"--exclude-node {', '.join(unknown)}: no such node in "
+            raise UsageError(f"--exclude-node {', '.join(unknown)}: no such node in "
                                     f"{src}/model.onnx (see `edgeseg quantize --list-nodes`)")
         inputs, held = accept.holdout_split(calibration_inputs(cs, meta["input"]), cfg)
         ranges = _ranges(prepared, ranges_path, inputs, meta, cs, cfg, log)
@@ -185,9 +185,9 @@ def quantize(cfg: QuantConfig, *, log: Callable[[str], None] = print,
         files = {"model.onnx": None}
         if cfg.target == "tensorrt":
             files.update({"model.fp32.onnx": None, "calib.cache": None})
-        if "model.xml" in meta["files"]:
-            save_ir(model_path, tmp / "model.xml", fp16=False)
-            files.update({"model.xml": None, "model.bin": None})
+        for fmt in FORMATS.values():  # the formats the FP32 artifact has, from the INT8 graph
+            if fmt.engine is not None and fmt.files[0] in meta["files"]:
+                files.update(dict.fromkeys(write_format(fmt.name, model_path, tmp, fp16=False)))
         new = dict(meta)
         new.update(
             precision="int8", files=files, builds=[],

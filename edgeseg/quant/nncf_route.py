@@ -15,8 +15,7 @@ import importlib.util
 from collections.abc import Callable
 from pathlib import Path
 
-from edgeseg.backends import require
-from edgeseg.backends.openvino import tools as ir_tools
+from edgeseg.backends import require, tools
 from edgeseg.core.artifact import write_meta
 from edgeseg.core.capabilities import TARGETS
 from edgeseg.core.compare import to_labels
@@ -49,7 +48,7 @@ def quantize_nncf(cfg, *, log: Callable[[str], None] = print, progress: bool = T
         inputs, held = accept.holdout_split(calibration_inputs(cs, meta["input"]), cfg)
         log(f"NNCF: calibrating on {len(inputs)} images of {cs.root} ({len(held)} held out "
             "for the check)")
-        ir_tools.nncf_quantize(src / "model.onnx", tmp / "model.xml", inputs)
+        tools(engine).nncf_quantize(src / "model.onnx", tmp / "model.xml", inputs)
 
         kind = meta["output"]["kind"]
         ref_out = accept.outputs(engine, src / "model.onnx", meta, held, cfg.threads)
@@ -91,7 +90,7 @@ def quantize_nncf(cfg, *, log: Callable[[str], None] = print, progress: bool = T
                 "route": "nncf", "set": str(cs.root.resolve()), "hash": cs.hash,
                 "images": len(inputs), "set_images": len(cs), "held_out_images": len(held),
                 "target": cfg.target,
-                "quantizer": f"nncf.quantize {ir_tools.nncf_version()} "
+                "quantizer": f"nncf.quantize {tools(engine).nncf_version()} "
                              f"({engine} backend, PERFORMANCE preset, CPU)",
                 "weights": "int8 symmetric per-channel (overflow fix on the first layer)",
                 "activations": "int8 symmetric per-tensor", "tensorrt_cache": None,

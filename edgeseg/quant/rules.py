@@ -41,6 +41,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from edgeseg.core.capabilities import TARGETS
 from edgeseg.quant.qdq import COMPUTE_OPS, const_map, producer_map
 
 COMPARISON_OPS = ("Equal", "Greater", "GreaterOrEqual", "Less", "LessOrEqual")
@@ -162,7 +163,7 @@ def plan(model, target: str, *, image_convs_float: bool = True) -> Plan:
                         "why": "comparisons and the values they compare stay float: rounding "
                                "makes near-equal values equal"})
     types = sorted({n.op_type for n in model.graph.node})
-    if target in ("tensorrt", "openvino"):
+    if TARGETS[target].placement == "compute-inputs":
         p.op_types = [t for t in INPUT_QUANTIZED_OPS if t in types]
         p.extra_options["OpTypesToExcludeOutputQuantization"] = types
         p.rules.append({"rule": "compute-inputs", "op_types": p.op_types,

@@ -49,7 +49,7 @@ def test_bench_torch_reference_is_fp32(exported):
     ({"iters": -3}, "--iters must be at least 1"),
     ({"seconds": 0}, "--seconds must be positive"),
     ({"warmup": -1}, "--warmup must be 0 or more"),
-    ({"backend": "coreml"}, "unknown backend 'coreml'"),
+    ({"backend": "coreml"}, "unknown engine 'coreml'"),
     ({"iters": 3, "seconds": 1.0}, "not both"),
     ({"compile": True}, "--compile applies to --backend torch"),
 ])
@@ -59,18 +59,18 @@ def test_bad_bench_config(kw, message):
 
 
 def test_cli_errors_are_clear(imported, tmp_path, capsys, monkeypatch):
-    assert main(["bench", str(imported), "--iters", "0", "--no-progress"]) == 1
+    assert main(["bench", str(imported), "--iters", "0", "--no-progress"]) == 2
     assert "--iters must be at least 1, got 0" in capsys.readouterr().err
-    assert main(["bench", str(imported), "--batch", "2", "--iters", "1", "--no-progress"]) == 1
+    assert main(["bench", str(imported), "--batch", "2", "--iters", "1", "--no-progress"]) == 2
     assert "fixed batch of 1" in capsys.readouterr().err
-    assert main(["bench", str(imported), "--backend", "torch", "--no-progress"]) == 1
+    assert main(["bench", str(imported), "--backend", "torch", "--no-progress"]) == 2
     assert "imported ONNX has no PyTorch model" in capsys.readouterr().err
     import edgeseg.backends as backends
 
     monkeypatch.setattr(backends, "is_available", lambda name: name != "openvino")
     out = tmp_path / "r.json"
     assert main(["bench", str(imported), "--backend", "ov", "--iters", "1", "--no-progress",
-                 "--json", str(out)]) == 1
+                 "--json", str(out)]) == 3  # the engine is missing
     assert "pip install openvino" in capsys.readouterr().err
     assert not out.exists()
 
@@ -92,7 +92,7 @@ def test_cli_bench_then_report(imported, tmp_path, capsys):
     (res / "broken.json").write_text(files[0].read_text()[:100])
     assert main(["report", str(res), "--out", str(tmp_path / "rep2")]) == 1
     assert "broken.json: truncated" in (tmp_path / "rep2" / "report.md").read_text()
-    assert main(["report", str(tmp_path / "nothing"), "--out", str(tmp_path / "rep3")]) == 1
+    assert main(["report", str(tmp_path / "nothing"), "--out", str(tmp_path / "rep3")]) == 2
     assert "no usable result files" in capsys.readouterr().err
 
 

@@ -13,8 +13,9 @@ import pytest
 from edgeseg.cli.main import main
 from edgeseg.core import trtcache
 from edgeseg.core.artifact import read_meta
+from edgeseg.core.errors import InputError
 from edgeseg.quant import qdq
-from edgeseg.quant.config import QuantConfig, QuantizationError
+from edgeseg.quant.config import QuantConfig
 from edgeseg.quant.int8 import quantize
 from tests.quant.helpers import run
 
@@ -320,7 +321,7 @@ def test_already_quantized_graph_is_refused(fp32_artifact, calib_set, tmp_path, 
     classes = ClassSet.from_dict(meta["classes"])
     import_onnx(str(tmp_path / "q" / "model.onnx"), str(tmp_path / "imp"), classes=classes,
                 mean=meta["input"]["mean"], std=meta["input"]["std"], log=lambda m: None)
-    with pytest.raises(QuantizationError, match="already quantized"):
+    with pytest.raises(InputError, match="already quantized"):
         run(tmp_path / "imp", calib_set, tmp_path / "again")
     assert not (tmp_path / "again").exists()
 

@@ -10,12 +10,14 @@ import numpy as np
 from edgeseg.backends import require
 
 
-def save_ir(onnx_path: Path, xml_path: Path, fp16: bool) -> None:
-    """The ONNX graph as an OpenVINO IR (model.xml + model.bin); FP16 weights with `fp16`."""
+def convert(onnx_path: Path, directory: Path, *, fp16: bool) -> None:
+    """The ONNX graph as an OpenVINO IR, directory/model.xml + model.bin (the format's files
+    in core/capabilities.FORMATS); FP16 weights with `fp16`."""
     require("openvino")
     import openvino as ov
 
-    ov.save_model(ov.convert_model(str(onnx_path)), str(xml_path), compress_to_fp16=fp16)
+    ov.save_model(ov.convert_model(str(onnx_path)), str(directory / "model.xml"),
+                  compress_to_fp16=fp16)
 
 
 def nncf_quantize(onnx_path: Path, xml_path: Path, inputs: list[np.ndarray]) -> None:

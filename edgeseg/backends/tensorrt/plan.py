@@ -72,7 +72,7 @@ class Plan:
 def parse_version(text: str) -> tuple[int, int, int]:
     nums = [int(n) for n in re.findall(r"\d+", str(text))[:3]]
     if not nums:
-        raise ValueError(f"not a TensorRT version: {text!r}")
+        raise UsageError(f"not a TensorRT version: {text!r}")
     return tuple((nums + [0, 0])[:3])  # type: ignore[return-value]
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from edgeseg.core.errors import UsageError
 from edgeseg.models.layers import ConvBNAct, make_divisible
 
 # expansion t, channels c, repeats n, stride s (the paper's Table 2)
@@ -41,7 +42,7 @@ class MobileNetV2(nn.Module):
     ) -> None:
         super().__init__()
         if output_stride not in (8, 16, 32):
-            raise ValueError(f"MobileNetV2: output_stride must be 8, 16 or 32, got {output_stride}")
+            raise UsageError(f"MobileNetV2: output_stride must be 8, 16 or 32, got {output_stride}")
         stem_ch = make_divisible(32 * width_mult)
         self.stem = ConvBNAct(in_channels, stem_ch, 3, 2, act=nn.ReLU6)
         stride_so_far, dilation, in_ch = 2, 1, stem_ch

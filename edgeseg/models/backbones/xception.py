@@ -14,6 +14,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from edgeseg.core.errors import UsageError
 from edgeseg.models.layers import ConvBNAct, SeparableConv
 
 
@@ -60,9 +61,9 @@ class AlignedXception(nn.Module):
     ) -> None:
         super().__init__()
         if output_stride not in (8, 16):
-            raise ValueError(f"Xception: output_stride must be 8 or 16, got {output_stride}")
+            raise UsageError(f"Xception: output_stride must be 8 or 16, got {output_stride}")
         if middle_blocks < 1:
-            raise ValueError(f"Xception: middle_blocks must be >= 1, got {middle_blocks}")
+            raise UsageError(f"Xception: middle_blocks must be >= 1, got {middle_blocks}")
         entry3_stride, middle_d, exit_d = (2, 1, (1, 2)) if output_stride == 16 else (1, 2, (2, 4))
         self.stem = nn.Sequential(ConvBNAct(in_channels, 32, 3, 2), ConvBNAct(32, 64, 3))
         self.entry1 = XceptionBlock(64, (128, 128, 128), stride=2)

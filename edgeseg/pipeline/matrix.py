@@ -17,19 +17,19 @@ from pathlib import Path
 from typing import Any
 
 from edgeseg.bench import results
-from edgeseg.bench.run import BACKENDS, BenchConfig, bench
+from edgeseg.bench.run import BACKENDS
 from edgeseg.bench.sysinfo import device_name, system_profile
 from edgeseg.core.artifact import ArtifactError, read_meta
+from edgeseg.core.capabilities import CPU_ENGINES, TARGETS
+from edgeseg.core.capabilities import PRECISIONS as PRECISION_TABLE
+from edgeseg.core.errors import CheckFailed, EdgesegError, MissingInput, UsageError
 from edgeseg.core.progress import progress_bar
 from edgeseg.core.text import parse_size
-from edgeseg.data.calibration import build
-from edgeseg.export.exporter import ExportConfig, export
-from edgeseg.quant.config import QuantConfig
-from edgeseg.quant.int8 import quantize
+from edgeseg.pipeline import Plan, bench_stage, calibration_stage, export_stage, quantize_stage
 
-PRECISIONS = ("fp32", "fp16", "int8")
+PRECISIONS = tuple(PRECISION_TABLE)
 # The INT8 artifacts each backend runs: the target built for its kernels (a list runs each).
-DEFAULT_INT8_TARGET = {"onnxruntime": ["onnxruntime"], "openvino": ["openvino"]}
+DEFAULT_INT8_TARGET = {e: [e] for e in CPU_ENGINES if e in TARGETS}
 
 
 @dataclass(frozen=True)
@@ -39,7 +39,7 @@ class MatrixConfig:
     val: str | None = None
     val_limit: int | None = None
     precisions: tuple[str, ...] = ("fp32", "int8")
-    backends: tuple[str, ...] = ("torch", "onnxruntime", "openvino")
+    backends: tuple[str, ...] = ("torch", *CPU_ENGINES)
     sizes: tuple[tuple[int, int], ...] = ((512, 1024),)
     accuracy_size: tuple[int, int] | None = None  # default: the latency size
     int8_target: dict[str, list[str]] = field(default_factory=lambda: dict(DEFAULT_INT8_TARGET))
@@ -64,18 +64,18 @@ class MatrixConfig:
 
         bad = [p for p in self.precisions if p not in PRECISIONS]
         if bad:
-            raise ValueError(f"matrix: unknown precisions {bad}; known: {', '.join(PRECISIONS)}")
+            raise UsageError(f"matrix: unknown precisions {bad}; known: {', '.join(PRECISIONS)}")
         known = (*BACKENDS, "torch-compile")
         bad = [b for b in self.backends if b not in known]
         if bad:
-            raise ValueError(f"matrix: unknown backends {bad}; known: {', '.join(known)}")
+            raise UsageError(f"matrix: unknown backends {bad}; known: {', '.join(known)}")
         if "{model}" not in self.checkpoints:
-            raise ValueError("matrix: checkpoints must be a path pattern containing {model}")
+            raise UsageError("matrix: checkpoints must be a path pattern containing {model}")
         if self.int8_gates not in ("every", "accuracy-size"):
-            raise ValueError(f"matrix: int8_gates must be 'every' or 'accuracy-size', got "
+            raise UsageError(f"matrix: int8_gates must be 'every' or 'accuracy-size', got "
                              f"{self.int8_gates!r}")
         if self.iters < 1 or self.warmup < 0:
-            raise ValueError(f"matrix: need iters >= 1 and warmup >= 0, got {self.iters} and "
+            raise UsageError(f"matrix: need iters >= 1 and warmup >= 0, got {self.iters} and "
                              f"{self.warmup}")
 
 
@@ -84,7 +84,7 @@ def _size(text: Any, where: str) -> tuple[int, int]:
     try:
         return parse_size(str(text))
     except Exception as e:  # argparse.ArgumentTypeError
-        raise ValueError(f"matrix: {where}: {e}") from None
+        raise UsageError(f"matrix: {where}: {e}") from None
 
 
 def load(path: str | Path) -> MatrixConfig:
@@ -94,14 +94,14 @@ def load(path: str | Path) -> MatrixConfig:
     try:
         raw = tomllib.loads(path.read_text())
     except OSError as e:
-        raise ValueError(f"{path}: cannot read the matrix file ({e.strerror})") from None
+        raise UsageError(f"{path}: cannot read the matrix file ({e.strerror})") from None
     except tomllib.TOMLDecodeError as e:
-        raise ValueError(f"{path}: not valid TOML ({e})") from None
+        raise UsageError(f"{path}: not valid TOML ({e})") from None
     table = raw.get("matrix", raw)
     known = {f.name for f in fields(MatrixConfig)}
     unknown = sorted(set(table) - known)
     if unknown:
-        raise ValueError(f"{path}: unknown keys {unknown}; known: {', '.join(sorted(known))}")
+        raise UsageError(f"{path}: unknown keys {unknown}; known: {', '.join(sorted(known))}")
     kw = dict(table)
     for key in ("models", "precisions", "backends"):
         if key in kw:
@@ -113,7 +113,7 @@ def load(path: str | Path) -> MatrixConfig:
     try:
         return MatrixConfig(**kw)
     except TypeError as e:
-        raise ValueError(f"{path}: {e}") from None
+        raise UsageError(f"{path}: {e}") from None
 
 
 @dataclass(frozen=True)
@@ -163,6 +163,13 @@ class Artifacts:
         self.log = log
         self.failed: dict[str, str] = {}  # name -> why, so a refused artifact is tried once
 
+    def checkpoint(self, model: str) -> Path:
+        ckpt = Path(self.cfg.checkpoints.format(model=model)).expanduser()
+        if not ckpt.is_file():
+            raise MissingInput(f"no checkpoint for {model} at {ckpt} (train one with "
+                               "`edgeseg baseline`, or point `checkpoints` elsewhere)")
+        return ckpt
+
     def _valid(self, path: Path) -> bool:
 
         try:
@@ -179,41 +186,37 @@ class Artifacts:
         if self._valid(path):
             return path
         if name in self.failed:
-            raise RuntimeError(self.failed[name])
-        ckpt = Path(self.cfg.checkpoints.format(model=model)).expanduser()
-        if not ckpt.is_file():
-            raise FileNotFoundError(f"no checkpoint for {model} at {ckpt} (train one with "
-                                    "`edgeseg baseline`, or point `checkpoints` elsewhere)")
+            raise CheckFailed(self.failed[name])
+        ckpt = self.checkpoint(model)
+        plan = Plan(workdir=self.work, checkpoint=ckpt, size=size, data=self.cfg.val,
+                    calib_images=self.cfg.calib_images, threads=self.cfg.threads)
         if precision in ("fp32", "fp16"):
             self.log(f"matrix: exporting {name}")
-            export(ExportConfig(out=str(path), checkpoint=str(ckpt), size=size,
-                                precision=precision, formats=("onnx", "openvino"),
-                                parity_inputs=1, force=True), log=self.log)
-            return path
+            return export_stage(plan, precision, path, log=self.log, data=None,
+                                parity_inputs=1)
         try:
-            return self._quantize(model, size, target, path, gated)
-        except (RuntimeError, ValueError) as e:
+            return self._quantize(plan, model, target, path, gated)
+        except EdgesegError as e:
             self.failed[name] = str(e)
             raise
 
-    def _quantize(self, model: str, size: tuple[int, int], target: str | None,
-                  path: Path, gated: bool) -> Path:
+    def _quantize(self, plan: Plan, model: str, target: str | None, path: Path,
+                  gated: bool) -> Path:
 
+        size = plan.size
         fp32 = self.get(model, size, "fp32")
         calib = self.work / f"calib-{size[0]}x{size[1]}"
         if not (calib / "calibration.json").is_file():
             if not self.cfg.val:
-                raise ValueError("matrix: INT8 cells need `val` (a dataset to draw the "
+                raise UsageError("matrix: INT8 cells need `val` (a dataset to draw the "
                                  "calibration set from)")
-            build(calib, size=size, data=self.cfg.val, num=self.cfg.calib_images,
-                  overwrite=True, progress=False, log=self.log)
+            calibration_stage(plan, calib, log=self.log)
         self.log(f"matrix: quantizing {path.name}" + ("" if gated else " (accuracy "
                                                           "recorded, not enforced)"))
         waive = {} if gated else {"min_fp32_agreement": 0.0}
-        quantize(QuantConfig(artifact=str(fp32), calib=str(calib), out=str(path),
-                             target=target or "tensorrt", threads=self.cfg.threads,
-                             range_cache=str(self.work / "ranges"), force=True, **waive),
-                 log=self.log, progress=False)
+        # label-free acceptance, as quantize's default: the val images score the cells
+        quantize_stage(plan, fp32, calib, target or "tensorrt", path, log=self.log, val=None,
+                       val_limit=None, range_cache=str(self.work / "ranges"), **waive)
         return path
 
 
@@ -243,34 +246,34 @@ def run(cfg: MatrixConfig, *, force: bool = False, progress: bool = True,
             if cfg.val and acc_size != cell.size:  # the scored artifact first: it is gated
                 try:
                     acc_art = arts.get(cell.model, acc_size, cell.precision, target)
-                except (RuntimeError, ValueError) as e:
-                    raise RuntimeError(f"the scored {acc_size[0]}x{acc_size[1]} artifact: "
-                                       f"{e}") from e
+                except EdgesegError as e:
+                    raise CheckFailed(f"the scored {acc_size[0]}x{acc_size[1]} artifact: "
+                                      f"{e}") from e
             gated = cfg.int8_gates == "every" or acc_art is None
             art = arts.get(cell.model, cell.size, cell.precision, target, gated=gated)
             compiled = cell.backend == "torch-compile"
             backend = "torch" if compiled else cell.backend
             # torch.compile compiles on the first call: the warm-up absorbs it
-            r = bench(BenchConfig(artifact=str(art), backend=backend, iters=cfg.iters,
-                                  warmup=max(cfg.warmup, 1), threads=cfg.threads,
-                                  compile=compiled), log=log, progress=False)
+            plan = Plan(workdir=arts.work, checkpoint=arts.checkpoint(cell.model), size=cell.size,
+                        iters=cfg.iters, warmup=max(cfg.warmup, 1), threads=cfg.threads)
+            r = bench_stage(plan, art, backend, score=False, log=log, compile=compiled)
             if cell.precision == "int8":
                 r["artifact"]["int8_gates"] = gate_record(art)
             # torch.compile runs the eager FP32 model re-traced: its mIoU is not re-measured
             if cfg.val and not compiled:
                 acc_art = acc_art or art
-                a = bench(BenchConfig(artifact=str(acc_art), backend=cell.backend, iters=1,
-                                      warmup=0, threads=cfg.threads, val=cfg.val,
-                                      val_limit=cfg.val_limit), log=log, progress=progress)
+                a = bench_stage(plan, acc_art, cell.backend, log=log, progress=progress,
+                                iters=1, warmup=0, val=cfg.val, val_limit=cfg.val_limit)
                 r["accuracy"] = {**a["accuracy"], "size": f"{acc_size[0]}x{acc_size[1]}",
                                  "artifact": a["artifact"]["path"]}
                 if cell.precision == "int8":
                     r["accuracy"]["int8_gates"] = gate_record(acc_art)
             results.write(r, dest)
             summary["done"].append(cell.label)
-        except (ValueError, FileNotFoundError, RuntimeError, ImportError, OSError) as e:
-            log(f"matrix: {cell.label} failed: {e}")
-            summary["failed"].append((cell.label, str(e)))
+        except Exception as e:  # noqa: BLE001 (a batch job: one cell's failure is recorded)
+            why = str(e) if isinstance(e, EdgesegError) else f"{type(e).__name__}: {e}"
+            log(f"matrix: {cell.label} failed: {why}")
+            summary["failed"].append((cell.label, why))
     return summary
 
 

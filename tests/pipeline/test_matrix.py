@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from edgeseg.bench import matrix, results
+from edgeseg.bench import results
 from edgeseg.cli.main import main
+from edgeseg.pipeline import matrix
 
 
 @pytest.fixture(scope="module")
