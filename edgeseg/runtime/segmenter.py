@@ -5,6 +5,9 @@ artifact's meta.json; only numpy and the chosen engine are imported.
     with Segmenter("artifacts/bisenetv1-512x1024-int8") as seg:
         labels = seg.predict(frame)              # HxW uint8 class ids at the frame's size
         picture = seg.overlay(frame, labels)     # the frame with the classes blended over
+
+One Segmenter may serve several threads at once: it keeps no per-call state, and each
+engine's runner is safe to call concurrently (backends/<engine>/ says how).
 """
 
 from __future__ import annotations
@@ -16,10 +19,11 @@ from pathlib import Path
 import numpy as np
 
 from edgeseg.backends import get_runner, model_file
-from edgeseg.core.artifact import read_meta
+from edgeseg.core.artifact import ArtifactError, read_meta
 from edgeseg.core.capabilities import AUTO_ORDER, ENGINES, engine, is_available
 from edgeseg.core.errors import EdgesegError, EngineUnavailable
 from edgeseg.core.frames import Pipeline, as_rgb
+from edgeseg.core.memory import check_size
 from edgeseg.runtime.overlay import colorize, overlay
 from edgeseg.runtime.tiling import tiled_scores
 
@@ -85,6 +89,11 @@ class Segmenter:
         if color not in ("RGB", "BGR"):
             raise ValueError(f"color must be 'RGB' or 'BGR', got {color!r}")
         self.color = color
+        h, w = self.input_size
+        check_size(h, w, what=f"{self.directory}: input", classes=self._score_channels,
+                   in_itemsize=np.dtype(self.meta["input"]["dtype"]).itemsize,
+                   out_itemsize=np.dtype(self.meta["output"]["dtype"]).itemsize,
+                   fix="re-export the artifact at a smaller --size")
         self.backend, self.model_file, self.backend_reason = choose_backend(self.meta, backend)
         options: dict = {"threads": threads}
         if self.backend == "tensorrt" and device:
@@ -95,9 +104,20 @@ class Segmenter:
             if device.lower() != "cuda":
                 raise ValueError(f"device {device!r}: ONNX Runtime takes 'cpu' or 'cuda'")
             options["providers"] = ["CUDAExecutionProvider", "CPUExecutionProvider"]
-        self._runner = get_runner(self.backend, self.directory / self.model_file, **options)
-        self._runner.__enter__()
         self.input_name = self.meta["input"]["name"]
+        runner = get_runner(self.backend, self.directory / self.model_file, **options)
+        runner.__enter__()
+        try:
+            outputs = runner.outputs
+            out = outputs.get(self.meta["output"]["name"]) or next(iter(outputs.values()))
+            # Set once here, only read per call: a dynamic class axis is checked on outputs.
+            self._classes_known = len(out.shape) == 4 and out.shape[1] is not None
+            if self.pipeline.has_scores and self._classes_known:
+                self._check_classes(out.shape[1])
+        except BaseException:
+            runner.__exit__(None, None, None)
+            raise
+        self._runner = runner
 
     # -- lifetime -------------------------------------------------------------------------
     def close(self) -> None:
@@ -128,11 +148,44 @@ class Segmenter:
     def input_size(self) -> tuple[int, int]:
         return tuple(self.meta["input"]["size"])
 
+    @property
+    def _score_channels(self) -> int:
+        return self.pipeline.num_classes if self.pipeline.has_scores else 1
+
+    # -- checks -------------------------------------------------------------------------
+    def _check_classes(self, got: int) -> None:
+        """The graph's class count against meta.json's (as the C++ runtime checks): with
+        fewer, labels would index past the palette; with more, silently wrong names."""
+        want = self.pipeline.num_classes
+        if got != want:
+            raise ArtifactError(f"{self.directory}: the graph outputs {got} class scores but "
+                                f"meta.json says {want} classes; the artifact is inconsistent: "
+                                "re-export it (or correct model.num_classes and the classes "
+                                "in meta.json)")
+
+    def _rgb(self, image, *, tiled: bool = False) -> np.ndarray:
+        """as_rgb(image), after refusing an image whose scores at its own size (tiling pads
+        it up to a window) cannot be allocated here. Checked before as_rgb, which copies a
+        strided view."""
+        shape = image.shape if isinstance(image, np.ndarray) else ()
+        if len(shape) >= 2 and shape[0] > 0 and shape[1] > 0:  # as_rgb names the rest
+            h, w = int(shape[0]), int(shape[1])
+            if tiled:
+                h, w = max(h, self.input_size[0]), max(w, self.input_size[1])
+            check_size(h, w, what="image", classes=self._score_channels,
+                       in_itemsize=1, out_itemsize=4 if self.pipeline.has_scores else 1,
+                       fix="downscale it, or segment it in crops")
+        return as_rgb(image, self.color)
+
     # -- inference ----------------------------------------------------------------------
     def _run(self, x: np.ndarray) -> np.ndarray:
-        if self._runner is None:
+        runner = self._runner  # one read: close() in another thread cannot swap it mid-call
+        if runner is None:
             raise RuntimeError("this Segmenter is closed")
-        return self.pipeline.pick(self._runner.infer({self.input_name: x}))
+        y = self.pipeline.pick(runner.infer({self.input_name: x}))
+        if not self._classes_known and self.pipeline.has_scores and y.ndim == 4:
+            self._check_classes(y.shape[1])
+        return y
 
     def predict(self, image: np.ndarray, *, tile: bool = False, overlap: float = 0.25
                 ) -> np.ndarray:
@@ -141,12 +194,12 @@ class Segmenter:
         larger than the network input) instead of being resized to the input."""
         if tile:
             return self.tiled_scores(image, overlap).argmax(0).astype(np.uint8)
-        return self._predict_rgb(as_rgb(image, self.color))
+        return self._predict_rgb(self._rgb(image))
 
     def predict_batch(self, images: Iterable[np.ndarray]) -> list[np.ndarray]:
         """Label maps for several images (any sizes); one batched run when the artifact has
         a dynamic batch, else one run per image."""
-        images = [as_rgb(im, self.color) for im in images]
+        images = [self._rgb(im) for im in images]
         if self.meta["input"].get("dynamic") != "batch" or len(images) < 2:
             return [self._predict_rgb(im) for im in images]
         y = self._run(np.concatenate([self.pipeline.prepare(im) for im in images]))
@@ -159,15 +212,15 @@ class Segmenter:
     def probabilities(self, image: np.ndarray) -> np.ndarray:
         """C x H x W class probabilities at the image's size (artifacts that output logits
         or probabilities; not those with the argmax inside the graph)."""
-        image = as_rgb(image, self.color)
+        image = self._rgb(image)
         return self.pipeline.probabilities(self._run(self.pipeline.prepare(image))[0],
                                            image.shape[:2])
 
     def tiled_scores(self, image: np.ndarray, overlap: float = 0.25) -> np.ndarray:
         """C x H x W scores from overlapping network-size windows (see runtime.tiling)."""
 
-        image = as_rgb(image, self.color)
         self.pipeline.require_scores()
+        image = self._rgb(image, tiled=True)
         pre = self.pipeline.preprocess
         pad = np.round(np.asarray(pre.mean)).astype(np.uint8)
         return tiled_scores(image, self.input_size, overlap,

@@ -73,6 +73,26 @@ def test_runner_binds_copies_times_and_replays_graphs(artifact, monkeypatch):
     assert cuda.captured == 1  # one capture, then replays
 
 
+def test_each_calling_thread_makes_the_gpu_current(artifact, monkeypatch):
+    import threading
+
+    from edgeseg.backends import get_runner
+    from edgeseg.backends.tensorrt.builder import build
+    from edgeseg.backends.tensorrt.plan import BuildConfig
+
+    _, cuda = fake_tensorrt.install(monkeypatch)
+    record = build(BuildConfig(artifact=str(artifact)), log=lambda m: None)
+    x = np.zeros((1, 3, 32, 64), np.float32)
+    with get_runner("tensorrt", artifact / record["file"]) as r:
+        idents = []
+        for _ in range(2):
+            t = threading.Thread(target=lambda: (idents.append(threading.get_ident()),
+                                                 r.infer({"image": x})))
+            t.start()
+            t.join()
+    assert set(idents) <= cuda.current_in  # CUDA's current device is per thread
+
+
 def test_segmenter_and_bench_use_the_engine(artifact, monkeypatch):
     from edgeseg.backends.tensorrt.builder import build
     from edgeseg.backends.tensorrt.plan import BuildConfig

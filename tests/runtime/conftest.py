@@ -1,5 +1,6 @@
 """Artifacts for the runtime tests: a local (translation-equivariant) hand-built graph, as
-stretch and letterbox artifacts, and a tiny registry export with the argmax in the graph."""
+stretch and letterbox artifacts, and tiny registry exports (PyTorch can rebuild those) with
+the argmax in the graph and with logits."""
 
 from __future__ import annotations
 
@@ -49,6 +50,20 @@ def labels_artifact(tmp_path_factory):
     out = tmp_path_factory.mktemp("labels") / "bisenetv2-labels"
     export(ExportConfig(out=str(out), model="bisenetv2", num_classes=8, size=SIZE,
                         output="labels", dynamic="batch", formats=("onnx", "openvino"),
+                        parity_backends=("onnxruntime",), parity_inputs=1),
+           log=lambda m: None)
+    return out
+
+
+@pytest.fixture(scope="session")
+def logits_artifact(tmp_path_factory):
+    """An artifact every engine runs: a registry model (the torch runner rebuilds it), a
+    dynamic batch (a dimension the runners must report as dynamic), ONNX and OpenVINO IR."""
+    from edgeseg.export.exporter import ExportConfig, export
+
+    out = tmp_path_factory.mktemp("logits") / "bisenetv2-logits"
+    export(ExportConfig(out=str(out), model="bisenetv2", num_classes=8, size=SIZE,
+                        output="logits", dynamic="batch", formats=("onnx", "openvino"),
                         parity_backends=("onnxruntime",), parity_inputs=1),
            log=lambda m: None)
     return out

@@ -13,9 +13,30 @@ from pathlib import Path
 
 import numpy as np
 
+from edgeseg.backends.common import (
+    RunnerClosed,
+    TensorSpec,
+    load_failed,
+    require_model_file,
+    spec,
+)
+
+_DTYPES = {"float": np.float32, "float16": np.float16, "double": np.float64,
+           "uint8": np.uint8, "int8": np.int8, "int32": np.int32, "int64": np.int64,
+           "bool": np.bool_}
+
+
+def _spec(arg) -> TensorSpec:
+    kind = arg.type.removeprefix("tensor(").removesuffix(")")  # "tensor(float)"
+    return spec(arg.shape, _DTYPES.get(kind, np.void))
+
 
 class Runner:
-    """`with Runner("model.onnx") as r: r.infer({"input": x})` -> {"logits": y}."""
+    """`with Runner("model.onnx") as r: r.infer({"input": x})` -> {"logits": y}.
+
+    One runner may be called from several threads at once: InferenceSession.run is
+    thread-safe (ONNX Runtime's documented guarantee), and nothing else here changes per
+    call."""
 
     def __init__(self, model_path: str | Path, *, threads: int | None = None,
                  providers: list[str] | None = None, output_names: list[str] | None = None,
@@ -30,27 +51,43 @@ class Runner:
     def __enter__(self) -> Runner:
         import onnxruntime as ort
 
+        require_model_file(self.model_path, "ONNX Runtime")
         opts = ort.SessionOptions()
         if self.threads:
             opts.intra_op_num_threads = self.threads
         if not self.int8_kernels:
             opts.add_session_config_entry("session.disable_quant_qdq", "1")
         try:
-            self.session = ort.InferenceSession(str(self.model_path), opts,
-                                                providers=self.providers)
-        except Exception as e:  # ORT raises its own exception types (Fail, InvalidGraph, ...)
-            raise RuntimeError(f"{self.model_path}: ONNX Runtime cannot load it: {e}") from e
+            session = ort.InferenceSession(str(self.model_path), opts, providers=self.providers)
+        except Exception as e:  # ORT raises its own types (InvalidProtobuf, Fail, ...)
+            raise load_failed(self.model_path, "ONNX Runtime", e) from e
+        self.session = session
+        self._inputs = {i.name: _spec(i) for i in session.get_inputs()}
+        self._outputs = {o.name: _spec(o) for o in session.get_outputs()}
         return self
 
     def __exit__(self, *exc) -> None:
         self.session = None
 
     @property
+    def inputs(self) -> dict[str, TensorSpec]:
+        return dict(self._inputs)
+
+    @property
+    def outputs(self) -> dict[str, TensorSpec]:
+        return dict(self._outputs)
+
+    @property
     def input_names(self) -> list[str]:
-        return [i.name for i in self.session.get_inputs()]
+        return list(self._inputs)
+
+    @property
+    def output_names(self) -> list[str]:
+        return list(self._outputs)
 
     def infer(self, inputs: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
-        if self.session is None:
-            raise RuntimeError("use the Runner as a context manager: with Runner(path) as r")
-        names = [o.name for o in self.session.get_outputs()]
-        return dict(zip(names, self.session.run(names, inputs)))
+        session = self.session  # one read: a concurrent close cannot swap it mid-call
+        if session is None:
+            raise RunnerClosed("ONNX Runtime")
+        names = list(self._outputs)
+        return dict(zip(names, session.run(names, inputs)))

@@ -9,13 +9,28 @@ intermediate sums when weights use the full INT8 range (measured on an AVX2 host
 
 from __future__ import annotations
 
+import queue
 from pathlib import Path
 
 import numpy as np
 
+from edgeseg.backends.common import (
+    RunnerClosed,
+    TensorSpec,
+    load_failed,
+    require_model_file,
+    spec,
+)
+
 
 class Runner:
-    """`with Runner("model.onnx" or "model.xml") as r: r.infer({"input": x})`."""
+    """`with Runner("model.onnx" or "model.xml") as r: r.infer({"input": x})`.
+
+    Safe to call from several threads at once. An InferRequest runs one inference at a time
+    (a second caller gets "Infer Request is busy", or reads outputs the first call is still
+    writing), so each call borrows an idle request from a pool and a new one is made only
+    when every request is busy: as many requests as concurrent callers, scheduled by the
+    plugin onto its streams. Outputs are copied out before the request goes back."""
 
     def __init__(self, model_path: str | Path, *, device: str = "CPU",
                  precision: str | None = "f32", threads: int | None = None,
@@ -27,10 +42,12 @@ class Runner:
         self.threads = threads
         self.int8_kernels = int8_kernels
         self.compiled = None
+        self._idle: queue.SimpleQueue = queue.SimpleQueue()
 
     def __enter__(self) -> Runner:
         import openvino as ov
 
+        require_model_file(self.model_path, "OpenVINO")
         core = ov.Core()
         config = {}
         if self.precision:
@@ -41,25 +58,56 @@ class Runner:
             config["LP_TRANSFORMS_MODE"] = "NO"  # the CPU plugin's switch for them
         try:
             model = core.read_model(str(self.model_path))
-            self.compiled = core.compile_model(model, self.device, config)
-        except RuntimeError as e:
-            raise RuntimeError(f"{self.model_path}: OpenVINO cannot load it: {e}") from e
-        self.request = self.compiled.create_infer_request()
+            compiled = core.compile_model(model, self.device, config)
+        except Exception as e:  # RuntimeError for bad files; frontends raise their own
+            raise load_failed(self.model_path, "OpenVINO", e) from e
+        self._inputs = {_name(p): _spec(p) for p in compiled.inputs}
+        self._outputs = {_name(p, self.preferred): (p, _spec(p)) for p in compiled.outputs}
+        self._idle = queue.SimpleQueue()
+        self._idle.put(compiled.create_infer_request())
+        self.compiled = compiled
         return self
 
     def __exit__(self, *exc) -> None:
-        self.compiled = self.request = None
+        self.compiled = None
+        self._idle = queue.SimpleQueue()
+
+    @property
+    def inputs(self) -> dict[str, TensorSpec]:
+        return dict(self._inputs)
+
+    @property
+    def outputs(self) -> dict[str, TensorSpec]:
+        return {name: s for name, (_, s) in self._outputs.items()}
 
     @property
     def input_names(self) -> list[str]:
-        return [_name(i) for i in self.compiled.inputs]
+        return list(self._inputs)
+
+    @property
+    def output_names(self) -> list[str]:
+        return list(self._outputs)
 
     def infer(self, inputs: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
-        if self.compiled is None:
-            raise RuntimeError("use the Runner as a context manager: with Runner(path) as r")
-        result = self.request.infer(inputs)
-        return {_name(out, self.preferred): np.asarray(result[out])
-                for out in self.compiled.outputs}
+        compiled, idle = self.compiled, self._idle
+        if compiled is None:
+            raise RunnerClosed("OpenVINO")
+        try:
+            request = idle.get_nowait()
+        except queue.Empty:
+            request = compiled.create_infer_request()
+        try:
+            result = request.infer(inputs, share_inputs=False, share_outputs=False)
+            return {name: np.asarray(result[port]) for name, (port, _) in self._outputs.items()}
+        finally:
+            idle.put(request)
+
+
+def _spec(port) -> TensorSpec:
+    shape = port.get_partial_shape()
+    dims = [d.get_length() if d.is_static else None for d in shape] if shape.rank.is_static \
+        else []
+    return spec(dims, port.get_element_type().to_dtype())
 
 
 def _name(port, preferred: set[str] = frozenset()) -> str:

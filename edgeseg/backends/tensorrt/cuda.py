@@ -52,6 +52,10 @@ class TorchCuda:
         self.handle = self.stream.cuda_stream
         self._keep: dict[int, object] = {}  # address -> the uint8 tensor that owns it
 
+    def make_current(self) -> None:
+        """Make this GPU the calling thread's current device (CUDA keeps one per thread)."""
+        self.torch.cuda.set_device(self.device)
+
     def alloc(self, nbytes: int) -> int:
         t = self.torch.empty(max(nbytes, 1), dtype=self.torch.uint8, device=self.device)
         self._keep[t.data_ptr()] = t
@@ -96,7 +100,8 @@ class TorchCuda:
 class CudaPython:
     def __init__(self, rt, device: int) -> None:
         self.rt = rt
-        self._check(rt.cudaSetDevice(device), "cudaSetDevice")
+        self.index = device
+        self.make_current()
         props = self._check(rt.cudaGetDeviceProperties(device), "cudaGetDeviceProperties")
         name = props.name
         self.name = (name.split(b"\0")[0].decode() if isinstance(name, bytes) else str(name))
@@ -104,6 +109,10 @@ class CudaPython:
         self.stream = self._check(rt.cudaStreamCreate(), "cudaStreamCreate")
         self.handle = int(self.stream)
         self._device, self._host = [], []
+
+    def make_current(self) -> None:
+        """Make this GPU the calling thread's current device (CUDA keeps one per thread)."""
+        self._check(self.rt.cudaSetDevice(self.index), "cudaSetDevice")
 
     def _check(self, result, what: str):
         err, *rest = result if isinstance(result, tuple) else (result,)

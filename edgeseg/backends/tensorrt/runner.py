@@ -5,15 +5,25 @@ and copy out (`last_timings`, what `edgeseg bench` reports on GPUs).
 
 Before the plan is deserialised, the engine's meta.json build record (the artifact directory
 around the engine) is checked against this machine's TensorRT version and GPU, so an engine
-built elsewhere is refused with the reason instead of failing inside TensorRT."""
+built elsewhere is refused with the reason instead of failing inside TensorRT.
+
+One runner may be called from several threads; the calls take turns (a lock around each).
+A call's state is the execution context's shapes and addresses, the pinned and device
+buffers bound to them, the stream, the events and a captured CUDA graph: all of it would
+need to exist once per concurrent caller (a context per thread also holds its own
+activation memory, which a Jetson cannot spare), while the calls would still share one GPU
+that runs them one after another. Taking turns costs nothing the GPU would have overlapped
+beyond host-side copies."""
 
 from __future__ import annotations
 
 import json
+import threading
 from pathlib import Path
 
 import numpy as np
 
+from edgeseg.backends.common import RunnerClosed, TensorSpec, require_model_file, spec
 from edgeseg.backends.tensorrt import cuda as cuda_api
 from edgeseg.backends.tensorrt.plan import EngineMismatch, check_build, check_plan_header
 from edgeseg.core.artifact import ArtifactError, sha256
@@ -37,7 +47,11 @@ def build_record_for(engine_path: Path) -> dict | None:
     meta_path = engine_path.parent / "meta.json"
     if not meta_path.is_file():
         return None
-    meta = json.loads(meta_path.read_text())
+    try:
+        meta = json.loads(meta_path.read_text())
+    except json.JSONDecodeError as e:
+        raise ArtifactError(f"{meta_path}: not valid JSON ({e}); re-export the artifact or "
+                            "move the engine out of this folder") from None
     digest = meta.get("files", {}).get(engine_path.name)
     if digest is not None and engine_path.is_file() and sha256(engine_path) != digest:
         raise ArtifactError(f"{engine_path}: its sha256 differs from meta.json (a truncated or "
@@ -59,12 +73,13 @@ class Runner:
         self.device = device
         self.cuda_graph = cuda_graph
         self.engine = self.context = self.cuda = None
-        self.last_timings: dict[str, float] = {}
+        self.last_timings: dict[str, float] = {}  # the latest call's, from any thread
+        self._lock = threading.Lock()
 
     def __enter__(self) -> Runner:
         import tensorrt as trt
 
-
+        require_model_file(self.model_path, "TensorRT")
         self.trt = trt
         self.cuda = cuda_api.open_cuda(self.device)
         record = build_record_for(self.model_path)
@@ -85,9 +100,11 @@ class Runner:
         self.context = self.engine.create_execution_context()
         names = [self.engine.get_tensor_name(i) for i in range(self.engine.num_io_tensors)]
         mode = trt.TensorIOMode.INPUT
-        self.inputs = [n for n in names if self.engine.get_tensor_mode(n) == mode]
-        self.outputs = [n for n in names if self.engine.get_tensor_mode(n) != mode]
+        self._in = [n for n in names if self.engine.get_tensor_mode(n) == mode]
+        self._out = [n for n in names if self.engine.get_tensor_mode(n) != mode]
         self.dtypes = {n: _np_dtype(trt, self.engine.get_tensor_dtype(n)) for n in names}
+        self._specs = {n: spec(tuple(self.engine.get_tensor_shape(n)), self.dtypes[n])
+                       for n in names}
         self._shapes: dict[str, tuple] = {}
         self._host: dict[str, np.ndarray] = {}
         self._dev: dict[str, int] = {}
@@ -96,24 +113,37 @@ class Runner:
         return self
 
     def __exit__(self, *exc) -> None:
-        if self.cuda is not None:
-            self.cuda.close()
-        self.context = self.engine = self.cuda = None
+        with self._lock:  # not while a call still uses the buffers
+            if self.cuda is not None:
+                self.cuda.close()
+            self.context = self.engine = self.cuda = None
+
+    @property
+    def inputs(self) -> dict[str, TensorSpec]:
+        return {n: self._specs[n] for n in self._in}
+
+    @property
+    def outputs(self) -> dict[str, TensorSpec]:
+        return {n: self._specs[n] for n in self._out}
 
     @property
     def input_names(self) -> list[str]:
-        return list(self.inputs)
+        return list(self._in)
+
+    @property
+    def output_names(self) -> list[str]:
+        return list(self._out)
 
     def _bind(self, inputs: dict[str, np.ndarray]) -> None:
         """(Re)allocate buffers and addresses when the input shapes change."""
-        shapes = {n: tuple(inputs[n].shape) for n in self.inputs}
+        shapes = {n: tuple(inputs[n].shape) for n in self._in}
         if shapes == self._shapes:
             return
         for n, shape in shapes.items():
             if not self.context.set_input_shape(n, shape):
                 raise ValueError(f"input {n!r} of shape {shape} is outside the engine's "
                                  "optimisation profile (edgeseg build --shapes MIN/OPT/MAX)")
-        for n in self.inputs + self.outputs:
+        for n in self._in + self._out:
             shape = shapes[n] if n in shapes else tuple(self.context.get_tensor_shape(n))
             host = self.cuda.pinned(shape, self.dtypes[n])
             self._host[n] = host
@@ -128,23 +158,29 @@ class Runner:
 
     def infer_timed(self, inputs: dict[str, np.ndarray]
                     ) -> tuple[dict[str, np.ndarray], dict[str, float]]:
-        """(outputs, copy_in / compute / copy_out ms from CUDA events): what bench reports."""
-        out = self.infer(inputs)
-        return out, dict(self.last_timings)
+        """(outputs, copy_in / compute / copy_out ms from CUDA events) of the same call:
+        what bench reports."""
+        with self._lock:
+            if self.context is None:
+                raise RunnerClosed("TensorRT")
+            return self._infer(inputs)
 
     def infer(self, inputs: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
-        if self.context is None:
-            raise RuntimeError("use the Runner as a context manager: with Runner(path) as r")
-        missing = [n for n in self.inputs if n not in inputs]
+        return self.infer_timed(inputs)[0]
+
+    def _infer(self, inputs: dict[str, np.ndarray]
+               ) -> tuple[dict[str, np.ndarray], dict[str, float]]:
+        missing = [n for n in self._in if n not in inputs]
         if missing:
-            raise ValueError(f"missing inputs {missing}; the engine takes {self.inputs}")
-        self._bind(inputs)
+            raise ValueError(f"missing inputs {missing}; the engine takes {self._in}")
         cuda = self.cuda
+        cuda.make_current()  # a thread other than the opener's starts on GPU 0
+        self._bind(inputs)
         events = self._events
-        for n in self.inputs:
+        for n in self._in:
             np.copyto(self._host[n], inputs[n].astype(self.dtypes[n], copy=False))
         cuda.record(events[0])
-        for n in self.inputs:
+        for n in self._in:
             cuda.copy(self._dev[n], self._host[n].ctypes.data, self._host[n].nbytes)
         cuda.record(events[1])
         if self.cuda_graph:
@@ -155,11 +191,13 @@ class Runner:
         else:
             self._enqueue()
         cuda.record(events[2])
-        for n in self.outputs:
+        for n in self._out:
             cuda.copy(self._host[n].ctypes.data, self._dev[n], self._host[n].nbytes)
         cuda.record(events[3])
         cuda.synchronize()
-        self.last_timings = {"copy_in": cuda.elapsed_ms(events[0], events[1]),
-                             "compute": cuda.elapsed_ms(events[1], events[2]),
-                             "copy_out": cuda.elapsed_ms(events[2], events[3])}
-        return {n: self._host[n].copy() for n in self.outputs}
+        timings = {"copy_in": cuda.elapsed_ms(events[0], events[1]),
+                   "compute": cuda.elapsed_ms(events[1], events[2]),
+                   "copy_out": cuda.elapsed_ms(events[2], events[3])}
+        self.last_timings = timings
+        # Copies: the pinned buffers are refilled by the next call, maybe another thread's.
+        return {n: self._host[n].copy() for n in self._out}, dict(timings)

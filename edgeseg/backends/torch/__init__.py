@@ -3,16 +3,26 @@ registry seed), as a user's own PyTorch code would run it. It is every benchmark
 "before" row; `compile=True` runs it through `torch.compile` instead (where that works).
 
 On CUDA, `infer_timed` splits one call into copy in / compute / copy out with CUDA events
-(host timers around asynchronous launches would measure only the launch)."""
+(host timers around asynchronous launches would measure only the launch).
+
+Several threads may call one runner: the eval-mode module changes no state in forward, and
+each call has its own tensors and CUDA events. A `torch.compile`d module is called under a
+lock instead, because dynamo compiles (and recompiles on new shapes) inside the first call
+with process-wide state that is not safe to enter from two threads."""
 
 from __future__ import annotations
 
+import contextlib
+import threading
+import time
 from pathlib import Path
 
 import numpy as np
 
+from edgeseg.backends.common import RunnerClosed, TensorSpec, load_failed, spec
 from edgeseg.checkpoint import build_reference
 from edgeseg.core.artifact import read_meta
+from edgeseg.core.errors import EdgesegError
 
 
 class Runner:
@@ -27,10 +37,10 @@ class Runner:
         self.threads = threads
         self.compile = compile
         self.module = None
+        self._lock = threading.Lock() if compile else contextlib.nullcontext()
 
     def __enter__(self) -> Runner:
         import torch
-
 
         if self.device.startswith("cuda") and not torch.cuda.is_available():
             raise RuntimeError(f"torch backend: device {self.device!r} asked for, but this "
@@ -39,7 +49,16 @@ class Runner:
             torch.set_num_threads(self.threads)
         meta = read_meta(self.artifact)
         self.input_name, self.output_name = meta["input"]["name"], meta["output"]["name"]
-        module = build_reference(meta["model"], meta["input"], meta["output"]["kind"])
+        # No graph to ask: the module is rebuilt to produce what meta.json describes.
+        self._inputs = {self.input_name: spec(meta["input"]["shape"], meta["input"]["dtype"])}
+        self._outputs = {self.output_name: spec(meta["output"]["shape"],
+                                                meta["output"]["dtype"])}
+        try:
+            module = build_reference(meta["model"], meta["input"], meta["output"]["kind"])
+        except EdgesegError as e:  # its message does not say which artifact
+            raise type(e)(f"{self.artifact}: {e}") from e
+        except Exception as e:  # an unreadable checkpoint, options the model does not take
+            raise load_failed(self.artifact, "PyTorch", e) from e
         module = module.to(self.device).eval()
         if self.compile:
             try:
@@ -54,8 +73,20 @@ class Runner:
         self.module = None
 
     @property
+    def inputs(self) -> dict[str, TensorSpec]:
+        return dict(self._inputs)
+
+    @property
+    def outputs(self) -> dict[str, TensorSpec]:
+        return dict(self._outputs)
+
+    @property
     def input_names(self) -> list[str]:
-        return [self.input_name]
+        return list(self._inputs)
+
+    @property
+    def output_names(self) -> list[str]:
+        return list(self._outputs)
 
     def infer(self, inputs: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
         return self.infer_timed(inputs)[0]
@@ -64,28 +95,35 @@ class Runner:
                     ) -> tuple[dict[str, np.ndarray], dict[str, float]]:
         """(outputs, phase times in ms): on CUDA copy_in / compute / copy_out from CUDA
         events; on CPU only compute (the module reads host memory: there is no copy)."""
-        if self.module is None:
-            raise RuntimeError("use the Runner as a context manager: with Runner(path) as r")
+        module = self.module
+        if module is None:
+            raise RunnerClosed("PyTorch")
+        with self._lock:
+            return self._infer(module, inputs)
+
+    def _infer(self, module, inputs: dict[str, np.ndarray]
+               ) -> tuple[dict[str, np.ndarray], dict[str, float]]:
         torch = self.torch
         x = torch.from_numpy(np.ascontiguousarray(inputs[self.input_name]))
         if not self.device.startswith("cuda"):
-            import time
-
             t0 = time.perf_counter()
             with torch.inference_mode():
-                y = self.module(x)
+                y = module(x)
             ms = (time.perf_counter() - t0) * 1000.0
             return {self.output_name: y.numpy()}, {"compute": ms}
-        ev = [torch.cuda.Event(enable_timing=True) for _ in range(4)]
-        ev[0].record()
-        xd = x.pin_memory().to(self.device, non_blocking=True)
-        ev[1].record()
-        with torch.inference_mode():
-            y = self.module(xd)
-        ev[2].record()
-        host = y.to("cpu", non_blocking=True)
-        ev[3].record()
-        ev[3].synchronize()
+        # The current CUDA device is per thread: name it, or a second thread would record
+        # its events on GPU 0.
+        with torch.cuda.device(self.device):
+            ev = [torch.cuda.Event(enable_timing=True) for _ in range(4)]
+            ev[0].record()
+            xd = x.pin_memory().to(self.device, non_blocking=True)
+            ev[1].record()
+            with torch.inference_mode():
+                y = module(xd)
+            ev[2].record()
+            host = y.to("cpu", non_blocking=True)
+            ev[3].record()
+            ev[3].synchronize()
         return {self.output_name: host.numpy()}, {
             "copy_in": ev[0].elapsed_time(ev[1]), "compute": ev[1].elapsed_time(ev[2]),
             "copy_out": ev[2].elapsed_time(ev[3])}
