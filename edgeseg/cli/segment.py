@@ -11,8 +11,6 @@ from pathlib import Path
 
 from edgeseg.cli.common import positive_int, status
 
-IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp", ".ppm")
-
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
@@ -43,28 +41,6 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(func=run)
 
 
-def collect_images(paths: list[str]) -> list[Path]:
-    """Image files named or inside named directories (sorted), each name once."""
-    found: list[Path] = []
-    for text in paths:
-        p = Path(text)
-        if p.is_dir():
-            found += sorted(f for f in p.iterdir() if f.suffix.lower() in IMAGE_SUFFIXES)
-        elif p.is_file():
-            found.append(p)
-        else:
-            raise FileNotFoundError(f"{p}: no such image file or directory")
-    if not found:
-        raise FileNotFoundError(f"no images ({', '.join(IMAGE_SUFFIXES)}) in {', '.join(paths)}")
-    stems: dict[str, Path] = {}
-    for f in found:
-        if f.stem in stems and stems[f.stem] != f:
-            raise ValueError(f"{stems[f.stem]} and {f} would both be written as {f.stem}.png; "
-                             "segment them into different --out directories")
-        stems[f.stem] = f
-    return list(dict.fromkeys(found))
-
-
 def _write_atomic(path: Path, write, *args) -> None:
     """`write(file, *args)` to a temporary sibling renamed over `path` once complete."""
     tmp = path.with_name(f".{path.name}.partial-{os.getpid()}.png")
@@ -80,16 +56,16 @@ def run(args: argparse.Namespace) -> int:
     from edgeseg.core.frames import ImageError
     from edgeseg.core.progress import progress_bar
     from edgeseg.data.datasets import DatasetError, read_image
-    from edgeseg.data.io import write_image_png, write_label_png
+    from edgeseg.data.io import find_images, write_image_png, write_label_png
     from edgeseg.runtime import Segmenter
 
     if not 0.0 <= args.alpha <= 1.0:
         status(f"error: --alpha must be within [0, 1], got {args.alpha}")
         return 2
     try:
-        images = collect_images(args.images)
-        outputs = [(im, args.out / f"{im.stem}.png", args.out / f"{im.stem}.overlay.png")
-                   for im in images]
+        images = find_images(args.images, exclude=args.out)
+        outputs = [(im, args.out / f"{rel}.png", args.out / f"{rel}.overlay.png")
+                   for im, rel in images]
         taken = [p for _, lab, ov in outputs for p in ((lab, ov) if args.overlay else (lab,))
                  if p.exists()]
         if taken and not args.force:
@@ -117,6 +93,7 @@ def run(args: argparse.Namespace) -> int:
             except (DatasetError, ImageError, ValueError) as e:
                 failed.append(f"{image_path}: {e}")
                 continue
+            label_path.parent.mkdir(parents=True, exist_ok=True)
             _write_atomic(label_path, write_label_png, labels, seg.palette)
             if args.overlay:
                 _write_atomic(overlay_path, write_image_png,

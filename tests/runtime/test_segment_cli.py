@@ -52,3 +52,26 @@ def test_segment_reports_bad_images_and_continues(local_artifact, tmp_path, caps
     assert main(["segment", str(local_artifact), str(tmp_path / "nope.png"), "--out",
                  str(out)]) == 1
     assert "no such image" in capsys.readouterr().err
+
+
+def test_segment_mirrors_a_folder_tree(local_artifact, tmp_path, capsys):
+    from edgeseg.runtime import Segmenter
+
+    rng = np.random.default_rng(1)
+    val = tmp_path / "leftImg8bit" / "val"
+    images = {}
+    for city in ("frankfurt", "lindau"):
+        (val / city).mkdir(parents=True)
+        images[city] = rng.integers(0, 256, (20, 36, 3), dtype=np.uint8)
+        Image.fromarray(images[city]).save(val / city / f"{city}_000000_leftImg8bit.png")
+    out = val / "seg"  # inside the input tree: a second run must not read its outputs
+    for extra in ([], ["--force"]):
+        assert main(["segment", str(local_artifact), str(val), "--out", str(out),
+                     "--backend", "onnxruntime", *extra]) == 0
+        assert "2 image(s)" in capsys.readouterr().err
+    written = sorted(str(p.relative_to(out)) for p in out.rglob("*.png"))
+    assert written == ["frankfurt/frankfurt_000000_leftImg8bit.png",
+                       "lindau/lindau_000000_leftImg8bit.png"]
+    with Segmenter(local_artifact, backend="onnxruntime") as seg:
+        with Image.open(out / "lindau" / "lindau_000000_leftImg8bit.png") as im:
+            assert np.array_equal(np.asarray(im), seg.predict(images["lindau"]))
