@@ -20,6 +20,10 @@ import shutil
 from pathlib import Path
 
 from edgeseg.baseline import DEFAULT_CACHE, RECIPES
+from edgeseg.core.artifact import sha256
+from edgeseg.data.calibration import load
+from edgeseg.pipeline import Plan, calibration_stage, export_stage, quantize_stage
+from edgeseg.quant.config import QuantizationError
 
 SIZE = (128, 256)
 CALIB_IMAGES = 256
@@ -52,17 +56,13 @@ def checkpoint(model: str) -> Path | None:
 def fp32_artifact(model: str) -> Path:
     """The baseline exported in FP32 at the training size (ONNX and OpenVINO IR), cached
     until the checkpoint changes."""
-    from edgeseg.core.artifact import sha256
-    from edgeseg.export.exporter import ExportConfig, export
-
     ckpt = checkpoint(model)
     out = WORK / model / "fp32"
     stamp = out.parent / "fp32.checkpoint-sha256"
     digest = sha256(ckpt)
     if not (out / "meta.json").is_file() or not stamp.is_file() or \
             stamp.read_text() != digest:
-        export(ExportConfig(out=str(out), checkpoint=str(ckpt), size=SIZE,
-                            formats=("onnx", "openvino"), force=True), log=log_for(model))
+        export_stage(Plan(WORK, checkpoint=ckpt, size=SIZE), "fp32", out, log=log_for(model))
         stamp.write_text(digest)
         for stale in out.parent.iterdir():  # graphs made from the previous checkpoint
             if stale.is_dir() and stale.name != "fp32":
@@ -73,24 +73,24 @@ def fp32_artifact(model: str) -> Path:
 
 
 def calibration_set():
-    from edgeseg.data.calibration import build, load
-
     root = WORK / "calib"
     if (root / "calibration.json").is_file():
         return load(root)
-    return build(root, size=SIZE, data=str(DATA), num=CALIB_IMAGES, overwrite=True,
-                 progress=False, log=print)
+    return calibration_stage(Plan(WORK, size=SIZE, data=str(DATA), calib_images=CALIB_IMAGES),
+                             root, log=print)
 
 
 def quantizer_digest() -> str:
-    """A digest of edgeseg's quantizer sources: cached INT8 artifacts are remade when the
-    quantizer changes."""
+    """A digest of edgeseg's quantizer sources (quant/, the ONNX Runtime quantizer calls and
+    the target table): cached INT8 artifacts are remade when the quantizer changes."""
     import hashlib
 
-    import edgeseg.quant
+    import edgeseg
 
+    root = Path(edgeseg.__file__).parent
     h = hashlib.sha256()
-    for f in sorted(Path(edgeseg.quant.__file__).parent.glob("*.py")):
+    for f in [*sorted((root / "quant").glob("*.py")), root / "backends/onnxruntime/quantizer.py",
+              root / "core/capabilities.py"]:
         h.update(f.name.encode() + b"\0" + f.read_bytes())
     return h.hexdigest()
 
@@ -99,10 +99,6 @@ def edgeseg_int8(model: str, target: str, *, max_drop: float | None = None,
                  route: str = "qdq") -> tuple[Path | None, str | None]:
     """(artifact, None) or (None, refusal message): `edgeseg quantize` with default settings
     and no labels, or with --val DATA --max-drop; cached with its outcome."""
-    from edgeseg.quant.config import QuantConfig, QuantizationError
-    from edgeseg.quant.int8 import quantize
-    from edgeseg.quant.nncf_route import quantize_nncf
-
     name = f"{route}-{target}" + (f"-budget{max_drop:g}" if max_drop is not None else "")
     out = WORK / model / name
     # Beside the artifact, named after all of it (with_suffix would cut "budget0.3" at the dot).
@@ -116,13 +112,12 @@ def edgeseg_int8(model: str, target: str, *, max_drop: float | None = None,
     shutil.rmtree(out, ignore_errors=True)  # made by another version of the quantizer
     refused.unlink(missing_ok=True)
     stamp.write_text(code)
-    cfg = QuantConfig(artifact=str(fp32_artifact(model)), calib=str(calibration_set().root),
-                      out=str(out), target=target, max_drop=max_drop,
-                      val=str(DATA) if max_drop is not None else None,
-                      range_cache=str(WORK / "ranges"), threads=os.cpu_count())
+    plan = Plan(WORK, size=SIZE, threads=os.cpu_count())
     try:
-        (quantize_nncf if route == "nncf" else quantize)(cfg, log=log_for(model),
-                                                         progress=False)
+        quantize_stage(plan, fp32_artifact(model), calibration_set().root, target, out,
+                       route=route, log=log_for(model), force=False, max_drop=max_drop,
+                       val=str(DATA) if max_drop is not None else None,
+                       range_cache=str(WORK / "ranges"))
     except QuantizationError as e:
         refused.write_text(str(e))
         return None, str(e)

@@ -20,7 +20,7 @@ from edgeseg.baseline import DEFAULT_CACHE, RECIPES
 from edgeseg.cli.common import parse_size
 from edgeseg.core.artifact import read_meta
 from edgeseg.core.lint import lint, load_onnx, summarize
-from edgeseg.export.exporter import ExportConfig, export
+from edgeseg.pipeline import Plan, export_stage
 
 
 def run(size, data, cache, out_dir: Path, inputs: int) -> list[dict]:
@@ -31,11 +31,11 @@ def run(size, data, cache, out_dir: Path, inputs: int) -> list[dict]:
             with tempfile.TemporaryDirectory() as tmp:
                 art = Path(tmp) / "art"
                 t0 = time.time()
-                export(ExportConfig(out=str(art), model=None if ckpt.is_file() else model,
-                                    checkpoint=str(ckpt) if ckpt.is_file() else None,
-                                    size=size, precision=precision, formats=formats,
-                                    parity_inputs=inputs, data=data),
-                       log=lambda s, m=model, p=precision: print(f"[{m} {p}] {s}", flush=True))
+                plan = Plan(Path(tmp), checkpoint=ckpt if ckpt.is_file() else None,
+                            model=None if ckpt.is_file() else model, size=size, data=data)
+                export_stage(plan, precision, art, formats=formats, parity_inputs=inputs,
+                             force=False, log=lambda s, m=model, p=precision:
+                             print(f"[{m} {p}] {s}", flush=True))
                 meta = read_meta(art)
                 counts = summarize(lint(load_onnx(art), "tensorrt-10"))
                 for r in meta["parity"]["results"]:

@@ -25,10 +25,9 @@ from edgeseg.bench.latency import interleaved_models
 from edgeseg.bench.sysinfo import cpu_info
 from edgeseg.cli.common import parse_size
 from edgeseg.core.artifact import read_meta
-from edgeseg.data.calibration import MIN_IMAGES, build
-from edgeseg.export.exporter import ExportConfig, export
-from edgeseg.quant.config import QuantConfig
-from edgeseg.quant.int8 import quantize
+from edgeseg.core.capabilities import TARGETS
+from edgeseg.data.calibration import MIN_IMAGES
+from edgeseg.pipeline import Plan, calibration_stage, export_stage, quantize_stage
 
 
 def run(model: str, size, data: str, cache: Path, rounds: int, warmup: int,
@@ -41,23 +40,21 @@ def run(model: str, size, data: str, cache: Path, rounds: int, warmup: int,
         def log(s):
             print(s, flush=True)
 
-        fp32 = work / "fp32"
         recipe = RECIPES[model]
-        export(ExportConfig(out=str(fp32), checkpoint=str(ckpt) if trained else None,
-                            model=None if trained else recipe.get("model", model),
-                            model_options={} if trained else dict(recipe.get("options", {})),
-                            size=size, formats=("onnx", "openvino"), parity_inputs=1), log=log)
-        calib = build(work / "calib", size=size, data=data, num=MIN_IMAGES, progress=False,
-                      log=log)
+        plan = Plan(work, checkpoint=ckpt if trained else None,
+                    model=None if trained else recipe.get("model", model), size=size,
+                    data=data, calib_images=MIN_IMAGES, threads=threads)
+        fp32 = export_stage(plan, "fp32", work / "fp32", log=log, data=None, parity_inputs=1,
+                            force=False, model_options={} if trained
+                            else dict(recipe.get("options", {})))
+        calib = calibration_stage(plan, work / "calib", log=log, overwrite=False)
         arts = {}
-        for target in ("onnxruntime", "openvino", "tensorrt"):
+        for target in TARGETS:
             arts[target] = work / f"int8-{target}"
-            quantize(QuantConfig(artifact=str(fp32), calib=str(calib.root),
-                                 out=str(arts[target]), target=target, threads=threads,
-                                 range_cache=str(work / "ranges"),
-                                 # Speed only: the accuracy benchmark judges accuracy.
-                                 min_fp32_agreement=0.0),
-                     log=log, progress=False)
+            # Speed only: the accuracy benchmark judges accuracy.
+            quantize_stage(plan, fp32, calib.root, target, arts[target], log=log, val=None,
+                           force=False, range_cache=str(work / "ranges"),
+                           min_fp32_agreement=0.0)
         configs = {
             "onnxruntime fp32": ("onnxruntime", fp32 / "model.onnx"),
             "onnxruntime int8 (onnxruntime target: u8 activations)":

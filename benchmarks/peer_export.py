@@ -49,28 +49,26 @@ def graph_facts(path: Path) -> dict:
 
 
 def make_configs(model: str, size, work: Path, data: str, threads: int, log) -> dict:
-    from edgeseg.data.calibration import MIN_IMAGES, build
-    from edgeseg.export.exporter import ExportConfig, export
-    from edgeseg.quant.config import QuantConfig
-    from edgeseg.quant.int8 import quantize
+    from edgeseg.data.calibration import MIN_IMAGES
+    from edgeseg.pipeline import Plan, calibration_stage, export_stage, quantize_stage
 
     ckpt = DEFAULT_CACHE / "baselines" / f"{model}-128x256.pt"
     if not ckpt.is_file():
         raise SystemExit(f"no trained checkpoint {ckpt}: run `edgeseg baseline` first")
     plain = work / f"{model}-plain.onnx"
     plain_export(ckpt, size, plain)
+    plan = Plan(work, checkpoint=ckpt, size=size, data=data, calib_images=MIN_IMAGES,
+                threads=threads)
     arts = {}
     for output in ("logits", "labels"):
         arts[output] = work / f"{model}-{output}"
-        export(ExportConfig(out=str(arts[output]), checkpoint=str(ckpt), size=size,
-                            output=output, parity_inputs=1), log=log)
-    calib = build(work / "calib", size=size, data=data, num=MIN_IMAGES, overwrite=True,
-                  progress=False, log=log)
+        export_stage(plan, "fp32", arts[output], log=log, output=output, formats=("onnx",),
+                     data=None, parity_inputs=1, force=False)
+    calib = calibration_stage(plan, work / "calib", log=log)
     arts["int8"] = work / f"{model}-int8"
     # Speed comparison only: benchmarks/int8_accuracy.md judges accuracy.
-    quantize(QuantConfig(artifact=str(arts["logits"]), calib=str(calib.root),
-                         out=str(arts["int8"]), target="onnxruntime", threads=threads,
-                         min_fp32_agreement=0.0), log=log, progress=False)
+    quantize_stage(plan, arts["logits"], calib.root, "onnxruntime", arts["int8"], log=log,
+                   val=None, force=False, min_fp32_agreement=0.0)
     return {"plain torch.onnx.export (logits, host argmax)": (plain, "logits"),
             "edgeseg fp32 (logits, host argmax)": (arts["logits"] / "model.onnx", "logits"),
             "edgeseg fp32 (in-graph argmax)": (arts["labels"] / "model.onnx", "labels"),

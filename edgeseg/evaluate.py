@@ -12,7 +12,7 @@ from collections.abc import Callable
 
 import numpy as np
 
-from edgeseg.core.compare import ConfusionMatrix, Metrics
+from edgeseg.core.compare import ConfusionMatrix, Metrics, same_pixels
 from edgeseg.core.frames import Pipeline
 from edgeseg.core.progress import progress_bar
 
@@ -59,7 +59,7 @@ def evaluate_side_by_side(predictors: dict[str, Callable[[np.ndarray], np.ndarra
         for k in names:
             cms[k].update(preds[k], labels, where=f"{where} ({k})")
         for a, b in pairs:
-            agree[a, b] += int((preds[a] == preds[b])[valid].sum())
+            agree[a, b] += same_pixels(preds[a], preds[b], valid)[0]
     metrics = {k: replace(cms[k].metrics(classes.names), images=n) for k in names}
     return metrics, {f"{a}|{b}": v / max(counted, 1) for (a, b), v in agree.items()}
 

@@ -5,12 +5,14 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from edgeseg import baseline
+from edgeseg.baseline import DEFAULT_CACHE, RECIPES
 from edgeseg.cli.common import parse_size, positive_int, status
 from edgeseg.core.errors import InputError
+from edgeseg.data.synthetic import write_dataset
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
-    from edgeseg.baseline import DEFAULT_CACHE, RECIPES
 
     p = sub.add_parser("baseline", help="train FP32 baselines on synthetic data",
                        description="Train each model from scratch on the synthetic scenes "
@@ -40,8 +42,6 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from edgeseg import baseline
-    from edgeseg.data.synthetic import write_dataset
 
     if args.show:
         results = baseline.load_results(args.bench_dir / "baselines.json")

@@ -6,9 +6,13 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from edgeseg.bench import results
+from edgeseg.bench.run import BenchConfig, bench
+from edgeseg.bench.sysinfo import device_name
 from edgeseg.cli.common import (
     add_device,
     add_force,
+    add_json,
     add_progress,
     add_threads,
     engine_name,
@@ -17,7 +21,9 @@ from edgeseg.cli.common import (
     status,
     write_json,
 )
+from edgeseg.core.capabilities import ENGINES
 from edgeseg.core.errors import UsageError
+from edgeseg.pipeline import matrix
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
@@ -34,9 +40,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                    "sizes, e.g. benchmarks/matrix.toml); resumable: done cells are skipped")
     add_force(p, "result files (--matrix: cells already done are run again)")
     p.add_argument("--backend", default="onnxruntime", type=engine_name,
-                   help="onnxruntime (ort), openvino (ov), torch (the eager FP32 model the "
-                   "artifact was exported from) or tensorrt (the artifact's engine for this GPU, "
-                   "from `edgeseg build`)")
+                   help="; ".join(f"{e.name} ({'/'.join(e.aliases)}): {e.summary}"
+                                  for e in ENGINES.values()))
     runs = p.add_mutually_exclusive_group()
     runs.add_argument("--iters", type=int, default=None,
                       help="timed runs (default 50 when --seconds is not given)")
@@ -49,13 +54,12 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                    "size); its size sets the resize work")
     p.add_argument("--val", default=None, help="also score mIoU on this dataset's val split")
     p.add_argument("--val-limit", type=positive_int, default=None)
-    add_device(p, "cpu", "; the GPU of tensorrt's engine, or torch's")
+    add_device(p, "cpu", "; the GPU that runs a TensorRT engine or the PyTorch model")
     p.add_argument("--compile", action="store_true", help="torch backend: torch.compile it")
     p.add_argument("--reference-int8", action="store_true",
                    help="run Q/DQ graphs as float fake-quantization, not INT8 kernels")
     out = p.add_mutually_exclusive_group()
-    out.add_argument("--json", nargs="?", const="-", default=None, metavar="FILE",
-                     help="write the result as JSON to FILE, or to stdout when FILE is left out")
+    add_json(out, "the result file")
     out.add_argument("--results", type=Path, default=None,
                      help="write the result to RESULTS/<device>/<model-precision-backend-...>"
                      ".json (e.g. benchmarks/results)")
@@ -73,7 +77,6 @@ def summary_table(result: dict) -> str:
 
 
 def run_matrix(args: argparse.Namespace) -> int:
-    from edgeseg.pipeline import matrix
 
     cfg = matrix.load(args.matrix)
     s = matrix.run(cfg, force=args.force, progress=not args.no_progress, log=status)
@@ -87,9 +90,6 @@ def run_matrix(args: argparse.Namespace) -> int:
 
 
 def run(args: argparse.Namespace) -> int:
-    from edgeseg.bench import results
-    from edgeseg.bench.run import BenchConfig, bench
-    from edgeseg.bench.sysinfo import device_name
 
     if args.matrix:
         if args.artifact:

@@ -6,6 +6,9 @@ from __future__ import annotations
 import argparse
 import shlex
 
+from edgeseg.backends.tensorrt import installed_version
+from edgeseg.backends.tensorrt.builder import build, preflight
+from edgeseg.backends.tensorrt.plan import BuildConfig, engine_tag, plan_build, trtexec_command
 from edgeseg.cli.common import add_device, add_force, engine_name, status
 from edgeseg.core.devices import parse_device
 from edgeseg.core.errors import UsageError
@@ -59,7 +62,6 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
 
 def config_from_args(args: argparse.Namespace):
-    from edgeseg.backends.tensorrt.plan import BuildConfig
 
     if args.backend != "tensorrt":
         raise UsageError(f"--backend {args.backend}: only tensorrt builds engines; "
@@ -77,9 +79,6 @@ def config_from_args(args: argparse.Namespace):
 
 
 def print_trtexec(args: argparse.Namespace, cfg) -> int:
-    from edgeseg.backends.tensorrt import installed_version
-    from edgeseg.backends.tensorrt.builder import preflight
-    from edgeseg.backends.tensorrt.plan import engine_tag, plan_build, trtexec_command
 
     version = args.trt_version
     if version is None:
@@ -102,7 +101,6 @@ def print_trtexec(args: argparse.Namespace, cfg) -> int:
 
 
 def run(args: argparse.Namespace) -> int:
-    from edgeseg.backends.tensorrt.builder import build
 
     cfg = config_from_args(args)
     if args.print_trtexec:

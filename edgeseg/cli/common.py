@@ -40,9 +40,20 @@ def status(msg: str) -> None:
 
 
 # One grammar: each shared flag is added here, so it means the same in every command.
-def add_json(p: argparse.ArgumentParser, what: str) -> None:
-    p.add_argument("--json", nargs="?", const="-", default=None, metavar="FILE",
-                   help=f"write {what} as JSON to FILE, or to stdout when FILE is left out")
+def json_dest(text: str) -> str:
+    """--json's optional FILE: "-" or a .json path, so that `--json NAME` cannot swallow a
+    positional argument and write it over as a file."""
+    if text == "-" or text.lower().endswith(".json"):
+        return text
+    raise argparse.ArgumentTypeError(
+        f"{text!r} is not a .json file: --json takes FILE.json, or nothing for stdout (put "
+        "positional arguments before --json)")
+
+
+def add_json(p: argparse.ArgumentParser | argparse._MutuallyExclusiveGroup, what: str) -> None:
+    p.add_argument("--json", nargs="?", const="-", default=None, metavar="FILE.json",
+                   type=json_dest,
+                   help=f"write {what} as JSON to FILE.json, or to stdout when it is left out")
 
 
 def write_json(dest: str | Path, obj: Any) -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 
 from edgeseg.cli.common import add_force, parse_size, positive_int, status
+from edgeseg.data.synthetic import write_dataset
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
@@ -25,7 +26,6 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
 
 def run_synth(args: argparse.Namespace) -> int:
-    from edgeseg.data.synthetic import write_dataset
 
     out = write_dataset(args.out, args.num, args.size, args.seed, args.val_fraction,
                         overwrite=args.force)

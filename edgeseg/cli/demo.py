@@ -7,11 +7,16 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from edgeseg import demo
+from edgeseg.baseline import DEFAULT_CACHE
+from edgeseg.bench.latency import measure
 from edgeseg.cli.common import format_table, parse_size, positive_int, status
+from edgeseg.models import create_model, list_models
+from edgeseg.models.complexity import COUNTER
+from edgeseg.models.complexity import measure as count
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
-    from edgeseg.baseline import DEFAULT_CACHE
 
     p = sub.add_parser("demo", help="run the pipeline on built-in data (no downloads)",
                        description="Synthetic data, a short training run and evaluation, FP32/"
@@ -43,10 +48,6 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 def zoo_latency(args: argparse.Namespace) -> None:
     import torch
 
-    from edgeseg.bench.latency import measure
-    from edgeseg.models import create_model, list_models
-    from edgeseg.models.complexity import COUNTER
-    from edgeseg.models.complexity import measure as count
 
     h, w = args.size
     status(f"model zoo: PyTorch {torch.__version__} eager FP32 on CPU, "
@@ -74,7 +75,6 @@ def zoo_latency(args: argparse.Namespace) -> None:
 def run(args: argparse.Namespace) -> int:
     import torch
 
-    from edgeseg import demo
 
     if args.threads:
         torch.set_num_threads(args.threads)

@@ -6,6 +6,7 @@ import argparse
 import json
 
 from edgeseg.backends import require
+from edgeseg.bench.accuracy import markdown, report
 from edgeseg.cli.common import (
     add_engines,
     add_force,
@@ -15,12 +16,18 @@ from edgeseg.cli.common import (
     status,
     write_json,
 )
-from edgeseg.core.capabilities import CPU_ENGINES
+from edgeseg.cli.train import parse_options
+from edgeseg.core.capabilities import CPU_ENGINES, FORMATS
 from edgeseg.core.errors import InputError, UsageError
+from edgeseg.core.lint import TARGETS, lint, load_onnx, summarize
+from edgeseg.data.classes import CAMVID, CITYSCAPES, SYNTHETIC, ClassSet
+from edgeseg.data.transforms import IMAGENET_MEAN, IMAGENET_STD
+from edgeseg.export.exporter import ExportConfig, compare, export
+from edgeseg.export.importer import import_onnx
+from edgeseg.models.deploy import OUTPUT_KINDS
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
-    from edgeseg.models.deploy import OUTPUT_KINDS
 
     p = sub.add_parser("export", help="export a model to an artifact directory (ONNX)",
                        description="Deploy graph (one input, one output, BatchNorm folded) to "
@@ -49,8 +56,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                    help="fp32 (default) or fp16: FP16 weights and math, FP32 inputs and outputs")
     p.add_argument("--fp16-block", nargs="*", default=["Softmax", "ReduceMean"], metavar="OP",
                    help="op types kept in FP32 in an fp16 export (default Softmax ReduceMean)")
-    p.add_argument("--format", nargs="+", default=None, choices=("onnx", "openvino"),
-                   help="onnx (default); openvino: also write OpenVINO IR (model.xml/.bin)")
+    p.add_argument("--format", nargs="+", default=None, choices=list(FORMATS),
+                   help="formats to write: " + "; ".join(f"{f.name}: {f.summary}"
+                                                          for f in FORMATS.values()))
     p.add_argument("--opset", type=int, default=None, help="default 17")
     p.add_argument("--dynamic", choices=("batch",), default=None)
     p.add_argument("--no-simplify", action="store_true")
@@ -85,8 +93,6 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
 
 def run_export(args: argparse.Namespace) -> int:
-    from edgeseg.cli.train import parse_options
-    from edgeseg.export.exporter import ExportConfig, export
 
     apply_recipe(args, args.recipe)
     export(ExportConfig(
@@ -140,7 +146,6 @@ def apply_recipe(args: argparse.Namespace, path: str | None) -> None:
 
 
 def run_compare(args: argparse.Namespace) -> int:
-    from edgeseg.export.exporter import compare
 
     if args.val:
         return run_accuracy_report(args)
@@ -159,7 +164,6 @@ def run_compare(args: argparse.Namespace) -> int:
 def run_accuracy_report(args: argparse.Namespace) -> int:
     from pathlib import Path
 
-    from edgeseg.bench.accuracy import markdown, report
 
     rep = report(args.artifact, args.val, limit=args.val_limit, log=status)
     md = markdown(rep)
@@ -175,7 +179,6 @@ def run_accuracy_report(args: argparse.Namespace) -> int:
 
 
 def add_lint_parser(sub: argparse._SubParsersAction) -> None:
-    from edgeseg.core.lint import TARGETS
 
     p = sub.add_parser("lint", help="check an ONNX/artifact against an engine's op support",
                        description="Static deployment-readiness check: operators, attributes, "
@@ -188,7 +191,6 @@ def add_lint_parser(sub: argparse._SubParsersAction) -> None:
 
 
 def run_lint(args: argparse.Namespace) -> int:
-    from edgeseg.core.lint import lint, load_onnx, summarize
 
     model = load_onnx(args.model)
     findings = lint(model, args.target)
@@ -208,7 +210,6 @@ def resolve_classes(spec: str):
     """A built-in class set name, a classes.json/.toml file, or a count N."""
     from pathlib import Path
 
-    from edgeseg.data.classes import CAMVID, CITYSCAPES, SYNTHETIC, ClassSet
 
     builtin = {c.name: c for c in (CITYSCAPES, CAMVID, SYNTHETIC)}
     if spec in builtin:
@@ -223,7 +224,6 @@ def resolve_classes(spec: str):
 
 
 def add_import_parser(sub: argparse._SubParsersAction) -> None:
-    from edgeseg.data.transforms import IMAGENET_MEAN, IMAGENET_STD
 
     p = sub.add_parser("import", help="wrap your own segmentation ONNX as an artifact",
                        description="Check a one-input, one-output NCHW segmentation ONNX, run "
@@ -244,7 +244,6 @@ def add_import_parser(sub: argparse._SubParsersAction) -> None:
 
 
 def run_import(args: argparse.Namespace) -> int:
-    from edgeseg.export.importer import import_onnx
 
     import_onnx(args.onnx, args.out, classes=resolve_classes(args.classes), mean=args.mean,
                 std=args.std, color=args.color, resize=args.resize, force=args.force,

@@ -5,31 +5,26 @@ other exception is a bug, and its traceback is printed only with --debug."""
 from __future__ import annotations
 
 import argparse
+import importlib
 import sys
 import traceback
 
 from edgeseg import __version__
-from edgeseg.cli import (
-    baseline,
-    bench,
-    build,
-    data,
-    demo,
-    export,
-    models,
-    quantize,
-    report,
-    segment,
-    train,
-)
 from edgeseg.cli.common import status
 from edgeseg.core.errors import EXIT_CODES, EdgesegError, exit_code
 
-SUBCOMMANDS = (models, data, train, baseline, export, quantize, build, segment, bench,
-               report, demo)
+# command -> the module that defines it. A command's module, and with it torch or an engine,
+# is imported only when that command runs (or for the full help): `edgeseg segment` stays
+# as light as the runtime it calls.
+COMMANDS = {"models": "models", "data": "data", "train": "train", "eval": "train",
+            "baseline": "baseline", "export": "export", "compare": "export",
+            "lint": "export", "import": "export", "calib": "quantize", "quantize": "quantize",
+            "build": "build", "segment": "segment", "bench": "bench", "report": "report",
+            "demo": "demo"}
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(only: str | None = None) -> argparse.ArgumentParser:
+    """The parser of every command, or only of command `only` (what main() needs)."""
     codes = "\n".join(f"  {code:>3}  {what}" for code, what in EXIT_CODES.items())
     parser = argparse.ArgumentParser(
         prog="edgeseg",
@@ -39,13 +34,19 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--debug", action="store_true",
                         help="print the traceback of an unexpected error")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
-    for module in SUBCOMMANDS:
-        module.add_parser(sub)
+    names = [COMMANDS[only]] if only in COMMANDS else COMMANDS.values()
+    for name in dict.fromkeys(names):
+        importlib.import_module(f"edgeseg.cli.{name}").add_parser(sub)
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = build_parser()
+    argv = sys.argv[1:] if argv is None else argv
+    if argv == ["--version"]:  # without loading every command
+        print(f"edgeseg {__version__}")
+        return 0
+    command = next((a for a in argv if not a.startswith("-")), None)
+    parser = build_parser(command)
     args = parser.parse_args(argv)
     if not getattr(args, "func", None):
         parser.print_help(sys.stderr)

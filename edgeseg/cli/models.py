@@ -4,8 +4,11 @@ from __future__ import annotations
 
 import argparse
 
-from edgeseg.cli.common import format_table, parse_size, positive_int, write_json
+from edgeseg.cli.common import add_json, format_table, parse_size, positive_int, write_json
 from edgeseg.core.errors import UsageError
+from edgeseg.models import list_models
+from edgeseg.models.catalog import describe
+from edgeseg.models.complexity import COUNTER
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
@@ -18,8 +21,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--num-classes", type=positive_int, default=19,
                    help="classifier width (default 19, Cityscapes)")
     fmt = p.add_mutually_exclusive_group()
-    fmt.add_argument("--json", nargs="?", const="-", default=None, metavar="FILE",
-                     help="write JSON to FILE, or to stdout when FILE is left out (no table)")
+    add_json(fmt, "the table (no text table then)")
     fmt.add_argument("--markdown", action="store_true", help="print a Markdown table")
     p.add_argument("names", nargs="*", metavar="MODEL", help="only these models")
     p.set_defaults(func=run)
@@ -34,9 +36,6 @@ def _pct(ref: dict | None) -> str:
 
 
 def run(args: argparse.Namespace) -> int:
-    from edgeseg.models import list_models
-    from edgeseg.models.catalog import describe
-    from edgeseg.models.complexity import COUNTER
 
     known = list_models()
     unknown = [n for n in args.names if n not in known]

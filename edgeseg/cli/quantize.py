@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 
+from edgeseg.baseline import DEFAULT_CACHE
 from edgeseg.cli.common import (
     add_force,
     add_progress,
@@ -12,22 +13,27 @@ from edgeseg.cli.common import (
     positive_int,
     status,
 )
+from edgeseg.core.artifact import read_meta
 from edgeseg.core.errors import GoalMissed
+from edgeseg.data.calibration import DEFAULT_IMAGES, MIN_IMAGES, build
+from edgeseg.quant.config import (
+    ACCEPT_DROP,
+    DECIDED_MARGIN,
+    DEFAULT_EXCLUDE_OPS,
+    HOLDOUT,
+    METHODS,
+    MIN_AGREEMENT,
+    MIN_FP32_AGREEMENT,
+    MIN_KERNEL_AGREEMENT,
+    TARGETS,
+    QuantConfig,
+)
+from edgeseg.quant.int8 import quantize
+from edgeseg.quant.nncf_route import quantize_nncf
+from edgeseg.quant.qdq import COMPUTE_OPS
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
-    from edgeseg.data.calibration import DEFAULT_IMAGES, MIN_IMAGES
-    from edgeseg.quant.config import (
-        ACCEPT_DROP,
-        DECIDED_MARGIN,
-        DEFAULT_EXCLUDE_OPS,
-        HOLDOUT,
-        METHODS,
-        MIN_AGREEMENT,
-        MIN_FP32_AGREEMENT,
-        MIN_KERNEL_AGREEMENT,
-        TARGETS,
-    )
 
     c = sub.add_parser("calib", help="build calibration sets for INT8")
     csub = c.add_subparsers(dest="calib_command", metavar="ACTION", required=True)
@@ -67,12 +73,12 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     q.add_argument("--calib", required=True, help="calibration set (`edgeseg calib build`)")
     q.add_argument("--out", required=True, help="INT8 artifact directory to create")
     q.add_argument("--precision", choices=("int8",), default="int8")
+    nncf = [t.name for t in TARGETS.values() if "nncf" in t.routes]
     q.add_argument("--route", choices=("qdq", "nncf"), default="qdq",
                    help="qdq: ONNX Runtime's quantizer, a Q/DQ ONNX for every engine (default); "
-                   "nncf: NNCF on the OpenVINO model, an INT8 IR (--target openvino)")
+                   f"nncf: NNCF's INT8 IR (--target {' or '.join(nncf)})")
     q.add_argument("--target", choices=list(TARGETS), default="tensorrt",
-                   help="tensorrt/openvino: symmetric INT8 activations (zero point 0); "
-                   "onnxruntime: asymmetric UINT8 activations, fast in ORT on x86")
+                   help="; ".join(f"{t.name}: {t.summary}" for t in TARGETS.values()))
     q.add_argument("--method", choices=METHODS, default="percentile",
                    help="calibration method (default: percentile, the range that holds "
                         "--percentile of the values: min/max ranges spend levels on "
@@ -146,8 +152,6 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
 
 def run_calib_build(args: argparse.Namespace) -> int:
-    from edgeseg.core.artifact import read_meta
-    from edgeseg.data.calibration import build
 
     if args.artifact:
         inp = read_meta(args.artifact, verify=False)["input"]
@@ -161,9 +165,6 @@ def run_calib_build(args: argparse.Namespace) -> int:
 
 
 def run_quantize(args: argparse.Namespace) -> int:
-    from edgeseg.baseline import DEFAULT_CACHE
-    from edgeseg.quant.config import DEFAULT_EXCLUDE_OPS, QuantConfig
-    from edgeseg.quant.int8 import quantize
 
     if args.list_nodes:
         return list_nodes(args.artifact)
@@ -185,7 +186,6 @@ def run_quantize(args: argparse.Namespace) -> int:
         trt_version=args.trt_version, threads=args.threads, force=args.force,
         range_cache=None if args.no_range_cache else str(DEFAULT_CACHE / "calibration-ranges"))
     if args.route == "nncf":
-        from edgeseg.quant.nncf_route import quantize_nncf
 
         meta = quantize_nncf(cfg, log=status, progress=not args.no_progress)
     else:
@@ -201,8 +201,6 @@ def run_quantize(args: argparse.Namespace) -> int:
 def list_nodes(artifact: str) -> int:
     import onnx
 
-    from edgeseg.core.artifact import read_meta
-    from edgeseg.quant.qdq import COMPUTE_OPS
 
     read_meta(artifact)
     model = onnx.load(f"{artifact}/model.onnx")

@@ -6,6 +6,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from edgeseg.bench.report import report, table_only
 from edgeseg.cli.common import status
 
 
@@ -23,7 +24,6 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from edgeseg.bench.report import report, table_only
 
     if args.out is None:
         text, problems = table_only(args.results)

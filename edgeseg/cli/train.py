@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 
+from edgeseg.checkpoint import model_from_checkpoint
 from edgeseg.cli.common import (
     add_json,
     device_arg,
@@ -15,6 +16,9 @@ from edgeseg.cli.common import (
     write_json,
 )
 from edgeseg.core.errors import InputError, UsageError
+from edgeseg.data.datasets import open_dataset
+from edgeseg.evaluate import TorchPredictor, evaluate
+from edgeseg.train import TrainConfig, train
 
 
 def parse_options(pairs: list[str]) -> dict:
@@ -91,7 +95,6 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
 
 def run_train(args: argparse.Namespace) -> int:
-    from edgeseg.train import TrainConfig, train
 
     cfg = TrainConfig(
         model=args.model, data=args.data, out=args.out, size=args.size, crop=args.crop,
@@ -112,9 +115,6 @@ def run_train(args: argparse.Namespace) -> int:
 def run_eval(args: argparse.Namespace) -> int:
     import torch
 
-    from edgeseg.checkpoint import model_from_checkpoint
-    from edgeseg.data.datasets import open_dataset
-    from edgeseg.evaluate import TorchPredictor, evaluate
 
     if args.threads:
         torch.set_num_threads(args.threads)

@@ -95,6 +95,14 @@ class Comparison:
     argmax_agreement: float
     miou_reference: float | None = None
     miou_backend: float | None = None
+    sqnr_db: float | None = None  # signal to quantization noise of the scores; None for labels
+
+    @property
+    def miou_delta(self) -> float | None:
+        """mIoU points lost against the reference (positive: worse)."""
+        if self.miou_reference is None or self.miou_backend is None:
+            return None
+        return 100 * (self.miou_reference - self.miou_backend)
 
     def failures(self, thresholds: dict) -> list[str]:
         out = []
@@ -110,7 +118,34 @@ class Comparison:
         return out
 
     def to_dict(self) -> dict:
-        return asdict(self)
+        return {**asdict(self), "miou_delta": self.miou_delta}
+
+
+def same_pixels(a: np.ndarray, b: np.ndarray, where: np.ndarray | None = None) -> tuple[int, int]:
+    """(pixels with the same class, pixels counted) of two label maps, over `where`."""
+    same = a == b
+    if where is None:
+        return int(same.sum()), int(same.size)
+    return int(same[where].sum()), int(where.sum())
+
+
+def agreement(a: Sequence[np.ndarray], b: Sequence[np.ndarray],
+              where: Sequence[np.ndarray] | None = None) -> float:
+    """Share of pixels with the same class over label maps a[i], b[i] (of the where[i]
+    pixels, when given); every pixel of the set counts once, whatever its image's size."""
+    counts = [same_pixels(x, y, None if where is None else w)
+              for x, y, w in zip(a, b, where if where is not None else [None] * len(a))]
+    return sum(s for s, _ in counts) / max(1, sum(n for _, n in counts))
+
+
+def sqnr_db(ref: Sequence[np.ndarray], got: Sequence[np.ndarray]) -> float:
+    """Signal to noise ratio of `got` against `ref` in dB, over the whole set (inf when equal):
+    the figure TensorRT's and ModelOpt's tools report for a quantized layer or graph."""
+    signal = sum(float(np.sum(np.square(r.astype(np.float64)))) for r in ref)
+    noise = sum(float(np.sum(np.square(r.astype(np.float64) - g))) for r, g in zip(ref, got))
+    if noise == 0:
+        return math.inf
+    return 10 * math.log10(signal / noise) if signal > 0 else -math.inf
 
 
 def to_labels(output: np.ndarray, kind: str) -> np.ndarray:
@@ -125,8 +160,9 @@ def compare_outputs(backend: str, ref: list[np.ndarray], got: list[np.ndarray], 
         if r.shape != g.shape:
             raise ParityError(f"{backend}: output shape {g.shape} differs from the reference's "
                               f"{r.shape}")
-    diff = rel = mean_rel = None
+    diff = rel = mean_rel = sqnr = None
     if not kind.startswith("labels"):
+        sqnr = sqnr_db(ref, got)
         d = [np.abs(r.astype(np.float64) - g) for r, g in zip(ref, got)]
         diff = float(max(x.max() for x in d))
         rel = diff / (float(max(np.abs(r).max() for r in ref)) or 1.0)
@@ -134,7 +170,7 @@ def compare_outputs(backend: str, ref: list[np.ndarray], got: list[np.ndarray], 
             float(np.mean([np.abs(r).mean() for r in ref])) or 1.0)
     ref_l = [to_labels(r, kind) for r in ref]
     got_l = [to_labels(g, kind) for g in got]
-    agree = float(np.mean(np.concatenate([(a == b).ravel() for a, b in zip(ref_l, got_l)])))
+    agree = agreement(ref_l, got_l)
     miou_ref = miou_got = None
     if labels is not None and num_classes:
         cms = [ConfusionMatrix(num_classes), ConfusionMatrix(num_classes)]
@@ -144,6 +180,6 @@ def compare_outputs(backend: str, ref: list[np.ndarray], got: list[np.ndarray], 
             cms[0].update(a[0], lab)
             cms[1].update(b[0], lab)
         miou_ref, miou_got = (cm.metrics().miou for cm in cms)
-    return Comparison(backend, len(ref), diff, rel, mean_rel, agree, miou_ref, miou_got)
+    return Comparison(backend, len(ref), diff, rel, mean_rel, agree, miou_ref, miou_got, sqnr)
 
 

@@ -24,6 +24,7 @@ from edgeseg.data.calibration import MIN_IMAGES, CalibrationSet, build
 from edgeseg.export.exporter import ExportConfig, export
 from edgeseg.quant.config import QuantConfig, QuantizationError
 from edgeseg.quant.int8 import quantize
+from edgeseg.quant.nncf_route import quantize_nncf
 
 Log = Callable[[str], None]
 
@@ -54,8 +55,6 @@ class Plan:
                 raise UsageError(f"plan: unknown {kind}(s) {bad}; known: {', '.join(known)}")
         if "int8" in self.precisions and not self.targets:
             raise UsageError("plan: an int8 precision needs at least one INT8 target")
-        if self.checkpoint is None and self.model is None:
-            raise UsageError("plan: give a checkpoint, or a model to export with random weights")
 
     def artifact(self, precision: str, target: str | None = None) -> Path:
         name = (self.model or Path(self.checkpoint).stem) + f"-{precision}"
@@ -66,6 +65,8 @@ def export_stage(plan: Plan, precision: str, out: Path, *, log: Log = print,
                  **options) -> Path:
     """An FP32 or FP16 artifact with every format, its parity checked (ExportConfig fields
     in `options` override the plan's)."""
+    if plan.checkpoint is None and plan.model is None:
+        raise UsageError("plan: give a checkpoint, or a model to export with random weights")
     cfg = dict(out=str(out), size=plan.size, precision=precision, formats=tuple(FORMATS),
                data=plan.data, force=True)
     if plan.checkpoint is not None:
@@ -87,13 +88,16 @@ def calibration_stage(plan: Plan, out: Path, *, log: Log = print,
 
 
 def quantize_stage(plan: Plan, fp32: Path, calib: Path, target: str, out: Path, *,
-                   log: Log = print, progress: bool = False, **options) -> dict:
-    """The INT8 artifact for `target`, judged against FP32 on the plan's val images (a
-    QuantizationError when refused: nothing written); returns its meta."""
+                   route: str = "qdq", log: Log = print, progress: bool = False,
+                   **options) -> dict:
+    """The INT8 artifact for `target` by `route` (qdq: ONNX Q/DQ; nncf: NNCF's IR), judged
+    against FP32 on the plan's val images (a QuantizationError when refused: nothing
+    written); returns its meta. QuantConfig fields in `options` override the plan's."""
     cfg = dict(artifact=str(fp32), calib=str(calib), out=str(out), target=target,
                val=plan.data, val_limit=plan.val_limit, threads=plan.threads, force=True,
                **plan.quant)
-    return quantize(QuantConfig(**{**cfg, **options}), log=log, progress=progress)
+    run_route = {"qdq": quantize, "nncf": quantize_nncf}[route]
+    return run_route(QuantConfig(**{**cfg, **options}), log=log, progress=progress)
 
 
 def build_stage(plan: Plan, artifact: Path, *, log: Log = print) -> str | None:

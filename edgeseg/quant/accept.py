@@ -25,7 +25,7 @@ from pathlib import Path
 import numpy as np
 
 from edgeseg.core.capabilities import CPU_ENGINES, ENGINES, TARGETS
-from edgeseg.core.compare import to_labels
+from edgeseg.core.compare import agreement, to_labels
 from edgeseg.core.errors import UsageError
 from edgeseg.core.progress import progress_bar
 from edgeseg.export.parity import run_backend
@@ -86,15 +86,6 @@ def decided(outs: list[np.ndarray], kind: str, margin: float) -> list[np.ndarray
         top2 = np.partition(p, -2, axis=1)[:, -2:]
         masks.append(top2[:, 1] - top2[:, 0] >= margin)
     return masks
-
-
-def agreement(a: list[np.ndarray], b: list[np.ndarray],
-              where: list[np.ndarray] | None = None) -> float:
-    """Share of pixels with the same class (of the `where` pixels, when given)."""
-    if where is None:
-        return float(np.mean([np.mean(x == y) for x, y in zip(a, b)]))
-    same = sum(int((x == y)[w].sum()) for x, y, w in zip(a, b, where))
-    return same / max(1, sum(int(w.sum()) for w in where))
 
 
 BLAME_IMAGES = 8  # one session per quantized layer: a refusal should not take an hour

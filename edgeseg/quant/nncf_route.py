@@ -18,7 +18,7 @@ from pathlib import Path
 from edgeseg.backends import require, tools
 from edgeseg.core.artifact import write_meta
 from edgeseg.core.capabilities import TARGETS
-from edgeseg.core.compare import to_labels
+from edgeseg.core.compare import agreement, to_labels
 from edgeseg.core.errors import EngineUnavailable, UsageError
 from edgeseg.data.io import atomic_output_dir
 from edgeseg.export.parity import THRESHOLDS
@@ -55,7 +55,7 @@ def quantize_nncf(cfg, *, log: Callable[[str], None] = print, progress: bool = T
         ref = [to_labels(o, kind) for o in ref_out]
         where = accept.decided(ref_out, kind, cfg.decided_margin)
         got = accept.labels(engine, tmp / "model.xml", meta, held, cfg.threads)
-        fp32_agree, all_pixels = accept.agreement(ref, got, where), accept.agreement(ref, got)
+        fp32_agree, all_pixels = agreement(ref, got, where), agreement(ref, got)
         share = 1.0 if where is None else sum(w.mean() for w in where) / len(where)
         log(f"INT8 IR vs FP32 in {engine}: {100 * fp32_agree:.2f}% of the pixels FP32 decides "
             f"keep their class ({100 * all_pixels:.2f}% of all) on {len(held)} held-out "

@@ -129,7 +129,8 @@ def test_label_free_refusal_names_figure_limit_and_layers(fp32_artifact, calib_s
 
 
 def test_label_free_check_counts_the_pixels_fp32_decides(fp32_artifact, calib_set, tmp_path):
-    from edgeseg.quant.accept import agreement, decided
+    from edgeseg.core.compare import agreement
+    from edgeseg.quant.accept import decided
 
     # Two classes: pixel 0 decided (0.9 vs 0.1), pixel 1 a near-tie (0.52 vs 0.48).
     probs = np.array([[[[0.9, 0.52]], [[0.1, 0.48]]]])  # N=1, C=2, H=1, W=2
