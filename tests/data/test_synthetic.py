@@ -97,3 +97,15 @@ def test_val_split_never_takes_every_scene(tmp_path):
 def test_write_dataset_bad_arguments(tmp_path, kwargs, pattern):
     with pytest.raises(ValueError, match=pattern):
         write_dataset(tmp_path / "x", size=(64, 64), progress=False, **kwargs)
+
+
+def test_sizes_that_cannot_fit_are_refused_before_drawing(tmp_path, monkeypatch):
+    from edgeseg.core import memory
+    from edgeseg.core.errors import UsageError
+
+    with pytest.raises(UsageError, match=r"--size 100000x100000: .*over the 2,147,483,647"):
+        write_dataset(tmp_path / "s", 4, (100_000, 100_000), progress=False)
+    monkeypatch.setattr(memory, "available_memory", lambda: 100 << 20)
+    with pytest.raises(UsageError, match=r"--size 4000x4000: .*more than the 100 MiB"):
+        render_scene(0, (4000, 4000))
+    assert not list(tmp_path.iterdir())  # not even a partial directory is left
