@@ -17,7 +17,7 @@ NO_TRT = importlib.util.find_spec("tensorrt") is None
 @pytest.mark.skipif(not NO_TRT, reason="TensorRT is installed: this checks the message "
                     "users without it get")
 def test_without_tensorrt_the_message_says_how_to_get_it(local_artifact, capsys):
-    assert main(["build", str(local_artifact), "--backend", "tensorrt"]) == 2
+    assert main(["build", str(local_artifact), "--backend", "tensorrt"]) == 3  # engine missing
     err = capsys.readouterr().err
     assert "JetPack" in err and "pypi.nvidia.com" in err and "--print-trtexec" in err
 
@@ -29,7 +29,7 @@ def test_print_trtexec_without_tensorrt(local_artifact, capsys):
     assert out.startswith("trtexec --onnx=model.onnx --saveEngine=model.")
     assert "--stronglyTyped" in out and "--memPoolSize=workspace:256M" in out
     assert main(["build", str(local_artifact), "--print-trtexec", "--fp16",
-                 "--trt-version", "11.0.0"]) == 1
+                 "--trt-version", "11.0.0"]) == 2  # a request that cannot work
     assert "strongly typed networks only" in capsys.readouterr().err
 
 
@@ -39,10 +39,10 @@ def test_bad_artifacts_are_refused_before_tensorrt(local_artifact, int8_artifact
     shutil.copytree(local_artifact, bad)
     with open(bad / "model.onnx", "ab") as f:
         f.write(b"\0")
-    assert main(["build", str(bad), "--print-trtexec"]) == 1
+    assert main(["build", str(bad), "--print-trtexec"]) == 2
     assert "sha256" in capsys.readouterr().err
     # an asymmetric (UINT8, zero point) Q/DQ graph: the lint names the nodes and the fix
-    assert main(["build", str(int8_artifacts["onnxruntime"]), "--print-trtexec"]) == 1
+    assert main(["build", str(int8_artifacts["onnxruntime"]), "--print-trtexec"]) == 2
     err = capsys.readouterr().err
     assert "TensorRT's ONNX parser would reject model.onnx" in err and "--target tensorrt" in err
 
@@ -59,5 +59,5 @@ def test_segmenter_skips_tensorrt_with_the_reason(local_artifact, tmp_path):
 
 @pytest.mark.skipif(not NO_TRT, reason="TensorRT is installed")
 def test_compare_with_tensorrt_named_but_absent(local_artifact, capsys):
-    assert main(["compare", str(local_artifact), "--backends", "onnxruntime", "tensorrt"]) == 2
+    assert main(["compare", str(local_artifact), "--backends", "onnxruntime", "tensorrt"]) == 3
     assert "JetPack" in capsys.readouterr().err

@@ -80,7 +80,7 @@ def test_write_dataset_refuses_to_clobber(tmp_path):
     out = tmp_path / "synth"
     out.mkdir()
     (out / "keep.txt").write_text("precious")
-    with pytest.raises(FileExistsError, match="not empty.*--overwrite"):
+    with pytest.raises(FileExistsError, match="not empty.*--force"):
         write_dataset(out, 4, (64, 64), progress=False)
     assert (out / "keep.txt").read_text() == "precious"
     assert not [p for p in tmp_path.iterdir() if p.name.endswith(".partial")]
