@@ -9,6 +9,7 @@ import importlib
 
 from edgeseg.core.artifact import ArtifactError
 from edgeseg.core.capabilities import ENGINES, FORMATS, engine, is_available
+from edgeseg.core.devices import Device, parse_device
 from edgeseg.core.errors import EngineUnavailable
 
 __all__ = ["ENGINES", "get_runner", "install_hint", "is_available", "model_file", "require",
@@ -27,11 +28,14 @@ def require(name: str) -> None:
         raise EngineUnavailable(f"the {e.name} backend is not installed: {e.install}")
 
 
-def get_runner(name: str, model_path, **options):
+def get_runner(name: str, model_path, *, device: str | Device | None = None, **options):
     """The Runner of engine `name` (or an alias) for a model file (the artifact directory for
-    torch), not yet entered."""
+    torch), not yet entered. `device` is written in the one device grammar (cpu, gpu:N, ...);
+    each engine's package turns it into its own option."""
     require(name)
     package = importlib.import_module(f"edgeseg.backends.{engine(name).name}")
+    if device is not None:
+        options.update(package.device_options(parse_device(device)))
     return package.Runner(model_path, **options)
 
 

@@ -6,10 +6,12 @@ from collections.abc import Sequence
 from typing import Any
 
 from edgeseg.core.errors import UsageError
+from edgeseg.core.memory import check_size
 
 
 def parse_size(text: str) -> tuple[int, int]:
-    """'512x1024' -> (512, 1024); anything else is an argparse error that shows the form."""
+    """'512x1024' -> (512, 1024); anything else, or a size whose image tensor could never
+    exist here (core/memory.py), is a UsageError that says why."""
     parts = text.lower().replace("*", "x").split("x")
     try:
         h, w = (int(p) for p in parts)
@@ -19,6 +21,7 @@ def parse_size(text: str) -> tuple[int, int]:
         ) from None
     if h <= 0 or w <= 0:
         raise UsageError(f"size must be positive, got {text!r}")
+    check_size(h, w, what="size")
     return h, w
 
 

@@ -21,7 +21,7 @@ import numpy as np
 from edgeseg.backends import get_runner, model_file
 from edgeseg.core.artifact import ArtifactError, read_meta
 from edgeseg.core.capabilities import AUTO_ORDER, ENGINES, engine, is_available
-from edgeseg.core.errors import EdgesegError, EngineUnavailable
+from edgeseg.core.errors import EdgesegError, EngineUnavailable, UsageError
 from edgeseg.core.frames import Pipeline, as_rgb
 from edgeseg.core.memory import check_size
 from edgeseg.runtime.overlay import colorize, overlay
@@ -73,8 +73,9 @@ class Segmenter:
     backend: "auto" (TensorRT when it has an engine for this GPU, else OpenVINO, else ONNX
     Runtime; an INT8 graph's calibration target first), or a backend name. The choice and
     the reason are in `.backend` and `.backend_reason`.
-    device: OpenVINO device name ("CPU", "GPU"); for ONNX Runtime "cpu" or "cuda"; for
-    TensorRT the GPU index.
+    device: where to run, in the one device grammar of every edgeseg command: "cpu",
+    "gpu" or "gpu:N" ("cuda:N" and OpenVINO's "GPU.N" too), "npu"; None: the engine's
+    default (the CPU, or GPU 0 for TensorRT).
     color: the channel order of the frames you pass ("BGR" for OpenCV frames).
     verify: check every artifact file's sha256 against meta.json (a tampered or truncated
     file is refused before it is loaded).
@@ -87,7 +88,7 @@ class Segmenter:
         self.meta = read_meta(self.directory, verify=verify)
         self.pipeline = Pipeline(self.meta)
         if color not in ("RGB", "BGR"):
-            raise ValueError(f"color must be 'RGB' or 'BGR', got {color!r}")
+            raise UsageError(f"color must be 'RGB' or 'BGR', got {color!r}")
         self.color = color
         h, w = self.input_size
         check_size(h, w, what=f"{self.directory}: input", classes=self._score_channels,
@@ -95,17 +96,9 @@ class Segmenter:
                    out_itemsize=np.dtype(self.meta["output"]["dtype"]).itemsize,
                    fix="re-export the artifact at a smaller --size")
         self.backend, self.model_file, self.backend_reason = choose_backend(self.meta, backend)
-        options: dict = {"threads": threads}
-        if self.backend == "tensorrt" and device:
-            options["device"] = int(str(device).removeprefix("cuda:"))
-        if self.backend == "openvino" and device:
-            options["device"] = device.upper()
-        if self.backend == "onnxruntime" and device and device.lower() != "cpu":
-            if device.lower() != "cuda":
-                raise ValueError(f"device {device!r}: ONNX Runtime takes 'cpu' or 'cuda'")
-            options["providers"] = ["CUDAExecutionProvider", "CPUExecutionProvider"]
         self.input_name = self.meta["input"]["name"]
-        runner = get_runner(self.backend, self.directory / self.model_file, **options)
+        runner = get_runner(self.backend, self.directory / self.model_file, device=device,
+                            threads=threads)
         runner.__enter__()
         try:
             outputs = runner.outputs
@@ -249,7 +242,7 @@ def frames(source: str | int | Path, every: int = 1) -> Iterator[np.ndarray]:
     import cv2
 
     if every < 1:
-        raise ValueError(f"every must be at least 1, got {every}")
+        raise UsageError(f"every must be at least 1, got {every}")
     cap = cv2.VideoCapture(source if isinstance(source, int) else str(source))
     if not cap.isOpened():
         raise OSError(f"{source}: OpenCV cannot open this video file or camera")

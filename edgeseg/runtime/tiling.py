@@ -10,12 +10,14 @@ from collections.abc import Callable
 
 import numpy as np
 
+from edgeseg.core.errors import UsageError
+
 
 def tile_starts(length: int, tile: int, overlap: float) -> list[int]:
     """Window starts along one axis: the fewest windows with at least `overlap` (a share of
     the window) between neighbours, spread evenly, the first at 0 and the last at the end."""
     if not 0.0 <= overlap < 1.0:
-        raise ValueError(f"overlap must be within [0, 1), got {overlap}")
+        raise UsageError(f"overlap must be within [0, 1), got {overlap}")
     if length <= tile:
         return [0]
     stride = max(1, math.floor(tile * (1.0 - overlap)))

@@ -14,8 +14,8 @@ from edgeseg.core.errors import CheckFailed, EngineUnavailable, UsageError
 def fake_command(monkeypatch, exc):
     original = cli_main.build_parser
 
-    def build():
-        parser = original()
+    def build(only=None):
+        parser = original("models")
         sub = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
         p = sub.add_parser("boom")
 

@@ -52,3 +52,11 @@ def test_every_error_class_has_a_documented_exit_code():
     assert len(classes) >= 7
     for c in classes:
         assert c.exit_code in EXIT_CODES, c
+
+
+def test_an_impossible_size_is_refused_where_it_is_parsed():
+    from edgeseg.core.text import parse_size
+
+    assert parse_size("512x1024") == (512, 1024)
+    with pytest.raises(UsageError, match="100000x100000: a 1x3x100000x100000 tensor"):
+        parse_size("100000x100000")

@@ -34,7 +34,7 @@ def test_segment_writes_palette_pngs(local_artifact, tmp_path, capsys):
 
     # existing outputs are kept unless --force
     before = (out / "a.png").read_bytes()
-    assert main(["segment", str(local_artifact), str(src / "a.png"), "--out", str(out)]) == 1
+    assert main(["segment", str(local_artifact), str(src / "a.png"), "--out", str(out)]) == 2
     assert "--force" in capsys.readouterr().err
     assert (out / "a.png").read_bytes() == before
 
@@ -44,13 +44,13 @@ def test_segment_reports_bad_images_and_continues(local_artifact, tmp_path, caps
     Image.fromarray(np.zeros((9, 9, 3), np.uint8)).save(good)
     bad.write_bytes(b"not a png")
     out = tmp_path / "out"
-    assert main(["segment", str(local_artifact), str(bad), str(good), "--out", str(out)]) == 1
+    assert main(["segment", str(local_artifact), str(bad), str(good), "--out", str(out)]) == 2
     err = capsys.readouterr().err
     assert "bad.png: cannot decode image" in err and "wrote 1 label map" in err
     assert (out / "good.png").is_file() and not (out / "bad.png").exists()
     assert not list(out.glob(".*partial*"))
     assert main(["segment", str(local_artifact), str(tmp_path / "nope.png"), "--out",
-                 str(out)]) == 1
+                 str(out)]) == 2
     assert "no such image" in capsys.readouterr().err
 
 

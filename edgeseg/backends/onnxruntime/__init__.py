@@ -20,6 +20,8 @@ from edgeseg.backends.common import (
     require_model_file,
     spec,
 )
+from edgeseg.core.devices import Device
+from edgeseg.core.errors import UsageError
 
 _DTYPES = {"float": np.float32, "float16": np.float16, "double": np.float64,
            "uint8": np.uint8, "int8": np.int8, "int32": np.int32, "int64": np.int64,
@@ -91,3 +93,13 @@ class Runner:
             raise RunnerClosed("ONNX Runtime")
         names = list(self._outputs)
         return dict(zip(names, session.run(names, inputs)))
+
+
+def device_options(device: Device) -> dict:
+    """Runner options for a device of the one grammar (core/devices.py)."""
+    if device.kind == "cpu":
+        return {"providers": ["CPUExecutionProvider"]}
+    if device.kind == "gpu":  # needs the onnxruntime-gpu package
+        return {"providers": [("CUDAExecutionProvider", {"device_id": device.index or 0}),
+                              "CPUExecutionProvider"]}
+    raise UsageError(f"--device {device}: ONNX Runtime runs on cpu or gpu[:N]")

@@ -21,6 +21,7 @@ from edgeseg.backends.common import (
     require_model_file,
     spec,
 )
+from edgeseg.core.devices import Device
 
 
 class Runner:
@@ -118,3 +119,9 @@ def _name(port, preferred: set[str] = frozenset()) -> str:
     hit = [n for n in names if n in preferred]
     plain = [n for n in names if "/" not in n]
     return (hit or plain or names or [port.get_any_name()])[0]
+
+
+def device_options(device: Device) -> dict:
+    """Runner options for a device of the one grammar (core/devices.py): OpenVINO's names."""
+    name = device.kind.upper()
+    return {"device": name if device.index is None else f"{name}.{device.index}"}

@@ -10,8 +10,10 @@ import importlib.util
 from edgeseg.backends.tensorrt import cuda as cuda_api
 from edgeseg.backends.tensorrt.plan import select_build
 from edgeseg.backends.tensorrt.runner import Runner
+from edgeseg.core.devices import Device
+from edgeseg.core.errors import UsageError
 
-__all__ = ["Runner", "installed_version", "select_engine_file"]
+__all__ = ["Runner", "device_options", "installed_version", "select_engine_file"]
 
 
 def select_engine_file(meta: dict) -> str:
@@ -34,3 +36,10 @@ def installed_version() -> str | None:
     import tensorrt
 
     return tensorrt.__version__
+
+
+def device_options(device: Device) -> dict:
+    """Runner options for a device of the one grammar (core/devices.py): a GPU index."""
+    if device.kind != "gpu":
+        raise UsageError(f"--device {device}: TensorRT runs on an NVIDIA GPU; write gpu:N")
+    return {"device": device.index or 0}

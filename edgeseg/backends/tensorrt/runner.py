@@ -27,6 +27,7 @@ from edgeseg.backends.common import RunnerClosed, TensorSpec, require_model_file
 from edgeseg.backends.tensorrt import cuda as cuda_api
 from edgeseg.backends.tensorrt.plan import EngineMismatch, check_build, check_plan_header
 from edgeseg.core.artifact import ArtifactError, sha256
+from edgeseg.core.errors import UsageError
 
 
 def _np_dtype(trt, dtype) -> np.dtype:
@@ -141,7 +142,7 @@ class Runner:
             return
         for n, shape in shapes.items():
             if not self.context.set_input_shape(n, shape):
-                raise ValueError(f"input {n!r} of shape {shape} is outside the engine's "
+                raise UsageError(f"input {n!r} of shape {shape} is outside the engine's "
                                  "optimisation profile (edgeseg build --shapes MIN/OPT/MAX)")
         for n in self._in + self._out:
             shape = shapes[n] if n in shapes else tuple(self.context.get_tensor_shape(n))
@@ -172,7 +173,7 @@ class Runner:
                ) -> tuple[dict[str, np.ndarray], dict[str, float]]:
         missing = [n for n in self._in if n not in inputs]
         if missing:
-            raise ValueError(f"missing inputs {missing}; the engine takes {self._in}")
+            raise UsageError(f"missing inputs {missing}; the engine takes {self._in}")
         cuda = self.cuda
         cuda.make_current()  # a thread other than the opener's starts on GPU 0
         self._bind(inputs)

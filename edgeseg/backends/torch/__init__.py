@@ -22,7 +22,8 @@ import numpy as np
 from edgeseg.backends.common import RunnerClosed, TensorSpec, load_failed, spec
 from edgeseg.checkpoint import build_reference
 from edgeseg.core.artifact import read_meta
-from edgeseg.core.errors import EdgesegError
+from edgeseg.core.devices import Device
+from edgeseg.core.errors import EdgesegError, EngineUnavailable, UsageError
 
 
 class Runner:
@@ -43,7 +44,7 @@ class Runner:
         import torch
 
         if self.device.startswith("cuda") and not torch.cuda.is_available():
-            raise RuntimeError(f"torch backend: device {self.device!r} asked for, but this "
+            raise EngineUnavailable(f"torch backend: device {self.device!r} asked for, but this "
                                "torch build sees no CUDA GPU; use --device cpu")
         if self.threads:
             torch.set_num_threads(self.threads)
@@ -132,3 +133,12 @@ class Runner:
         if self.device.startswith("cuda"):
             return self.torch.cuda.max_memory_allocated(self.device) / 2**20
         return None
+
+
+def device_options(device: Device) -> dict:
+    """Runner options for a device of the one grammar (core/devices.py)."""
+    if device.kind == "cpu":
+        return {"device": "cpu"}
+    if device.kind == "gpu":
+        return {"device": f"cuda:{device.index or 0}"}
+    raise UsageError(f"--device {device}: PyTorch runs on cpu or gpu[:N]")
