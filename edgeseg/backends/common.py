@@ -26,6 +26,30 @@ def spec(shape, dtype) -> TensorSpec:
     return TensorSpec(dims, np.dtype(dtype))
 
 
+class GraphIO:
+    """The description every Runner gives of its graph: `inputs` and `outputs` (name ->
+    TensorSpec, in the graph's order) from `_inputs`/`_outputs`, which a runner fills when it
+    opens (or overrides these two properties), and the names derived from them."""
+    _inputs: dict[str, TensorSpec]
+    _outputs: dict[str, TensorSpec]
+
+    @property
+    def inputs(self) -> dict[str, TensorSpec]:
+        return dict(self._inputs)
+
+    @property
+    def outputs(self) -> dict[str, TensorSpec]:
+        return dict(self._outputs)
+
+    @property
+    def input_names(self) -> list[str]:
+        return list(self.inputs)
+
+    @property
+    def output_names(self) -> list[str]:
+        return list(self.outputs)
+
+
 class RunnerClosed(RuntimeError):
     """infer() on a runner that is not open: a bug in the calling code, not a user error."""
 

@@ -14,6 +14,7 @@ from pathlib import Path
 import numpy as np
 
 from edgeseg.backends.common import (
+    GraphIO,
     RunnerClosed,
     TensorSpec,
     load_failed,
@@ -33,7 +34,7 @@ def _spec(arg) -> TensorSpec:
     return spec(arg.shape, _DTYPES.get(kind, np.void))
 
 
-class Runner:
+class Runner(GraphIO):
     """`with Runner("model.onnx") as r: r.infer({"input": x})` -> {"logits": y}.
 
     One runner may be called from several threads at once: InferenceSession.run is
@@ -70,22 +71,6 @@ class Runner:
 
     def __exit__(self, *exc) -> None:
         self.session = None
-
-    @property
-    def inputs(self) -> dict[str, TensorSpec]:
-        return dict(self._inputs)
-
-    @property
-    def outputs(self) -> dict[str, TensorSpec]:
-        return dict(self._outputs)
-
-    @property
-    def input_names(self) -> list[str]:
-        return list(self._inputs)
-
-    @property
-    def output_names(self) -> list[str]:
-        return list(self._outputs)
 
     def infer(self, inputs: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
         session = self.session  # one read: a concurrent close cannot swap it mid-call

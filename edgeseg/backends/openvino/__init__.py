@@ -15,6 +15,7 @@ from pathlib import Path
 import numpy as np
 
 from edgeseg.backends.common import (
+    GraphIO,
     RunnerClosed,
     TensorSpec,
     load_failed,
@@ -24,7 +25,7 @@ from edgeseg.backends.common import (
 from edgeseg.core.devices import Device
 
 
-class Runner:
+class Runner(GraphIO):
     """`with Runner("model.onnx" or "model.xml") as r: r.infer({"input": x})`.
 
     Safe to call from several threads at once. An InferRequest runs one inference at a time
@@ -74,20 +75,8 @@ class Runner:
         self._idle = queue.SimpleQueue()
 
     @property
-    def inputs(self) -> dict[str, TensorSpec]:
-        return dict(self._inputs)
-
-    @property
     def outputs(self) -> dict[str, TensorSpec]:
         return {name: s for name, (_, s) in self._outputs.items()}
-
-    @property
-    def input_names(self) -> list[str]:
-        return list(self._inputs)
-
-    @property
-    def output_names(self) -> list[str]:
-        return list(self._outputs)
 
     def infer(self, inputs: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
         compiled, idle = self.compiled, self._idle

@@ -23,7 +23,13 @@ from pathlib import Path
 
 import numpy as np
 
-from edgeseg.backends.common import RunnerClosed, TensorSpec, require_model_file, spec
+from edgeseg.backends.common import (
+    GraphIO,
+    RunnerClosed,
+    TensorSpec,
+    require_model_file,
+    spec,
+)
 from edgeseg.backends.tensorrt import cuda as cuda_api
 from edgeseg.backends.tensorrt.plan import EngineMismatch, check_build, check_plan_header
 from edgeseg.core.artifact import ArtifactError, sha256
@@ -63,7 +69,7 @@ def build_record_for(engine_path: Path) -> dict | None:
     return None
 
 
-class Runner:
+class Runner(GraphIO):
     """`with Runner(".../model.<tag>.engine") as r: r.infer({"input": x})`."""
 
     def __init__(self, model_path: str | Path, *, device: int = 0, cuda_graph: bool = False,
@@ -126,14 +132,6 @@ class Runner:
     @property
     def outputs(self) -> dict[str, TensorSpec]:
         return {n: self._specs[n] for n in self._out}
-
-    @property
-    def input_names(self) -> list[str]:
-        return list(self._in)
-
-    @property
-    def output_names(self) -> list[str]:
-        return list(self._out)
 
     def _bind(self, inputs: dict[str, np.ndarray]) -> None:
         """(Re)allocate buffers and addresses when the input shapes change."""

@@ -19,14 +19,14 @@ from pathlib import Path
 
 import numpy as np
 
-from edgeseg.backends.common import RunnerClosed, TensorSpec, load_failed, spec
+from edgeseg.backends.common import GraphIO, RunnerClosed, load_failed, spec
 from edgeseg.checkpoint import build_reference
 from edgeseg.core.artifact import read_meta
 from edgeseg.core.devices import Device
 from edgeseg.core.errors import EdgesegError, EngineUnavailable, UsageError
 
 
-class Runner:
+class Runner(GraphIO):
     """`with Runner(artifact_dir) as r: r.infer({"input": x})`."""
 
     def __init__(self, artifact_dir: str | Path, *, device: str = "cpu",
@@ -72,22 +72,6 @@ class Runner:
 
     def __exit__(self, *exc) -> None:
         self.module = None
-
-    @property
-    def inputs(self) -> dict[str, TensorSpec]:
-        return dict(self._inputs)
-
-    @property
-    def outputs(self) -> dict[str, TensorSpec]:
-        return dict(self._outputs)
-
-    @property
-    def input_names(self) -> list[str]:
-        return list(self._inputs)
-
-    @property
-    def output_names(self) -> list[str]:
-        return list(self._outputs)
 
     def infer(self, inputs: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
         return self.infer_timed(inputs)[0]
