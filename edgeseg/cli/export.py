@@ -28,7 +28,13 @@ from edgeseg.models.deploy import OUTPUT_KINDS
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
+    add_export_parser(sub)
+    add_compare_parser(sub)
+    add_lint_parser(sub)
+    add_import_parser(sub)
 
+
+def add_export_parser(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("export", help="export a model to an artifact directory (ONNX)",
                        description="Deploy graph (one input, one output, BatchNorm folded) to "
                        "a single-file ONNX, simplified, checked against PyTorch in ONNX Runtime "
@@ -67,6 +73,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     add_force(p, "--out")
     p.set_defaults(func=run_export)
 
+
+def add_compare_parser(sub: argparse._SubParsersAction) -> None:
     c = sub.add_parser("compare", help="check an artifact against PyTorch, or score "
                        "artifacts side by side (--val)",
                        description="One artifact: run its ONNX in ONNX Runtime and OpenVINO "
@@ -88,8 +96,6 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                 "the artifact's engine for this GPU, from `edgeseg build`)")
     add_json(c, "the results")
     c.set_defaults(func=run_compare)
-    add_lint_parser(sub)
-    add_import_parser(sub)
 
 
 def run_export(args: argparse.Namespace) -> int:
