@@ -81,64 +81,84 @@ def run(models: list[str], *, data: str, bench_dir: Path, cache: Path = DEFAULT_
     whatever the machine's load), then merge its result into
     bench_dir/baselines.json (replacing an older entry for the same model) and regenerate
     baselines.md."""
-    import torch
-
-
     unknown = [m for m in models if m not in RECIPES]
     if unknown:
         raise UsageError(f"no baseline recipe for {unknown}; known: {', '.join(RECIPES)}")
     results = load_results(bench_dir / "baselines.json")
     write_chance(bench_dir, data, seed)
     for model in models:
-        recipe = dict(RECIPES[model])
-        if recipe.get("amp") == "bf16-if-native":
-            # bf16 autocast is ~1.9x faster on CPUs with native bf16 and ruinous without.
-
-            if native_cpu_bf16():
-                recipe["amp"] = "bf16"
-            else:
-                del recipe["amp"]
-                log(f"baseline {model}: this CPU has no native bf16; training in FP32")
+        recipe = _machine_recipe(model, size, log)
         budget = None if iters else minutes or recipe["minutes"]
-        if "crop_scale" in recipe:  # train on crops this fraction of each side of the input
-            recipe["crop"] = tuple(max(1, round(n * recipe.pop("crop_scale"))) for n in size)
         out = cache / "baselines" / f"{model}-{size[0]}x{size[1]}.pt"
         cmd = train_command(model, data, str(out), size, budget, recipe, seed, iters)
         log(f"baseline {model}: {shlex.join(cmd)}")
-        cfg = TrainConfig(model=recipe.get("model", model),
-                          model_options=dict(recipe.get("options", {})), data=data,
-                          out=str(out), size=size, minutes=budget,
-                          **({"iters": iters} if iters else {}),
-                          batch=recipe["batch"], lr=recipe["lr"], loss=recipe["loss"],
-                          amp=recipe.get("amp", "auto"),
-                          class_weights=recipe.get("class_weights", "none"),
-                          crop=tuple(recipe["crop"]) if "crop" in recipe else None,
-                          val_every=recipe.get("val_every", 200), seed=seed)
+        cfg = _train_config(model, recipe, data=data, out=out, size=size, budget=budget,
+                            iters=iters, seed=seed)
         t0 = time.time()
         r = train(cfg, progress=progress, log=log)
-        m = r["metrics"]
-        entry = {
-            "model": model, "size": f"{size[0]}x{size[1]}", "iters": r["iterations"],
-            "planned_iters": r["planned_iterations"],
-            "batch": recipe["batch"], "lr": recipe["lr"],
-            "loss": recipe["loss"], "class_weights": recipe.get("class_weights", "none"),
-            **({"crop": "x".join(map(str, recipe["crop"]))} if "crop" in recipe else {}),
-            "train_seconds": round(r["train_seconds"], 1),
-            "budget_minutes": budget,
-            "miou": round(m["miou"], 4),
-            "per_class_iou": {k: (None if v is None else round(v, 4))
-                              for k, v in m["per_class_iou"].items()},
-            "pixel_accuracy": round(m["pixel_accuracy"], 4), "val_images": m["images"],
-            "command": shlex.join(cmd), "data_command": data_command, "checkpoint": str(out),
-            "machine": {"cpu": cpu_name(), "isa": isa(), "threads": torch.get_num_threads(),
-                        "torch": torch.__version__},
-            "date": time.strftime("%Y-%m-%d", time.gmtime(t0)),
-        }
+        entry = _result_entry(model, recipe, r, size=size, budget=budget, cmd=cmd,
+                              data_command=data_command, out=out, t0=t0)
         results = [e for e in results if e["model"] != model] + [entry]
         results.sort(key=lambda e: list(RECIPES).index(e["model"]))
         write_results(bench_dir, results)
         log(f"baseline {model}: val mIoU {entry['miou']:.4f} after {entry['iters']} iterations")
     return results
+
+
+def _machine_recipe(model: str, size: tuple[int, int],
+                    log: Callable[[str], None]) -> dict[str, Any]:
+    """The model's recipe as this machine trains it: bf16 where native, crops sized."""
+    recipe = dict(RECIPES[model])
+    if recipe.get("amp") == "bf16-if-native":
+        # bf16 autocast is ~1.9x faster on CPUs with native bf16 and ruinous without.
+        if native_cpu_bf16():
+            recipe["amp"] = "bf16"
+        else:
+            del recipe["amp"]
+            log(f"baseline {model}: this CPU has no native bf16; training in FP32")
+    if "crop_scale" in recipe:  # train on crops this fraction of each side of the input
+        recipe["crop"] = tuple(max(1, round(n * recipe.pop("crop_scale"))) for n in size)
+    return recipe
+
+
+def _train_config(model: str, recipe: dict[str, Any], *, data: str, out: Path,
+                  size: tuple[int, int], budget: float | None, iters: int | None,
+                  seed: int) -> TrainConfig:
+    return TrainConfig(model=recipe.get("model", model),
+                       model_options=dict(recipe.get("options", {})), data=data,
+                       out=str(out), size=size, minutes=budget,
+                       **({"iters": iters} if iters else {}),
+                       batch=recipe["batch"], lr=recipe["lr"], loss=recipe["loss"],
+                       amp=recipe.get("amp", "auto"),
+                       class_weights=recipe.get("class_weights", "none"),
+                       crop=tuple(recipe["crop"]) if "crop" in recipe else None,
+                       val_every=recipe.get("val_every", 200), seed=seed)
+
+
+def _result_entry(model: str, recipe: dict[str, Any], r: dict[str, Any], *,
+                  size: tuple[int, int], budget: float | None, cmd: list[str],
+                  data_command: str | None, out: Path, t0: float) -> dict[str, Any]:
+    """baselines.json's entry for one trained model (`r`: what train returned)."""
+    import torch
+
+    m = r["metrics"]
+    return {
+        "model": model, "size": f"{size[0]}x{size[1]}", "iters": r["iterations"],
+        "planned_iters": r["planned_iterations"],
+        "batch": recipe["batch"], "lr": recipe["lr"],
+        "loss": recipe["loss"], "class_weights": recipe.get("class_weights", "none"),
+        **({"crop": "x".join(map(str, recipe["crop"]))} if "crop" in recipe else {}),
+        "train_seconds": round(r["train_seconds"], 1),
+        "budget_minutes": budget,
+        "miou": round(m["miou"], 4),
+        "per_class_iou": {k: (None if v is None else round(v, 4))
+                          for k, v in m["per_class_iou"].items()},
+        "pixel_accuracy": round(m["pixel_accuracy"], 4), "val_images": m["images"],
+        "command": shlex.join(cmd), "data_command": data_command, "checkpoint": str(out),
+        "machine": {"cpu": cpu_name(), "isa": isa(), "threads": torch.get_num_threads(),
+                    "torch": torch.__version__},
+        "date": time.strftime("%Y-%m-%d", time.gmtime(t0)),
+    }
 
 
 def chance_levels(data: str, seed: int = 0) -> dict[str, Any]:

@@ -122,63 +122,22 @@ def peak_host_mib() -> float:
 def bench(cfg: BenchConfig, *, log: Callable[[str], None] = print,
           progress: bool = True) -> dict[str, Any]:
     """Run the protocol; return a result object (edgeseg.bench.results schema)."""
-
     directory = Path(cfg.artifact)
     meta = read_meta(directory)
     check_batch(meta, cfg.batch)
     dataset = None
     if cfg.val:
-
         dataset = check_val(cfg.val, meta)
     frame = test_frame(cfg, meta)
     runner, file = open_runner(cfg, directory, meta)
-    times: dict[str, list[float]] = {}
-    e2e: list[float] = []
     with runner:
         pred = GraphPredictor(runner, meta)
-        timed_call = getattr(runner, "infer_timed", None)
-        name = meta["input"]["name"]
-
-        def one_frame() -> dict[str, float]:
-            t0 = time.perf_counter()
-            x = pred.prepare(frame)
-            if cfg.batch > 1:
-                x = np.concatenate([x] + [pred.prepare(frame) for _ in range(cfg.batch - 1)])
-            t1 = time.perf_counter()
-            if timed_call is not None:
-                out, phases = timed_call({name: x})
-            else:
-                out, phases = runner.infer({name: x}), {}
-            t2 = time.perf_counter()
-            y = pred.pick(out)
-            for b in range(cfg.batch):
-                pred.finish(y[b], frame.shape[:2])
-            t3 = time.perf_counter()
-            phases.setdefault("compute", (t2 - t1) * 1000.0)
-            return {"preprocess": (t1 - t0) * 1000.0, **phases,
-                    "postprocess": (t3 - t2) * 1000.0, "_e2e": (t3 - t0) * 1000.0}
-
         for _ in range(cfg.warmup):
-            one_frame()
-        iters = cfg.iters if cfg.iters is not None else (None if cfg.seconds else DEFAULT_ITERS)
-        what = f"{iters} runs" if iters else f"{cfg.seconds:g} s"
-        log(f"bench {directory.name} in {cfg.backend}: {cfg.warmup} warm-up runs, then {what}")
-        bar = progress_bar(range(iters) if iters else itertools.count(),
-                           desc=f"bench {cfg.backend}", enable=progress, unit="run")
-        with PowerSampler() as power:
-            start = time.perf_counter()
-            for _ in bar:
-                r = one_frame()
-                e2e.append(r.pop("_e2e"))
-                for k, v in r.items():
-                    times.setdefault(k, []).append(v)
-                if cfg.seconds and time.perf_counter() - start >= cfg.seconds:
-                    break
-        if hasattr(bar, "close"):
-            bar.close()
+            _time_frame(cfg, runner, pred, frame, meta)
+        times, e2e, power = _timed_runs(cfg, runner, pred, frame, meta, directory, log,
+                                        progress)
         accuracy = None
         if dataset is not None:
-
             m = evaluate(pred, dataset, progress=progress, limit=cfg.val_limit)
             accuracy = {"miou": m.miou, "per_class_iou": m.per_class_iou, "val": cfg.val,
                         "images": m.images}
@@ -186,17 +145,10 @@ def bench(cfg: BenchConfig, *, log: Callable[[str], None] = print,
     order = ["preprocess", "copy_in", "compute", "copy_out", "postprocess"]
     phases = {k: summarize(times[k]).as_dict() for k in order if k in times}
     compute = phases["compute"]
-    calib = meta.get("calibration") or {}
     return {
         "schema": SCHEMA, "schema_version": SCHEMA_VERSION,
         "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-        "artifact": {"path": str(directory.resolve()), "model": meta["model"]["name"],
-                     "precision": "fp32" if cfg.backend == "torch" else meta["precision"],
-                     "artifact_precision": meta["precision"], "target": calib.get("target"),
-                     "input_shape": meta["input"]["shape"], "output_kind": meta["output"]["kind"],
-                     "onnx_sha256": meta["files"].get("model.onnx"),
-                     "reference_miou": (meta.get("accuracy") or {}).get("reference_miou"),
-                     "miou": (meta.get("accuracy") or {}).get("miou")},
+        "artifact": _artifact_record(cfg, directory, meta),
         "backend": {"name": cfg.backend + ("-compile" if cfg.compile else ""), "file": file,
                     "options": {"device": cfg.device, "int8_kernels": cfg.int8_kernels,
                                 "compile": cfg.compile, "version": dist_version(cfg.backend)}},
@@ -213,3 +165,63 @@ def bench(cfg: BenchConfig, *, log: Callable[[str], None] = print,
         "system": system_profile(threads=cfg.threads),
     }
 
+
+def _time_frame(cfg: BenchConfig, runner, pred: GraphPredictor, frame: np.ndarray,
+                meta: dict) -> dict[str, float]:
+    """One whole frame path, each phase in ms ("_e2e": the span of them all)."""
+    name = meta["input"]["name"]
+    timed_call = getattr(runner, "infer_timed", None)
+    t0 = time.perf_counter()
+    x = pred.prepare(frame)
+    if cfg.batch > 1:
+        x = np.concatenate([x] + [pred.prepare(frame) for _ in range(cfg.batch - 1)])
+    t1 = time.perf_counter()
+    if timed_call is not None:
+        out, phases = timed_call({name: x})
+    else:
+        out, phases = runner.infer({name: x}), {}
+    t2 = time.perf_counter()
+    y = pred.pick(out)
+    for b in range(cfg.batch):
+        pred.finish(y[b], frame.shape[:2])
+    t3 = time.perf_counter()
+    phases.setdefault("compute", (t2 - t1) * 1000.0)
+    return {"preprocess": (t1 - t0) * 1000.0, **phases,
+            "postprocess": (t3 - t2) * 1000.0, "_e2e": (t3 - t0) * 1000.0}
+
+
+def _timed_runs(cfg: BenchConfig, runner, pred: GraphPredictor, frame: np.ndarray,
+                meta: dict, directory: Path, log: Callable[[str], None],
+                progress: bool) -> tuple[dict[str, list[float]], list[float], PowerSampler]:
+    """The timed runs: (ms per phase per run, end-to-end ms per run, the power sampler)."""
+    times: dict[str, list[float]] = {}
+    e2e: list[float] = []
+    iters = cfg.iters if cfg.iters is not None else (None if cfg.seconds else DEFAULT_ITERS)
+    what = f"{iters} runs" if iters else f"{cfg.seconds:g} s"
+    log(f"bench {directory.name} in {cfg.backend}: {cfg.warmup} warm-up runs, then {what}")
+    bar = progress_bar(range(iters) if iters else itertools.count(),
+                       desc=f"bench {cfg.backend}", enable=progress, unit="run")
+    with PowerSampler() as power:
+        start = time.perf_counter()
+        for _ in bar:
+            r = _time_frame(cfg, runner, pred, frame, meta)
+            e2e.append(r.pop("_e2e"))
+            for k, v in r.items():
+                times.setdefault(k, []).append(v)
+            if cfg.seconds and time.perf_counter() - start >= cfg.seconds:
+                break
+    if hasattr(bar, "close"):
+        bar.close()
+    return times, e2e, power
+
+
+def _artifact_record(cfg: BenchConfig, directory: Path, meta: dict) -> dict[str, Any]:
+    """The result's artifact section: what was run, and the accuracy meta.json records."""
+    calib = meta.get("calibration") or {}
+    return {"path": str(directory.resolve()), "model": meta["model"]["name"],
+            "precision": "fp32" if cfg.backend == "torch" else meta["precision"],
+            "artifact_precision": meta["precision"], "target": calib.get("target"),
+            "input_shape": meta["input"]["shape"], "output_kind": meta["output"]["kind"],
+            "onnx_sha256": meta["files"].get("model.onnx"),
+            "reference_miou": (meta.get("accuracy") or {}).get("reference_miou"),
+            "miou": (meta.get("accuracy") or {}).get("miou")}

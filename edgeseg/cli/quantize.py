@@ -34,7 +34,13 @@ from edgeseg.quant.qdq import COMPUTE_OPS
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
+    _add_calib_parser(sub)
+    q = _add_quantize_parser(sub)
+    _add_acceptance_args(q)
+    _add_quantize_options(q)
 
+
+def _add_calib_parser(sub: argparse._SubParsersAction) -> None:
     c = sub.add_parser("calib", help="build calibration sets for INT8")
     csub = c.add_subparsers(dest="calib_command", metavar="ACTION", required=True)
     b = csub.add_parser("build", help="draw, resize and store calibration images",
@@ -61,6 +67,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     add_progress(b)
     b.set_defaults(func=run_calib_build)
 
+
+def _add_quantize_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
+    """`edgeseg quantize` with its inputs, target and calibration arguments."""
     q = sub.add_parser("quantize", help="INT8 Q/DQ artifact from an FP32 artifact",
                        description="Calibrate and quantize an FP32 artifact to an INT8 Q/DQ "
                        "ONNX (ONNX Runtime's quantizer, placed by edgeseg's rules) and accept "
@@ -95,6 +104,11 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                    f"{', '.join(DEFAULT_EXCLUDE_OPS)})")
     q.add_argument("--per-tensor", action="store_true",
                    help="per-tensor weight scales instead of per-channel")
+    return q
+
+
+def _add_acceptance_args(q: argparse.ArgumentParser) -> None:
+    """What judges the INT8 graph: labels, the accuracy budget, the label-free check."""
     q.add_argument("--val", default=None, metavar="DATASET",
                    help="score FP32 vs INT8 on this dataset's val split and accept on the "
                    "mIoU drop (with --max-drop: half of it tunes, the other half reports)")
@@ -124,6 +138,10 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                    f"1/8 of the set; default {HOLDOUT})")
     q.add_argument("--sensitivity-images", type=positive_int, default=48)
     q.add_argument("--max-float-layers", type=positive_int, default=12)
+
+
+def _add_quantize_options(q: argparse.ArgumentParser) -> None:
+    """Placement rules, the engine-agreement gate, TensorRT's cache and how it runs."""
     q.add_argument("--no-rules", action="store_true",
                    help="ONNX Runtime's Q/DQ placement as it comes instead of edgeseg's rules "
                    "(for comparison)")

@@ -81,22 +81,34 @@ def _attr(node, name, default=None):
 
 def lint(model, target: str) -> list[Finding]:
     """All findings for `model` (an onnx.ModelProto) on `target`."""
-    import onnx
-    from onnx import numpy_helper
-
     if target not in TARGETS:
         raise UsageError(f"unknown target {target!r}; choose one of {', '.join(TARGETS)}")
-    trt = target.startswith("tensorrt")
-    graph = model.graph
+    consts = _constants(model.graph)
+    out = _model_findings(model, target)
+    for node in model.graph.node:
+        out += _node_findings(node, target, consts)
+    out += _tensor_findings(model, target)
+    return out
+
+
+def _constants(graph) -> dict:
+    """Tensor name -> TensorProto of the initializers and Constant nodes."""
     consts = {t.name: t for t in graph.initializer}
     for n in graph.node:
         if n.op_type == "Constant":
             consts[n.output[0]] = _attr(n, "value")
+    return consts
+
+
+def _finding(sev: str, node, msg: str, fix: str) -> Finding:
+    return Finding(sev, node.name or "(unnamed)", node.op_type, msg, fix)
+
+
+def _model_findings(model, target: str) -> list[Finding]:
+    """The whole model: the ONNX checker, and the opset against TensorRT's range."""
+    import onnx
+
     out: list[Finding] = []
-
-    def add(sev, node, msg, fix):
-        out.append(Finding(sev, node.name or "(unnamed)", node.op_type, msg, fix))
-
     try:
         onnx.checker.check_model(model)
     except onnx.checker.ValidationError as e:
@@ -106,73 +118,115 @@ def lint(model, target: str) -> list[Finding]:
                            "a valid, topologically sorted graph"))
 
     opset = next((o.version for o in model.opset_import if o.domain in ("", "ai.onnx")), None)
-    if trt and opset is not None:
+    if target.startswith("tensorrt") and opset is not None:
         lo, hi = TRT_OPSET[target]
         if not lo <= opset <= hi:
             out.append(Finding("error", "(model)", "opset", f"opset {opset} is outside "
                                f"{target}'s range {lo}-{hi}", f"re-export with an opset in "
                                f"{lo}..{hi} (edgeseg export --opset 17)"))
-    unsupported = TRT_UNSUPPORTED if trt else OV_UNSUPPORTED
-    for node in graph.node:
-        op = node.op_type
-        if node.domain not in ("", "ai.onnx"):
-            add("error" if trt else "warning", node, f"custom-domain op {node.domain}::{op}",
-                "provide a plugin, or export without custom ops")
-            continue
-        if op in unsupported:
-            fix = ("use edgeseg's SegNet (index-free unpooling) or rebuild the mask from the "
-                   "pooling input" if op == "MaxUnpool" else "replace this op before export")
-            add("error", node, f"{op} is not supported by {target}", fix)
-        if op == "MaxPool" and len([o for o in node.output if o]) > 1 and trt:
-            add("error", node, "MaxPool's Indices output is unsupported by TensorRT",
-                "drop the indices: unpool by comparing the input with the upsampled window "
-                "maxima (edgeseg.models.segnet.unpool2x)")
-        if op in ("MaxPool", "AveragePool") and any(d != 1 for d in _attr(node, "dilations", [])):
-            add("error" if trt else "warning", node, "pooling with dilations != 1",
-                "use undilated pooling")
-        if op == "Resize":
-            mode = _attr(node, "mode", "nearest")
-            ctm = _attr(node, "coordinate_transformation_mode", "half_pixel")
-            if trt and mode not in TRT_RESIZE_MODES:
-                add("error", node, f"Resize mode {mode!r} is unsupported (nearest/linear only)",
-                    "use bilinear or nearest interpolation")
-            transforms = TRT_RESIZE_TRANSFORMS if trt else OV_RESIZE_TRANSFORMS
-            if ctm not in transforms:
-                add("error", node, f"Resize coordinate_transformation_mode {ctm!r} is "
-                    "unsupported", "use align_corners=False (half_pixel) in F.interpolate")
-            if _attr(node, "antialias", 0):
-                add("error" if trt else "warning", node, "antialiased Resize is unsupported",
-                    "resize without antialias")
-            sizes = [i for i in node.input[2:4] if i]  # scales, sizes (not roi)
-            if sizes and not all(s in consts for s in sizes):
-                add("warning", node, "Resize scales/sizes are computed at run time",
-                    "export with a static input size so the sizes become constants")
-        if op.startswith("Reduce") and len(node.input) > 1 and node.input[1] \
-                and node.input[1] not in consts and trt:
-            add("error", node, f"{op} axes are not an initializer", "use constant axes")
-        if op == "TopK" and trt:
-            k = consts.get(node.input[1]) if len(node.input) > 1 else None
-            if k is not None and int(numpy_helper.to_array(k).max()) >= 3840:
-                add("error", node, "TopK K must be < 3840 in TensorRT", "reduce K")
-        if op in ("QuantizeLinear", "DequantizeLinear") and trt and len(node.input) > 2:
-            zp = consts.get(node.input[2])
-            if zp is not None and numpy_helper.to_array(zp).any():
-                add("error", node, "non-zero zero point: TensorRT supports symmetric "
-                    "quantization only", "quantize with --target tensorrt (symmetric INT8)")
-            if zp is not None and zp.data_type == onnx.TensorProto.INT32:
-                add("warning", node, "INT32 dequantization (a quantized bias): TensorRT's "
-                    "Q/DQ layers take INT8, FP8 or INT4", "keep the bias in float "
-                    "(edgeseg quantize --target tensorrt does)")
-            if zp is not None and zp.data_type == onnx.TensorProto.UINT8:
-                add("error", node, "UINT8 quantization: TensorRT quantizes to INT8",
-                    "quantize with signed INT8 (--target tensorrt)")
-        if op == "ScatterND" and trt and _attr(node, "reduction", "none") != "none":
-            add("error", node, "ScatterND with a reduction is unsupported", "avoid the reduction")
-        if op == "ArgMax" and trt:
-            add("warning", node, "TensorRT implements ArgMax with TopK, slow on large maps",
-                "export with --output labels_lowres (argmax at low resolution), or logits "
-                "and argmax on the host")
-    out += _tensor_findings(model, target)
+    return out
+
+
+def _node_findings(node, target: str, consts: dict) -> list[Finding]:
+    trt = target.startswith("tensorrt")
+    op = node.op_type
+    if node.domain not in ("", "ai.onnx"):
+        return [_finding("error" if trt else "warning", node,
+                         f"custom-domain op {node.domain}::{op}",
+                         "provide a plugin, or export without custom ops")]
+    out = _support_findings(node, target)
+    if op == "Resize":
+        out += _resize_findings(node, trt, consts)
+    if trt:
+        out += _trt_node_findings(node, consts)
+    return out
+
+
+def _support_findings(node, target: str) -> list[Finding]:
+    """Ops and pooling variants the engine does not take."""
+    trt = target.startswith("tensorrt")
+    op = node.op_type
+    out = []
+    if op in (TRT_UNSUPPORTED if trt else OV_UNSUPPORTED):
+        fix = ("use edgeseg's SegNet (index-free unpooling) or rebuild the mask from the "
+               "pooling input" if op == "MaxUnpool" else "replace this op before export")
+        out.append(_finding("error", node, f"{op} is not supported by {target}", fix))
+    if op == "MaxPool" and len([o for o in node.output if o]) > 1 and trt:
+        out.append(_finding("error", node, "MaxPool's Indices output is unsupported by TensorRT",
+                            "drop the indices: unpool by comparing the input with the "
+                            "upsampled window maxima (edgeseg.models.segnet.unpool2x)"))
+    if op in ("MaxPool", "AveragePool") and any(d != 1 for d in _attr(node, "dilations", [])):
+        out.append(_finding("error" if trt else "warning", node, "pooling with dilations != 1",
+                            "use undilated pooling"))
+    return out
+
+
+def _resize_findings(node, trt: bool, consts: dict) -> list[Finding]:
+    out = []
+    mode = _attr(node, "mode", "nearest")
+    ctm = _attr(node, "coordinate_transformation_mode", "half_pixel")
+    if trt and mode not in TRT_RESIZE_MODES:
+        out.append(_finding("error", node, f"Resize mode {mode!r} is unsupported "
+                            "(nearest/linear only)", "use bilinear or nearest interpolation"))
+    transforms = TRT_RESIZE_TRANSFORMS if trt else OV_RESIZE_TRANSFORMS
+    if ctm not in transforms:
+        out.append(_finding("error", node, f"Resize coordinate_transformation_mode {ctm!r} is "
+                            "unsupported", "use align_corners=False (half_pixel) in "
+                            "F.interpolate"))
+    if _attr(node, "antialias", 0):
+        out.append(_finding("error" if trt else "warning", node,
+                            "antialiased Resize is unsupported", "resize without antialias"))
+    sizes = [i for i in node.input[2:4] if i]  # scales, sizes (not roi)
+    if sizes and not all(s in consts for s in sizes):
+        out.append(_finding("warning", node, "Resize scales/sizes are computed at run time",
+                            "export with a static input size so the sizes become constants"))
+    return out
+
+
+def _trt_node_findings(node, consts: dict) -> list[Finding]:
+    """What TensorRT alone refuses or runs slowly: axes, TopK, quantization, ScatterND,
+    ArgMax."""
+    from onnx import numpy_helper
+
+    op = node.op_type
+    out = []
+    if op.startswith("Reduce") and len(node.input) > 1 and node.input[1] \
+            and node.input[1] not in consts:
+        out.append(_finding("error", node, f"{op} axes are not an initializer",
+                            "use constant axes"))
+    if op == "TopK":
+        k = consts.get(node.input[1]) if len(node.input) > 1 else None
+        if k is not None and int(numpy_helper.to_array(k).max()) >= 3840:
+            out.append(_finding("error", node, "TopK K must be < 3840 in TensorRT", "reduce K"))
+    if op in ("QuantizeLinear", "DequantizeLinear") and len(node.input) > 2:
+        out += _zero_point_findings(node, consts.get(node.input[2]))
+    if op == "ScatterND" and _attr(node, "reduction", "none") != "none":
+        out.append(_finding("error", node, "ScatterND with a reduction is unsupported",
+                            "avoid the reduction"))
+    if op == "ArgMax":
+        out.append(_finding("warning", node, "TensorRT implements ArgMax with TopK, slow on "
+                            "large maps", "export with --output labels_lowres (argmax at low "
+                            "resolution), or logits and argmax on the host"))
+    return out
+
+
+def _zero_point_findings(node, zp) -> list[Finding]:
+    """A Q/DQ node's zero point (`zp`, a TensorProto or None) against TensorRT's INT8."""
+    import onnx
+    from onnx import numpy_helper
+
+    out = []
+    if zp is not None and numpy_helper.to_array(zp).any():
+        out.append(_finding("error", node, "non-zero zero point: TensorRT supports symmetric "
+                            "quantization only", "quantize with --target tensorrt "
+                            "(symmetric INT8)"))
+    if zp is not None and zp.data_type == onnx.TensorProto.INT32:
+        out.append(_finding("warning", node, "INT32 dequantization (a quantized bias): "
+                            "TensorRT's Q/DQ layers take INT8, FP8 or INT4", "keep the bias in "
+                            "float (edgeseg quantize --target tensorrt does)"))
+    if zp is not None and zp.data_type == onnx.TensorProto.UINT8:
+        out.append(_finding("error", node, "UINT8 quantization: TensorRT quantizes to INT8",
+                            "quantize with signed INT8 (--target tensorrt)"))
     return out
 
 

@@ -131,7 +131,6 @@ def build(out: str | Path, *, size: tuple[int, int], resize: str = "stretch",
           progress: bool = True, log: Callable[[str], None] = print) -> CalibrationSet:
     """Draw `num` images from a dataset split (stratified by class presence) or from an image
     list (uniformly), resize them by the policy and write the set atomically."""
-
     if (data is None) == (list_file is None):
         raise CalibrationError("give exactly one source: --data DATASET_DIR or --list FILE")
     if num < MIN_IMAGES:
@@ -140,51 +139,14 @@ def build(out: str | Path, *, size: tuple[int, int], resize: str = "stretch",
     pre = Preprocess(size=tuple(size), resize=resize)
     class_counts = None
     if data is not None:
-        try:
-            ds = open_dataset(data, split)
-        except DatasetError as e:
-            raise CalibrationError(f"{e}") from None
-        sources = [s.image for s in ds.samples]
-        if len(sources) < MIN_IMAGES:
-            raise CalibrationError(f"{data} ({split}): {len(sources)} images, fewer than the "
-                                   f"minimum of {MIN_IMAGES}; add images or use another split")
-        n_cls = ds.classes.num_classes
-        presence = np.zeros((len(ds), n_cls), bool)
-        for i in progress_bar(range(len(ds)), desc="class presence", enable=progress,
-                              unit="img"):
-            try:
-                mask = read_mask(ds.samples[i].mask)
-            except DatasetError as e:
-                raise CalibrationError(f"{e}") from None
-            lut = ds.label_luts[i]
-            if lut is not None:
-                mask = lut[mask]
-            ids = np.unique(mask)
-            ids = ids[(ids >= 0) & (ids < n_cls)]
-            presence[i, ids] = True
-        picked = stratified_indices(presence, num, seed)
-        counts = presence[picked].sum(0)
-        class_counts = {name: int(c) for name, c in zip(ds.classes.names, counts)}
-        origin = {"dataset": str(Path(data).resolve()), "split": split}
+        sources, picked, class_counts, origin = _draw_from_dataset(data, split, num, seed,
+                                                                   progress)
     else:
-        candidates = _read_list(Path(list_file))
-        if len(candidates) < MIN_IMAGES:
-            raise CalibrationError(f"{list_file}: {len(candidates)} images, fewer than the "
-                                   f"minimum of {MIN_IMAGES}")
-        rng = np.random.default_rng(seed)
-        picked = sorted(int(i) for i in rng.choice(len(candidates), min(num, len(candidates)),
-                                                    replace=False))
-        sources = candidates
-        origin = {"list": str(Path(list_file).resolve())}
+        sources, picked, origin = _draw_from_list(list_file, num, seed)
     if len(picked) < num:
         log(f"calibration: the source has {len(picked)} images, fewer than --num {num}; "
             "using all of them")
-    images = []
-    for i in progress_bar(picked, desc="calibration images", enable=progress, unit="img"):
-        try:
-            images.append(pre.resize_image(read_image(sources[i])))
-        except DatasetError as e:
-            raise CalibrationError(f"{e}; remove it from the source or fix it") from None
+    images = _resized_images(sources, picked, pre, progress)
     manifest = {
         "schema": SCHEMA, "schema_version": SCHEMA_VERSION,
         "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
@@ -201,6 +163,68 @@ def build(out: str | Path, *, size: tuple[int, int], resize: str = "stretch",
     log(f"wrote calibration set {out}: {len(images)} images at {pre.size[0]}x{pre.size[1]} "
         f"({resize}), hash {manifest['hash'][:12]}")
     return CalibrationSet(Path(out), manifest)
+
+
+def _draw_from_dataset(data: str, split: str, num: int, seed: int,
+                       progress: bool) -> tuple[list[Path], list[int], dict, dict]:
+    """(the split's images, the indices drawn, images per class among them, the manifest's
+    origin fields)."""
+    try:
+        ds = open_dataset(data, split)
+    except DatasetError as e:
+        raise CalibrationError(f"{e}") from None
+    sources = [s.image for s in ds.samples]
+    if len(sources) < MIN_IMAGES:
+        raise CalibrationError(f"{data} ({split}): {len(sources)} images, fewer than the "
+                               f"minimum of {MIN_IMAGES}; add images or use another split")
+    presence = _class_presence(ds, progress)
+    picked = stratified_indices(presence, num, seed)
+    counts = presence[picked].sum(0)
+    class_counts = {name: int(c) for name, c in zip(ds.classes.names, counts)}
+    origin = {"dataset": str(Path(data).resolve()), "split": split}
+    return sources, picked, class_counts, origin
+
+
+def _class_presence(ds, progress: bool) -> np.ndarray:
+    """The images x classes matrix of which classes each image's mask shows."""
+    n_cls = ds.classes.num_classes
+    presence = np.zeros((len(ds), n_cls), bool)
+    for i in progress_bar(range(len(ds)), desc="class presence", enable=progress,
+                          unit="img"):
+        try:
+            mask = read_mask(ds.samples[i].mask)
+        except DatasetError as e:
+            raise CalibrationError(f"{e}") from None
+        lut = ds.label_luts[i]
+        if lut is not None:
+            mask = lut[mask]
+        ids = np.unique(mask)
+        ids = ids[(ids >= 0) & (ids < n_cls)]
+        presence[i, ids] = True
+    return presence
+
+
+def _draw_from_list(list_file: str, num: int, seed: int) -> tuple[list[Path], list[int], dict]:
+    """(the list's images, the indices drawn uniformly, the manifest's origin fields)."""
+    candidates = _read_list(Path(list_file))
+    if len(candidates) < MIN_IMAGES:
+        raise CalibrationError(f"{list_file}: {len(candidates)} images, fewer than the "
+                               f"minimum of {MIN_IMAGES}")
+    rng = np.random.default_rng(seed)
+    picked = sorted(int(i) for i in rng.choice(len(candidates), min(num, len(candidates)),
+                                                replace=False))
+    return candidates, picked, {"list": str(Path(list_file).resolve())}
+
+
+def _resized_images(sources: list[Path], picked: list[int], pre: Preprocess,
+                    progress: bool) -> list[np.ndarray]:
+    images = []
+    for i in progress_bar(picked, desc="calibration images", enable=progress, unit="img"):
+        try:
+            images.append(pre.resize_image(read_image(sources[i])))
+        except DatasetError as e:
+            raise CalibrationError(f"{e}; remove it from the source or fix it") from None
+    return images
 
 
 def load(path: str | Path, *, verify: bool = True) -> CalibrationSet:

@@ -161,10 +161,40 @@ def topological_sort(graph) -> None:
 
 def export(cfg: ExportConfig, log: Callable[[str], None] = print) -> Path:
     """Export, simplify, check parity and write the artifact directory atomically."""
-    import onnx
     import torch
 
+    _check_export_config(cfg)
+    h, w = cfg.size
+    model, classes, pre, spec = _source_model(cfg)
+    model.eval()
+    model.check_input(torch.zeros(1, model.in_channels, h, w))  # a size it cannot take
+    # The network's channel order is the checkpoint's; --color is the order of the frames a
+    # fused graph receives (the graph swaps channels when they differ).
+    frame_color = cfg.color if cfg.fuse_preprocess else pre.color
+    deploy = DeployModel(model, output=cfg.output, fuse_preprocess=cfg.fuse_preprocess,
+                         mean=pre.mean, std=pre.std, net_color=pre.color,
+                         frame_color=frame_color).eval()
+    example, input_meta = _graph_input_meta(cfg, pre, frame_color)
+    output_meta = _graph_output_meta(cfg, model.num_classes)
+    meta = new_meta(
+        model=spec, classes=classes.to_dict(), input=input_meta, output=output_meta,
+        precision=cfg.precision,
+        parity={"thresholds": THRESHOLDS[cfg.precision], "results": []},
+        files={"model.onnx": None},
+    )
+    with atomic_output_dir(Path(cfg.out), overwrite=cfg.force, flag="--force") as tmp:
+        log(f"exporting {spec['name']} ({cfg.output}) at {h}x{w}, opset {cfg.opset}")
+        info, files = _write_graph(cfg, deploy, example, output_meta["name"], tmp, log)
+        meta["files"].update(dict.fromkeys(files))
+        meta["export"] = info
+        meta["parity"]["results"] = check_parity(tmp, meta, cfg.parity_inputs, cfg.data,
+                                                 cfg.parity_backends, log)
+        write_meta(tmp, meta)
+    log(f"wrote {cfg.out}")
+    return Path(cfg.out)
 
+
+def _check_export_config(cfg: ExportConfig) -> None:
     if cfg.output not in OUTPUT_KINDS:
         raise UsageError(f"unknown output kind {cfg.output!r}; choose one of "
                          f"{', '.join(OUTPUT_KINDS)}")
@@ -179,7 +209,13 @@ def export(cfg: ExportConfig, log: Callable[[str], None] = print) -> Path:
         raise UsageError(f"--dynamic {cfg.dynamic}: only 'batch' is supported; a dynamic "
                          "H/W graph is refused because ICNet's pyramid pooling and the "
                          "padding to multiples of 32 are computed from a static size")
-    h, w = cfg.size
+
+
+def _source_model(cfg: ExportConfig) -> tuple[Any, ClassSet, Preprocess, dict]:
+    """(the network, its classes, its preprocessing, meta.json's model section): from the
+    checkpoint, or the registry's model with seeded random weights."""
+    import torch
+
     if cfg.checkpoint:
         ck = read_checkpoint(cfg.checkpoint)
         if cfg.model and cfg.model != ck["model"]["name"]:
@@ -189,76 +225,82 @@ def export(cfg: ExportConfig, log: Callable[[str], None] = print) -> Path:
         spec = {**ck["model"], "source": "checkpoint",
                 "checkpoint": str(Path(cfg.checkpoint).resolve()),
                 "checkpoint_sha256": sha256(Path(cfg.checkpoint))}
-    else:
-        if not cfg.model:
-            raise UsageError("give --model NAME (random weights) or --checkpoint CKPT")
-        torch.manual_seed(cfg.init_seed)
-        model = create_model(cfg.model, num_classes=cfg.num_classes, **cfg.model_options)
-        classes = CITYSCAPES if cfg.num_classes == 19 else ClassSet(
-            "unnamed", tuple(f"class{i}" for i in range(cfg.num_classes)),
-            tuple((0, 0, 0) for _ in range(cfg.num_classes)))
-        pre = Preprocess(size=(h, w))
-        spec = {"name": cfg.model, "options": dict(cfg.model_options),
-                "num_classes": cfg.num_classes, "source": "registry",
-                "init_seed": cfg.init_seed, "checkpoint": None}
-    model.eval()
-    model.check_input(torch.zeros(1, model.in_channels, h, w))  # a size it cannot take
-    # The network's channel order is the checkpoint's; --color is the order of the frames a
-    # fused graph receives (the graph swaps channels when they differ).
-    frame_color = cfg.color if cfg.fuse_preprocess else pre.color
-    deploy = DeployModel(model, output=cfg.output, fuse_preprocess=cfg.fuse_preprocess,
-                         mean=pre.mean, std=pre.std, net_color=pre.color,
-                         frame_color=frame_color).eval()
+        return model, classes, pre, spec
+    if not cfg.model:
+        raise UsageError("give --model NAME (random weights) or --checkpoint CKPT")
+    torch.manual_seed(cfg.init_seed)
+    model = create_model(cfg.model, num_classes=cfg.num_classes, **cfg.model_options)
+    classes = CITYSCAPES if cfg.num_classes == 19 else ClassSet(
+        "unnamed", tuple(f"class{i}" for i in range(cfg.num_classes)),
+        tuple((0, 0, 0) for _ in range(cfg.num_classes)))
+    pre = Preprocess(size=tuple(cfg.size))
+    spec = {"name": cfg.model, "options": dict(cfg.model_options),
+            "num_classes": cfg.num_classes, "source": "registry",
+            "init_seed": cfg.init_seed, "checkpoint": None}
+    return model, classes, pre, spec
+
+
+def _graph_input_meta(cfg: ExportConfig, pre: Preprocess, frame_color: str) -> tuple[Any, dict]:
+    """(an example input tensor for the exporter, meta.json's input section)."""
+    import torch
+
+    h, w = cfg.size
     if cfg.fuse_preprocess:
         example = torch.zeros(1, h, w, 3, dtype=torch.uint8)
         in_shape, in_dtype, layout = [1, h, w, 3], "uint8", "NHWC"
     else:
         example = torch.zeros(1, 3, h, w)
         in_shape, in_dtype, layout = [1, 3, h, w], "float32", "NCHW"
+    if cfg.dynamic == "batch":
+        in_shape[0] = "batch"
+    return example, {"name": "input", "shape": in_shape, "dtype": in_dtype, "layout": layout,
+                     "size": [h, w], "color": frame_color, "network_color": pre.color,
+                     "mean": list(pre.mean), "std": list(pre.std),
+                     "resize": pre.resize, "fused_preprocess": cfg.fuse_preprocess,
+                     "dynamic": cfg.dynamic}
+
+
+def _graph_output_meta(cfg: ExportConfig, num_classes: int) -> dict:
+    """meta.json's output section."""
+    import torch
+
+    h, w = cfg.size
     if cfg.output.startswith("labels"):
         out_shape = [1, h, w]
-        out_dtype = "uint8" if label_dtype(model.num_classes) == torch.uint8 else "int32"
+        out_dtype = "uint8" if label_dtype(num_classes) == torch.uint8 else "int32"
     else:
-        out_shape, out_dtype = [1, model.num_classes, h, w], "float32"
+        out_shape, out_dtype = [1, num_classes, h, w], "float32"
     if cfg.dynamic == "batch":
-        in_shape[0] = out_shape[0] = "batch"
+        out_shape[0] = "batch"
     out_name = "labels" if cfg.output.startswith("labels") else cfg.output
-    meta = new_meta(
-        model=spec, classes=classes.to_dict(),
-        input={"name": "input", "shape": in_shape, "dtype": in_dtype, "layout": layout,
-               "size": [h, w], "color": frame_color, "network_color": pre.color,
-               "mean": list(pre.mean), "std": list(pre.std),
-               "resize": pre.resize, "fused_preprocess": cfg.fuse_preprocess,
-               "dynamic": cfg.dynamic},
-        output={"name": out_name, "kind": cfg.output, "dtype": out_dtype, "shape": out_shape},
-        precision=cfg.precision,
-        parity={"thresholds": THRESHOLDS[cfg.precision], "results": []},
-        files={"model.onnx": None},
-    )
-    with atomic_output_dir(Path(cfg.out), overwrite=cfg.force, flag="--force") as tmp:
-        log(f"exporting {spec['name']} ({cfg.output}) at {h}x{w}, opset {cfg.opset}")
-        with torch.inference_mode(False), torch.no_grad():
-            exporter = export_onnx(deploy, example, tmp / "model.onnx", opset=cfg.opset,
-                                   dynamic_batch=cfg.dynamic == "batch", output_name=out_name)
-        info = {"exporter": exporter}
-        if cfg.simplify:
-            info.update(simplify(tmp / "model.onnx", log))
-        if cfg.precision == "fp16":
-            info["fp16_block"] = to_fp16(tmp / "model.onnx", cfg.fp16_block, log)
-        graph = onnx.load(str(tmp / "model.onnx"))
-        info["opset"] = graph_opset(graph)  # what the file declares, not what was asked
-        info["ops_final"] = dict(op_counts(graph))
-        for fmt in cfg.formats:
-            if fmt != "onnx":
-                files = write_format(fmt, tmp / "model.onnx", tmp, fp16=cfg.precision == "fp16")
-                meta["files"].update(dict.fromkeys(files))
-                log(f"wrote {FORMATS[fmt].summary}: {'/'.join(files)}")
-        meta["export"] = info
-        meta["parity"]["results"] = check_parity(tmp, meta, cfg.parity_inputs, cfg.data,
-                                                 cfg.parity_backends, log)
-        write_meta(tmp, meta)
-    log(f"wrote {cfg.out}")
-    return Path(cfg.out)
+    return {"name": out_name, "kind": cfg.output, "dtype": out_dtype, "shape": out_shape}
+
+
+def _write_graph(cfg: ExportConfig, deploy, example, out_name: str, tmp: Path,
+                 log: Callable[[str], None]) -> tuple[dict, list[str]]:
+    """Write tmp/model.onnx (simplified, FP16 if asked) and the other formats; returns
+    (meta.json's export section, the other formats' files)."""
+    import onnx
+    import torch
+
+    with torch.inference_mode(False), torch.no_grad():
+        exporter = export_onnx(deploy, example, tmp / "model.onnx", opset=cfg.opset,
+                               dynamic_batch=cfg.dynamic == "batch", output_name=out_name)
+    info = {"exporter": exporter}
+    if cfg.simplify:
+        info.update(simplify(tmp / "model.onnx", log))
+    if cfg.precision == "fp16":
+        info["fp16_block"] = to_fp16(tmp / "model.onnx", cfg.fp16_block, log)
+    graph = onnx.load(str(tmp / "model.onnx"))
+    info["opset"] = graph_opset(graph)  # what the file declares, not what was asked
+    info["ops_final"] = dict(op_counts(graph))
+    written: list[str] = []
+    for fmt in cfg.formats:
+        if fmt != "onnx":
+            files = write_format(fmt, tmp / "model.onnx", tmp, fp16=cfg.precision == "fp16")
+            written += files
+            log(f"wrote {FORMATS[fmt].summary}: {'/'.join(files)}")
+    return info, written
 
 
 def compare(artifact: str, *, inputs: int = 3, data: str | None = None,

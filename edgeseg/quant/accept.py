@@ -19,7 +19,9 @@ sensitivity analysis blames, and the caller writes nothing.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -130,9 +132,41 @@ def judge(*, model_path: Path, src: Path, meta: dict, cfg: QuantConfig, held: li
           report_set, search: dict | None, build, work: Path, log, progress: bool) -> dict:
     """Measure the INT8 graph and accept it or raise QuantizationError: returns the meta
     sections {"accuracy", "acceptance", "backend_agreement"}."""
-
     engine, mode = ENGINE[cfg.target]
     fp32 = src / "model.onnx"
+    ho = _held_out(model_path, fp32, meta, cfg, held, log)
+    accuracy: dict = {}
+    if report_set is not None:
+        accuracy = _report_accuracy(model_path, fp32, meta, cfg, report_set, search, log,
+                                    progress)
+        ho.cross[mode]["val"] = accuracy["agreement"][f"int8-{REF}|int8-{OTHER}"]
+    blamer = functools.partial(_blame_quantized, build, model_path, ho.ref, ho.where, held,
+                               meta, cfg, work, progress)
+    acceptance = decide(cfg, accuracy=accuracy, fp32_agree=ho.fp32_agree, n_held=len(held),
+                        search=search, engine_words=ENGINE_WORDS[cfg.target], blamer=blamer,
+                        log=log, decided_share=ho.share, all_pixels=ho.all_pixels)
+    floors = _check_engine_agreement(cfg, ho.cross, log)
+    return {"accuracy": accuracy, "acceptance": acceptance,
+            "backend_agreement": {f"{REF}_vs_{OTHER}": ho.cross,
+                                  "gate": "enforced" if cfg.require_engine_agreement
+                                  else "diagnostic",
+                                  "minimum": floors}}
+
+
+@dataclass(frozen=True)
+class _HeldOut:
+    """The label-free figures, on the held-out calibration images."""
+    ref: list[np.ndarray]  # FP32's classes
+    where: list[np.ndarray] | None  # the pixels FP32 decides (None: all)
+    fp32_agree: float  # INT8 keeps FP32's class, on the `where` pixels
+    all_pixels: float  # the same on all pixels
+    share: float  # of the pixels, those FP32 decides
+    cross: dict  # mode -> {images: agreement of the two CPU engines}
+
+
+def _held_out(model_path: Path, fp32: Path, meta: dict, cfg: QuantConfig, held: list,
+              log) -> _HeldOut:
+    engine, mode = ENGINE[cfg.target]
     # Label-free: the FP32 artifact and the INT8 graph in the target's arithmetic, on
     # calibration images the ranges never saw; plus both engines in both modes (diagnostic).
     kind = meta["output"]["kind"]
@@ -149,45 +183,57 @@ def judge(*, model_path: Path, src: Path, meta: dict, cfg: QuantConfig, held: li
     log(f"INT8 vs FP32 in {ENGINE_WORDS[cfg.target]}, {len(held)} held-out calibration "
         f"images: {100 * fp32_agree:.2f}% of the pixels FP32 decides ({100 * share:.0f}% of "
         f"all) keep their class; {100 * all_pixels:.2f}% of all pixels do")
-    accuracy: dict = {}
-    if report_set is not None:
-        models = {"fp32": (engine, fp32, {}),
-                  **{f"int8-{e}": (e, model_path, mode_options(mode))
-                     for e in CPU_ENGINES}}
-        metrics, agree = score(models, meta, report_set, limit=cfg.val_limit,
-                               threads=cfg.threads, progress=progress)
-        ref_miou = metrics["fp32"].miou
-        int8 = {k.split("-", 1)[1]: m for k, m in metrics.items() if k != "fp32"}
-        tuned = search is not None
-        accuracy = {
-            "dataset": str(Path(cfg.test or cfg.val).resolve()),
-            "split": "val" if cfg.test or not tuned else "val, odd-numbered images",
-            "images": metrics["fp32"].images, "held_out": True,
-            "tuned_on": ({"dataset": str(Path(cfg.val).resolve()),
-                          "split": "val" if cfg.test else "val, even-numbered images",
-                          "images": search["tune_images"]} if tuned else None),
-            "reference_miou": ref_miou, "reference": f"FP32 artifact in {engine}",
-            "engine": engine, "mode": mode,
-            "miou": {k: m.miou for k, m in int8.items()},
-            "drop_points": {k: 100 * (ref_miou - m.miou) for k, m in int8.items()},
-            "per_class_iou": {k: m.per_class_iou for k, m in metrics.items()},
-            "agreement": agree,
-        }
-        cross[mode]["val"] = agree[f"int8-{REF}|int8-{OTHER}"]
-        log(f"mIoU on {accuracy['images']} held-out images: FP32 {ref_miou:.4f}; INT8 "
-            + ", ".join(f"{k} {m.miou:.4f} ({100 * (ref_miou - m.miou):+.2f} points drop)"
-                        for k, m in int8.items()))
+    return _HeldOut(ref=ref, where=where, fp32_agree=fp32_agree, all_pixels=all_pixels,
+                    share=share, cross=cross)
 
-    def blamer():
-        import onnx
 
-        candidates = qdq.quantized_compute_nodes(onnx.load(str(model_path)))
-        return blame(build, candidates, ref, where, held, meta, cfg.target, work, cfg.threads,
-                     progress=progress)
+def _report_accuracy(model_path: Path, fp32: Path, meta: dict, cfg: QuantConfig, report_set,
+                     search: dict | None, log, progress: bool) -> dict:
+    """meta.json's accuracy section: FP32 and INT8 in both CPU engines on `report_set`."""
+    engine, mode = ENGINE[cfg.target]
+    models = {"fp32": (engine, fp32, {}),
+              **{f"int8-{e}": (e, model_path, mode_options(mode))
+                 for e in CPU_ENGINES}}
+    metrics, agree = score(models, meta, report_set, limit=cfg.val_limit,
+                           threads=cfg.threads, progress=progress)
+    ref_miou = metrics["fp32"].miou
+    int8 = {k.split("-", 1)[1]: m for k, m in metrics.items() if k != "fp32"}
+    tuned = search is not None
+    accuracy = {
+        "dataset": str(Path(cfg.test or cfg.val).resolve()),
+        "split": "val" if cfg.test or not tuned else "val, odd-numbered images",
+        "images": metrics["fp32"].images, "held_out": True,
+        "tuned_on": ({"dataset": str(Path(cfg.val).resolve()),
+                      "split": "val" if cfg.test else "val, even-numbered images",
+                      "images": search["tune_images"]} if tuned else None),
+        "reference_miou": ref_miou, "reference": f"FP32 artifact in {engine}",
+        "engine": engine, "mode": mode,
+        "miou": {k: m.miou for k, m in int8.items()},
+        "drop_points": {k: 100 * (ref_miou - m.miou) for k, m in int8.items()},
+        "per_class_iou": {k: m.per_class_iou for k, m in metrics.items()},
+        "agreement": agree,
+    }
+    log(f"mIoU on {accuracy['images']} held-out images: FP32 {ref_miou:.4f}; INT8 "
+        + ", ".join(f"{k} {m.miou:.4f} ({100 * (ref_miou - m.miou):+.2f} points drop)"
+                    for k, m in int8.items()))
+    return accuracy
 
-    acceptance = decide(cfg, accuracy=accuracy, fp32_agree=fp32_agree, n_held=len(held),
-                        search=search, engine_words=ENGINE_WORDS[cfg.target], blamer=blamer,
-                        log=log, decided_share=share, all_pixels=all_pixels)
+
+def _blame_quantized(build, model_path: Path, ref: list[np.ndarray],
+                     where: list[np.ndarray] | None, held: list, meta: dict, cfg: QuantConfig,
+                     work: Path, progress: bool) -> list[tuple[str, float]]:
+    """`blame` over every quantized layer of the graph at `model_path`."""
+    import onnx
+
+    candidates = qdq.quantized_compute_nodes(onnx.load(str(model_path)))
+    return blame(build, candidates, ref, where, held, meta, cfg.target, work, cfg.threads,
+                 progress=progress)
+
+
+def _check_engine_agreement(cfg: QuantConfig, cross: dict, log) -> dict:
+    """Warn (or refuse, when required) where the two CPU engines disagree below the floors;
+    returns the floors."""
+    engine = ENGINE[cfg.target][0]
     # TensorRT's graph in the CPU engines' INT8 kernels is not what its user runs (and its
     # full-range weights saturate them on CPUs without VNNI): recorded, never warned about.
     floors = {"reference": cfg.min_agreement,
@@ -202,11 +248,7 @@ def judge(*, model_path: Path, src: Path, meta: dict, cfg: QuantConfig, held: li
                                         "nothing was written")
             log(f"warning: {msg}: the two engines round near-ties differently; the graph is "
                 f"judged in {engine}, the engine it is for")
-    return {"accuracy": accuracy, "acceptance": acceptance,
-            "backend_agreement": {f"{REF}_vs_{OTHER}": cross,
-                                  "gate": "enforced" if cfg.require_engine_agreement
-                                  else "diagnostic",
-                                  "minimum": floors}}
+    return floors
 
 
 def decide(cfg: QuantConfig, *, accuracy: dict, fp32_agree: float, n_held: int,

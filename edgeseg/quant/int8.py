@@ -28,6 +28,7 @@ import os
 import shutil
 import tempfile
 from collections.abc import Callable
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -127,12 +128,31 @@ def quantize_graph(prepared: Path, ranges_path: Path, cfg: QuantConfig,
     return q, fired
 
 
+@dataclass
+class _Builder:
+    """`build(float_nodes, path)` for the budget search, the blame and the final graph:
+    writes the Q/DQ graph with `float_nodes` left in float; `fired` holds the rules that
+    fired for the last graph written."""
+    prepared: Path
+    ranges_path: Path
+    cfg: QuantConfig
+    fired: list[dict] = field(default_factory=list)
+
+    def __call__(self, float_nodes: tuple[str, ...], path: Path) -> Path:
+        import onnx
+
+        q, rules_fired = quantize_graph(self.prepared, self.ranges_path, self.cfg, float_nodes)
+        self.fired[:] = rules_fired
+        topological_sort(q.graph)
+        onnx.save(q, str(path))
+        return path
+
+
 def quantize(cfg: QuantConfig, *, log: Callable[[str], None] = print,
              progress: bool = True) -> dict:
     """Write the INT8 artifact at cfg.out, or refuse (QuantizationError) and write nothing;
     returns its meta."""
     import onnx
-
 
     check_config(cfg)
     src, meta, cs, val_set, test_set = open_inputs(cfg)
@@ -143,25 +163,10 @@ def quantize(cfg: QuantConfig, *, log: Callable[[str], None] = print,
             tempfile.TemporaryDirectory(prefix="edgeseg-quant-") as work_dir:
         work = Path(work_dir)
         prepared, ranges_path = work / "prepared.onnx", work / "ranges.json"
-        # Shape inference only: ORT's graph optimisations would rename the nodes that
-        # exclusions, reports and the TensorRT cache refer to.
-        ortq.prepare(src / "model.onnx", prepared)
-        names = {n.name for n in onnx.load(str(prepared)).graph.node}
-        unknown = sorted(set(cfg.exclude_nodes) - names)
-        if unknown:
-            raise UsageError(f"--exclude-node {', '.join(unknown)}: no such node in "
-                                    f"{src}/model.onnx (see `edgeseg quantize --list-nodes`)")
+        _prepare(src, prepared, cfg)
         inputs, held = accept.holdout_split(calibration_inputs(cs, meta["input"]), cfg)
         ranges = _ranges(prepared, ranges_path, inputs, meta, cs, cfg, log)
-        fired: list[dict] = []
-
-        def build(float_nodes: tuple[str, ...], path: Path) -> Path:
-            q, rules_fired = quantize_graph(prepared, ranges_path, cfg, float_nodes)
-            fired[:] = rules_fired
-            topological_sort(q.graph)
-            onnx.save(q, str(path))
-            return path
-
+        build = _Builder(prepared, ranges_path, cfg)
         float_nodes: tuple[str, ...] = ()
         search, report_set = None, val_set
         if cfg.max_drop is not None:
@@ -172,27 +177,18 @@ def quantize(cfg: QuantConfig, *, log: Callable[[str], None] = print,
         model_path = build(float_nodes, tmp / "model.onnx")
         q = onnx.load(str(model_path))
         log(f"quantized {len(qdq.quantized_compute_nodes(q))} layers for {cfg.target} "
-            f"(rules: {', '.join(r['rule'] for r in fired) or 'none'})"
+            f"(rules: {', '.join(r['rule'] for r in build.fired) or 'none'})"
             + (f"; kept in float: {', '.join(float_nodes)}" if float_nodes else ""))
         lint_summary = _structural_checks(q, cfg)
         verdict = accept.judge(model_path=model_path, src=src, meta=meta, cfg=cfg, held=held,
                                report_set=report_set, search=search, build=build, work=work,
                                log=log, progress=progress)
-        if cfg.target == "tensorrt":
-            shutil.copyfile(src / "model.onnx", tmp / "model.fp32.onnx")
-            trtcache.write(tmp / "calib.cache", trtcache.scales_from_ranges(ranges),
-                           trt_version=cfg.trt_version)
-        files = {"model.onnx": None}
-        if cfg.target == "tensorrt":
-            files.update({"model.fp32.onnx": None, "calib.cache": None})
-        for fmt in FORMATS.values():  # the formats the FP32 artifact has, from the INT8 graph
-            if fmt.engine is not None and fmt.files[0] in meta["files"]:
-                files.update(dict.fromkeys(write_format(fmt.name, model_path, tmp, fp16=False)))
+        files = _write_files(src, tmp, model_path, meta, ranges, cfg)
         new = dict(meta)
         new.update(
             precision="int8", files=files, builds=[],
             calibration=_calibration_record(cfg, cs, len(inputs), len(held), float_nodes,
-                                            fired, ranges),
+                                            build.fired, ranges),
             accuracy=verdict["accuracy"], acceptance=verdict["acceptance"],
             parity={"thresholds": THRESHOLDS["int8"], "results": [],
                     "backend_agreement": verdict["backend_agreement"]},
@@ -202,6 +198,36 @@ def quantize(cfg: QuantConfig, *, log: Callable[[str], None] = print,
         write_meta(tmp, new)
     log(f"wrote {out}")
     return new
+
+
+def _prepare(src: Path, prepared: Path, cfg: QuantConfig) -> None:
+    """Write the FP32 graph, shape-inferred, at `prepared`; refuse unknown --exclude-node."""
+    import onnx
+
+    # Shape inference only: ORT's graph optimisations would rename the nodes that
+    # exclusions, reports and the TensorRT cache refer to.
+    ortq.prepare(src / "model.onnx", prepared)
+    names = {n.name for n in onnx.load(str(prepared)).graph.node}
+    unknown = sorted(set(cfg.exclude_nodes) - names)
+    if unknown:
+        raise UsageError(f"--exclude-node {', '.join(unknown)}: no such node in "
+                         f"{src}/model.onnx (see `edgeseg quantize --list-nodes`)")
+
+
+def _write_files(src: Path, tmp: Path, model_path: Path, meta: dict, ranges: dict,
+                 cfg: QuantConfig) -> dict:
+    """Write the files beside the INT8 graph; returns meta.json's files section."""
+    if cfg.target == "tensorrt":
+        shutil.copyfile(src / "model.onnx", tmp / "model.fp32.onnx")
+        trtcache.write(tmp / "calib.cache", trtcache.scales_from_ranges(ranges),
+                       trt_version=cfg.trt_version)
+    files = {"model.onnx": None}
+    if cfg.target == "tensorrt":
+        files.update({"model.fp32.onnx": None, "calib.cache": None})
+    for fmt in FORMATS.values():  # the formats the FP32 artifact has, from the INT8 graph
+        if fmt.engine is not None and fmt.files[0] in meta["files"]:
+            files.update(dict.fromkeys(write_format(fmt.name, model_path, tmp, fp16=False)))
+    return files
 
 
 def _ranges(prepared: Path, ranges_path: Path, inputs: list[np.ndarray], meta: dict,

@@ -29,18 +29,7 @@ from edgeseg.quant.int8 import calibration_inputs
 
 
 def quantize_nncf(cfg, *, log: Callable[[str], None] = print, progress: bool = True) -> dict:
-    check_config(cfg)
-    if "nncf" not in TARGETS[cfg.target].routes:
-        with_nncf = [t.name for t in TARGETS.values() if "nncf" in t.routes]
-        raise UsageError(f"--route nncf writes an IR for {', '.join(with_nncf)}: use --target "
-                         f"{with_nncf[0]} (not {cfg.target}), or --route qdq for {cfg.target}")
-    if cfg.max_drop is not None or cfg.exclude_nodes:
-        raise UsageError("--route nncf takes no --max-drop or --exclude-node yet; use "
-                                "the Q/DQ route for an accuracy budget")
-    if importlib.util.find_spec("nncf") is None:
-        raise EngineUnavailable("--route nncf needs NNCF: pip install 'edgeseg[nncf]'")
-    engine = TARGETS[cfg.target].judged_in
-    require(engine)
+    engine = _check_route(cfg)
     src, meta, cs, val_set, _ = open_inputs(cfg)
 
     out = Path(cfg.out)
@@ -50,34 +39,13 @@ def quantize_nncf(cfg, *, log: Callable[[str], None] = print, progress: bool = T
             "for the check)")
         tools(engine).nncf_quantize(src / "model.onnx", tmp / "model.xml", inputs)
 
-        kind = meta["output"]["kind"]
-        ref_out = accept.outputs(engine, src / "model.onnx", meta, held, cfg.threads)
-        ref = [to_labels(o, kind) for o in ref_out]
-        where = accept.decided(ref_out, kind, cfg.decided_margin)
-        got = accept.labels(engine, tmp / "model.xml", meta, held, cfg.threads)
-        fp32_agree, all_pixels = agreement(ref, got, where), agreement(ref, got)
-        share = 1.0 if where is None else sum(w.mean() for w in where) / len(where)
-        log(f"INT8 IR vs FP32 in {engine}: {100 * fp32_agree:.2f}% of the pixels FP32 decides "
-            f"keep their class ({100 * all_pixels:.2f}% of all) on {len(held)} held-out "
-            "calibration images")
+        fp32_agree, all_pixels, share = _held_out_agreement(engine, src / "model.onnx",
+                                                            tmp / "model.xml", meta, held,
+                                                            cfg, log)
         accuracy = {}
         if val_set is not None:
-            metrics, agree = score({"fp32": (engine, src / "model.onnx"),
-                                    f"int8-{engine}": (engine, tmp / "model.xml")},
-                                   meta, val_set, limit=cfg.val_limit, threads=cfg.threads,
-                                   progress=progress)
-            ref, m = metrics["fp32"].miou, metrics[f"int8-{engine}"].miou
-            accuracy = {
-                "dataset": str(Path(cfg.val).resolve()), "split": "val",
-                "images": metrics["fp32"].images, "held_out": True, "tuned_on": None,
-                "reference_miou": ref, "reference": f"FP32 artifact in {engine}",
-                "engine": engine, "mode": "kernels",
-                "miou": {engine: m}, "drop_points": {engine: 100 * (ref - m)},
-                "per_class_iou": {k: v.per_class_iou for k, v in metrics.items()},
-                "agreement": agree,
-            }
-            log(f"val mIoU: FP32 {ref:.4f}; INT8 (NNCF) {engine} {m:.4f} "
-                f"({100 * (ref - m):+.2f} points drop)")
+            accuracy = _val_accuracy(engine, src / "model.onnx", tmp / "model.xml", meta,
+                                     val_set, cfg, log, progress)
         acceptance = accept.decide(cfg, accuracy=accuracy, fp32_agree=fp32_agree,
                                    n_held=len(held), search=None,
                                    engine_words=f"{engine} running the NNCF IR",
@@ -86,16 +54,7 @@ def quantize_nncf(cfg, *, log: Callable[[str], None] = print, progress: bool = T
         new = dict(meta)
         new.update(
             precision="int8", files={"model.xml": None, "model.bin": None}, builds=[],
-            calibration={
-                "route": "nncf", "set": str(cs.root.resolve()), "hash": cs.hash,
-                "images": len(inputs), "set_images": len(cs), "held_out_images": len(held),
-                "target": cfg.target,
-                "quantizer": f"nncf.quantize {tools(engine).nncf_version()} "
-                             f"({engine} backend, PERFORMANCE preset, CPU)",
-                "weights": "int8 symmetric per-channel (overflow fix on the first layer)",
-                "activations": "int8 symmetric per-tensor", "tensorrt_cache": None,
-                "float_layers": [],
-            },
+            calibration=_calibration_record(cfg, cs, engine, len(inputs), len(held)),
             accuracy=accuracy, acceptance=acceptance,
             parity={"thresholds": THRESHOLDS["int8"], "results": [], "backend_agreement": {
                 "not_applicable": f"the NNCF IR runs in {engine} only"}},
@@ -104,3 +63,71 @@ def quantize_nncf(cfg, *, log: Callable[[str], None] = print, progress: bool = T
         write_meta(tmp, new)
     log(f"wrote {out}")
     return new
+
+
+def _check_route(cfg) -> str:
+    """Refuse what this route cannot do; returns the engine the IR is judged in."""
+    check_config(cfg)
+    if "nncf" not in TARGETS[cfg.target].routes:
+        with_nncf = [t.name for t in TARGETS.values() if "nncf" in t.routes]
+        raise UsageError(f"--route nncf writes an IR for {', '.join(with_nncf)}: use --target "
+                         f"{with_nncf[0]} (not {cfg.target}), or --route qdq for {cfg.target}")
+    if cfg.max_drop is not None or cfg.exclude_nodes:
+        raise UsageError("--route nncf takes no --max-drop or --exclude-node yet; use "
+                         "the Q/DQ route for an accuracy budget")
+    if importlib.util.find_spec("nncf") is None:
+        raise EngineUnavailable("--route nncf needs NNCF: pip install 'edgeseg[nncf]'")
+    engine = TARGETS[cfg.target].judged_in
+    require(engine)
+    return engine
+
+
+def _held_out_agreement(engine: str, fp32: Path, ir: Path, meta: dict, held: list, cfg,
+                        log: Callable[[str], None]) -> tuple[float, float, float]:
+    """(agreement on the pixels FP32 decides, on all pixels, the decided share) of the IR
+    with the FP32 graph on the held-out calibration images."""
+    kind = meta["output"]["kind"]
+    ref_out = accept.outputs(engine, fp32, meta, held, cfg.threads)
+    ref = [to_labels(o, kind) for o in ref_out]
+    where = accept.decided(ref_out, kind, cfg.decided_margin)
+    got = accept.labels(engine, ir, meta, held, cfg.threads)
+    fp32_agree, all_pixels = agreement(ref, got, where), agreement(ref, got)
+    share = 1.0 if where is None else sum(w.mean() for w in where) / len(where)
+    log(f"INT8 IR vs FP32 in {engine}: {100 * fp32_agree:.2f}% of the pixels FP32 decides "
+        f"keep their class ({100 * all_pixels:.2f}% of all) on {len(held)} held-out "
+        "calibration images")
+    return fp32_agree, all_pixels, share
+
+
+def _val_accuracy(engine: str, fp32: Path, ir: Path, meta: dict, val_set, cfg,
+                  log: Callable[[str], None], progress: bool) -> dict:
+    """meta.json's accuracy section: FP32 and the IR scored on the val split."""
+    metrics, agree = score({"fp32": (engine, fp32), f"int8-{engine}": (engine, ir)},
+                           meta, val_set, limit=cfg.val_limit, threads=cfg.threads,
+                           progress=progress)
+    ref, m = metrics["fp32"].miou, metrics[f"int8-{engine}"].miou
+    accuracy = {
+        "dataset": str(Path(cfg.val).resolve()), "split": "val",
+        "images": metrics["fp32"].images, "held_out": True, "tuned_on": None,
+        "reference_miou": ref, "reference": f"FP32 artifact in {engine}",
+        "engine": engine, "mode": "kernels",
+        "miou": {engine: m}, "drop_points": {engine: 100 * (ref - m)},
+        "per_class_iou": {k: v.per_class_iou for k, v in metrics.items()},
+        "agreement": agree,
+    }
+    log(f"val mIoU: FP32 {ref:.4f}; INT8 (NNCF) {engine} {m:.4f} "
+        f"({100 * (ref - m):+.2f} points drop)")
+    return accuracy
+
+
+def _calibration_record(cfg, cs, engine: str, n_calib: int, n_held: int) -> dict:
+    return {
+        "route": "nncf", "set": str(cs.root.resolve()), "hash": cs.hash,
+        "images": n_calib, "set_images": len(cs), "held_out_images": n_held,
+        "target": cfg.target,
+        "quantizer": f"nncf.quantize {tools(engine).nncf_version()} "
+                     f"({engine} backend, PERFORMANCE preset, CPU)",
+        "weights": "int8 symmetric per-channel (overflow fix on the first layer)",
+        "activations": "int8 symmetric per-tensor", "tensorrt_cache": None,
+        "float_layers": [],
+    }

@@ -132,7 +132,35 @@ def plan_build(meta: dict, cfg: BuildConfig, trt_version: str) -> Plan:
                         "JetPack 6.1 or newer (TensorRT 10.3)")
     precision = meta["precision"]
     calib = meta.get("calibration") or {}
-    notes = []
+    route = _route(cfg, major, trt_version)
+    notes = _check_int8_graph(precision, calib, route)
+    if (cfg.fp16 or cfg.int8) and route == "strong":
+        raise PlanError("--fp16/--int8 are the weakly typed route; a strongly typed build "
+                        "takes its precision from the graph")
+    flags: list[str] = []
+    calibration = None
+    if route == "weak":
+        flags, calibration = _weak_flags(precision, meta, cfg)
+        notes.append(f"weakly typed build (deprecated since TensorRT 10.1): flags "
+                     f"{', '.join(flags) or 'none'}")
+    flags += _placement_flags(precision, cfg)
+    notes += _check_hardware_compat(cfg, trt_version)
+    if cfg.opt_level is not None and not 0 <= cfg.opt_level <= 5:
+        raise PlanError(f"--opt-level must be 0..5, got {cfg.opt_level}")
+    if cfg.workspace_mib is not None and cfg.workspace_mib < 1:
+        raise PlanError(f"--workspace must be at least 1 MiB, got {cfg.workspace_mib}")
+    profile, profile_notes = _profile(meta["input"], cfg)
+    notes += profile_notes
+    return Plan(route=route, flags=tuple(flags), profile=profile,
+                input_name=meta["input"]["name"],
+                workspace_bytes=None if cfg.workspace_mib is None else cfg.workspace_mib << 20,
+                opt_level=cfg.opt_level, dla_core=cfg.dla_core,
+                hardware_compat=cfg.hardware_compat, calibration=calibration,
+                trt_major=major, notes=tuple(notes))
+
+
+def _route(cfg: BuildConfig, major: int, trt_version: str) -> str:
+    """strong or weak: as asked, or (auto) weak only for --fp16/--int8."""
     route = cfg.route
     if route not in ("auto", "strong", "weak"):
         raise PlanError(f"route must be auto, strong or weak, got {route!r}")
@@ -143,6 +171,12 @@ def plan_build(meta: dict, cfg: BuildConfig, trt_version: str) -> Plan:
                         "--fp16/--int8 builder flags, no implicit INT8 calibration); put the "
                         "precision in the graph: `edgeseg export --precision fp16` or "
                         "`edgeseg quantize --target tensorrt`")
+    return route
+
+
+def _check_int8_graph(precision: str, calib: dict, route: str) -> list[str]:
+    """Refuse an INT8 artifact TensorRT cannot build on `route`; returns the notes."""
+    notes = []
     if precision == "int8":
         target = TARGETS.get(calib.get("target"))
         if not (target and target.symmetric):
@@ -155,29 +189,34 @@ def plan_build(meta: dict, cfg: BuildConfig, trt_version: str) -> Plan:
         if route == "weak":
             raise PlanError("a Q/DQ graph is built strongly typed (explicit quantization); "
                             "implicit INT8 flags apply to an FP32 artifact")
-    if (cfg.fp16 or cfg.int8) and route == "strong":
-        raise PlanError("--fp16/--int8 are the weakly typed route; a strongly typed build "
-                        "takes its precision from the graph")
+    return notes
+
+
+def _weak_flags(precision: str, meta: dict, cfg: BuildConfig) -> tuple[list[str], str | None]:
+    """The weakly typed route's (precision flags, calibration: None, cache or calibrator)."""
+    if precision != "fp32":
+        raise PlanError(f"the weakly typed route starts from an FP32 artifact, this one is "
+                        f"{precision}")
     flags: list[str] = []
     calibration = None
-    if route == "weak":
-        if precision != "fp32":
-            raise PlanError(f"the weakly typed route starts from an FP32 artifact, this one is "
-                            f"{precision}")
-        if cfg.fp16:
-            flags.append("FP16")
-        if cfg.int8:
-            flags.append("INT8")
-            if cfg.calib:
-                calibration = "calibrator"
-            elif "calib.cache" in meta["files"]:
-                calibration = "cache"
-            else:
-                raise PlanError("--int8 on the weakly typed route needs calibration: the "
-                                "artifact has no calib.cache (`edgeseg quantize --target "
-                                "tensorrt` writes one) and no --calib SET was given")
-        notes.append(f"weakly typed build (deprecated since TensorRT 10.1): flags "
-                     f"{', '.join(flags) or 'none'}")
+    if cfg.fp16:
+        flags.append("FP16")
+    if cfg.int8:
+        flags.append("INT8")
+        if cfg.calib:
+            calibration = "calibrator"
+        elif "calib.cache" in meta["files"]:
+            calibration = "cache"
+        else:
+            raise PlanError("--int8 on the weakly typed route needs calibration: the "
+                            "artifact has no calib.cache (`edgeseg quantize --target "
+                            "tensorrt` writes one) and no --calib SET was given")
+    return flags, calibration
+
+
+def _placement_flags(precision: str, cfg: BuildConfig) -> list[str]:
+    """The DLA and version-compatibility flags."""
+    flags = []
     if cfg.dla_core is not None:
         if cfg.dla_core < 0:
             raise PlanError(f"--dla-core must be 0 or more, got {cfg.dla_core}")
@@ -190,35 +229,36 @@ def plan_build(meta: dict, cfg: BuildConfig, trt_version: str) -> Plan:
         raise PlanError("--gpu-fallback applies with --dla-core N")
     if cfg.version_compatible:
         flags.append("VERSION_COMPATIBLE")
-    if cfg.hardware_compat is not None:
-        if cfg.hardware_compat not in HARDWARE_COMPAT:
-            raise PlanError(f"--hardware-compat {cfg.hardware_compat!r}: one of "
-                            f"{', '.join(HARDWARE_COMPAT)}")
-        since = HARDWARE_COMPAT[cfg.hardware_compat][2]
-        if parse_version(trt_version) < since:
-            raise PlanError(f"--hardware-compat {cfg.hardware_compat} needs TensorRT "
-                            f"{'.'.join(map(str, since))} or newer, this is {trt_version}")
-        notes.append("hardware-compatible engines are not supported on Jetson (JetPack)")
-    if cfg.opt_level is not None and not 0 <= cfg.opt_level <= 5:
-        raise PlanError(f"--opt-level must be 0..5, got {cfg.opt_level}")
-    if cfg.workspace_mib is not None and cfg.workspace_mib < 1:
-        raise PlanError(f"--workspace must be at least 1 MiB, got {cfg.workspace_mib}")
-    inp = meta["input"]
+    return flags
+
+
+def _check_hardware_compat(cfg: BuildConfig, trt_version: str) -> list[str]:
+    """Refuse a --hardware-compat this TensorRT lacks; returns the notes."""
+    if cfg.hardware_compat is None:
+        return []
+    if cfg.hardware_compat not in HARDWARE_COMPAT:
+        raise PlanError(f"--hardware-compat {cfg.hardware_compat!r}: one of "
+                        f"{', '.join(HARDWARE_COMPAT)}")
+    since = HARDWARE_COMPAT[cfg.hardware_compat][2]
+    if parse_version(trt_version) < since:
+        raise PlanError(f"--hardware-compat {cfg.hardware_compat} needs TensorRT "
+                        f"{'.'.join(map(str, since))} or newer, this is {trt_version}")
+    return ["hardware-compatible engines are not supported on Jetson (JetPack)"]
+
+
+def _profile(inp: dict, cfg: BuildConfig) -> tuple[dict | None, list[str]]:
+    """(the optimisation profile for a dynamic input, or None; the notes)."""
     static = list(inp["shape"])
-    profile = None
     if any(not isinstance(d, int) for d in static):
         text = cfg.shapes or f"1/1/{DEFAULT_MAX_BATCH}"
+        notes = []
         if not cfg.shapes:
             notes.append(f"dynamic batch: profile 1/1/{DEFAULT_MAX_BATCH} (set --shapes)")
-        profile = {inp["name"]: parse_shapes(text, static)}
-    elif cfg.shapes:
+        return {inp["name"]: parse_shapes(text, static)}, notes
+    if cfg.shapes:
         raise PlanError(f"--shapes: this artifact's input is static {static}; export with "
                         "--dynamic batch for a range of shapes")
-    return Plan(route=route, flags=tuple(flags), profile=profile, input_name=inp["name"],
-                workspace_bytes=None if cfg.workspace_mib is None else cfg.workspace_mib << 20,
-                opt_level=cfg.opt_level, dla_core=cfg.dla_core,
-                hardware_compat=cfg.hardware_compat, calibration=calibration,
-                trt_major=major, notes=tuple(notes))
+    return None, []
 
 
 def trtexec_command(meta: dict, plan: Plan, cfg: BuildConfig, engine_file: str) -> list[str]:
