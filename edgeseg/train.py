@@ -21,6 +21,7 @@ import numpy as np
 from edgeseg.checkpoint import load_state, read_checkpoint, save_checkpoint
 from edgeseg.core.devices import parse_device
 from edgeseg.core.errors import EngineUnavailable, UsageError
+from edgeseg.core.memory import check_size
 from edgeseg.core.progress import progress_bar
 from edgeseg.data.datasets import open_dataset
 from edgeseg.data.transforms import Augment, Preprocess
@@ -261,6 +262,8 @@ def _setup(cfg: TrainConfig, log: Callable[[str], None]) -> _Run:
     train_set = open_dataset(cfg.data, "train", skip_missing=cfg.skip_missing)
     val_set = open_dataset(cfg.data, "val", skip_missing=cfg.skip_missing)
     classes = train_set.classes
+    check_size(*(cfg.crop or cfg.size), batch=cfg.batch, classes=classes.num_classes,
+               fix="train at a smaller --size/--crop or --batch")
     preprocess = Preprocess(size=tuple(cfg.size), resize=cfg.resize)
     augment = Augment(size=tuple(cfg.size), keep_aspect=cfg.resize == "letterbox",
                       crop=tuple(cfg.crop) if cfg.crop else None)

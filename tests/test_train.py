@@ -217,7 +217,7 @@ def test_cli_synth_train_eval(tmp_path, capsys):
     d = tmp_path / "data"
     assert main(["data", "synth", "--out", str(d), "--num", "6", "--size", "64x128"]) == 0
     assert main(["data", "synth", "--out", str(d), "--num", "6", "--size", "64x128"]) == 2
-    assert "--overwrite" in capsys.readouterr().err
+    assert "--force" in capsys.readouterr().err
     ck = tmp_path / "c.pt"
     assert main(["train", "--model", "bisenetv2", "--data", str(d), "--out", str(ck),
                  "--size", "64x128", "--iters", "2", "--batch", "2", "--threads", "1",

@@ -34,6 +34,7 @@ from edgeseg.core.artifact import ArtifactError, dist_version, read_meta
 from edgeseg.core.capabilities import CPU_ENGINES, ENGINES, engine
 from edgeseg.core.devices import parse_device
 from edgeseg.core.errors import UsageError
+from edgeseg.core.memory import check_size
 from edgeseg.core.progress import progress_bar
 from edgeseg.data.datasets import read_image
 from edgeseg.evaluate import GraphPredictor, evaluate
@@ -55,7 +56,7 @@ class BenchConfig:
     image: str | None = None  # a real frame for the end-to-end path (default: noise)
     val: str | None = None  # also score mIoU on this dataset's val split
     val_limit: int | None = None
-    device: str = "cpu"  # torch backend: cpu or cuda[:N]; tensorrt: the GPU of cuda:N
+    device: str | None = None  # core/devices.py grammar; None: the engine's default device
     compile: bool = False  # torch backend: torch.compile
     int8_kernels: bool = True
 
@@ -63,7 +64,8 @@ class BenchConfig:
         backend = engine(self.backend).name  # aliases, any case; unknown names list the choices
         object.__setattr__(self, "backend", backend)
         checks = [
-            (parse_device(self.device) is not None, "--device names a device"),
+            (self.device is None or parse_device(self.device) is not None,
+             "--device names a device"),
             (self.iters is None or self.seconds is None, "give --iters or --seconds, not both"),
             (self.iters is None or self.iters >= 1,
              f"--iters must be at least 1, got {self.iters}"),
@@ -89,10 +91,7 @@ def open_runner(cfg: BenchConfig, directory: Path, meta: dict):
                                 f"--backend {' or '.join(CPU_ENGINES)}")
         return get_runner("torch", directory, device=cfg.device, threads=cfg.threads,
                           compile=cfg.compile), file
-    if cfg.backend == "tensorrt":
-        gpu = int(cfg.device.split(":")[1]) if cfg.device.startswith("cuda:") else 0
-        return get_runner("tensorrt", directory / file, device=gpu), file
-    return get_runner(cfg.backend, directory / file, threads=cfg.threads,
+    return get_runner(cfg.backend, directory / file, device=cfg.device, threads=cfg.threads,
                       int8_kernels=cfg.int8_kernels), file
 
 
@@ -125,6 +124,10 @@ def bench(cfg: BenchConfig, *, log: Callable[[str], None] = print,
     directory = Path(cfg.artifact)
     meta = read_meta(directory)
     check_batch(meta, cfg.batch)
+    h, w = meta["input"]["size"]
+    check_size(h, w, what=f"{directory}: input", batch=cfg.batch,
+               classes=meta["classes"].get("num_classes", len(meta["classes"]["names"])),
+               fix="use a smaller --batch")
     dataset = None
     if cfg.val:
         dataset = check_val(cfg.val, meta)

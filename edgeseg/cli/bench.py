@@ -54,7 +54,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                    "size); its size sets the resize work")
     p.add_argument("--val", default=None, help="also score mIoU on this dataset's val split")
     p.add_argument("--val-limit", type=positive_int, default=None)
-    add_device(p, "cpu", "; the GPU that runs a TensorRT engine or the PyTorch model")
+    add_device(p)
     p.add_argument("--compile", action="store_true", help="torch backend: torch.compile it")
     p.add_argument("--reference-int8", action="store_true",
                    help="run Q/DQ graphs as float fake-quantization, not INT8 kernels")

@@ -67,7 +67,7 @@ def write(path: str | Path, scales: dict[str, float], *, trt_version: str = "10.
     if algorithm not in ALGORITHMS:
         raise UsageError(f"unknown calibrator algorithm {algorithm!r}; one of {ALGORITHMS}")
     lines = [f"TRT-{version_code(trt_version)}-{algorithm}"]
-    for name, scale in scales.items():
+    for name, scale in sorted(scales.items()):  # one file for one set of scales
         if ":" in name or "\n" in name:
             raise UsageError(f"tensor name {name!r} cannot be written to a calibration cache")
         lines.append(f"{name}: {float_hex(scale)}")

@@ -23,6 +23,7 @@ from pathlib import Path
 import numpy as np
 
 from edgeseg.core.errors import InputError
+from edgeseg.core.memory import check_size
 from edgeseg.core.progress import progress_bar
 from edgeseg.data.datasets import DatasetError, open_dataset, read_image, read_mask
 from edgeseg.data.io import atomic_output_dir, write_image_png
@@ -136,6 +137,7 @@ def build(out: str | Path, *, size: tuple[int, int], resize: str = "stretch",
     if num < MIN_IMAGES:
         raise CalibrationError(f"--num {num}: a calibration set needs at least {MIN_IMAGES} "
                                f"images (a few hundred is better; default {DEFAULT_IMAGES})")
+    check_size(*size, in_itemsize=1, out_itemsize=0, fix="calibrate at the artifact's size")
     pre = Preprocess(size=tuple(size), resize=resize)
     class_counts = None
     if data is not None:

@@ -17,6 +17,7 @@ from edgeseg.core.artifact import ArtifactError, new_meta, read_meta, sha256, wr
 from edgeseg.core.capabilities import CPU_ENGINES, FORMATS
 from edgeseg.core.compare import ParityError, compare_outputs
 from edgeseg.core.errors import UsageError
+from edgeseg.core.memory import check_size
 from edgeseg.core.preprocess import graph_input, input_preprocess  # noqa: F401 (re-exported)
 from edgeseg.data.classes import CITYSCAPES, ClassSet
 from edgeseg.data.datasets import open_dataset
@@ -167,6 +168,8 @@ def export(cfg: ExportConfig, log: Callable[[str], None] = print) -> Path:
     h, w = cfg.size
     model, classes, pre, spec = _source_model(cfg)
     model.eval()
+    check_size(h, w, classes=model.num_classes, in_itemsize=1 if cfg.fuse_preprocess else 4,
+               fix="export at a smaller --size")  # before the first tensor of that size
     model.check_input(torch.zeros(1, model.in_channels, h, w))  # a size it cannot take
     # The network's channel order is the checkpoint's; --color is the order of the frames a
     # fused graph receives (the graph swaps channels when they differ).
