@@ -66,19 +66,12 @@ def register_model(
     return wrap
 
 
-def _ensure_loaded() -> None:
-    # The model modules register themselves on import.
-    import edgeseg.models.zoo  # noqa: F401
-
-
 def list_models() -> list[str]:
     """Sorted names of every registered model."""
-    _ensure_loaded()
     return sorted(_REGISTRY)
 
 
 def get_entry(name: str) -> ModelEntry:
-    _ensure_loaded()
     if name not in _REGISTRY:
         raise UnknownModel(f"unknown model {name!r}; known models: "
                            f"{', '.join(sorted(_REGISTRY))}")
