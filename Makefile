@@ -10,7 +10,7 @@ CPP_BUILD ?= build/cpp
 CPP_DEBS := cmake g++ nlohmann-json3-dev libstb-dev
 GENERATOR := $(if $(shell command -v ninja),-G Ninja,)
 
-.PHONY: install demo test test-slow lint models readme clean cpp cpp-deps modelopt-env
+.PHONY: install demo test test-slow lint models readme clean cpp cpp-deps modelopt-env trt-cpp-check
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -47,7 +47,13 @@ cpp: $(STAMP) cpp-deps
 	  -DOpenVINO_DIR="$$($(PY) -c 'import openvino, os; print(os.path.join(os.path.dirname(openvino.__file__), "cmake"))')"
 	cmake --build $(CPP_BUILD) -j 2
 
-test: $(STAMP) cpp
+# TensorRT conformance without TensorRT: the C++ TensorRT code compiled against the public
+# headers of 10.3.0 (JetPack 6), 10.13.3, 10.16 and 11.1 (../shared/tensorrt, or
+# EDGESEG_TRT_SOURCES), CUDA headers from the nvidia-cuda-runtime/-crt wheels.
+trt-cpp-check: $(STAMP)
+	$(PY) scripts/trt_cpp_check.py
+
+test: $(STAMP) cpp trt-cpp-check
 	EDGESEG_TEST_PYTHON=$(abspath $(PY)) ctest --test-dir $(CPP_BUILD) --output-on-failure
 	$(PY) -m pytest -n 2 $(PYTEST_ARGS)
 
