@@ -104,5 +104,5 @@ def run(cfg: DemoConfig, *, say: Callable[[str], None] = print,
              "overlay": over, "prediction": lab}
     show("Where everything is:")
     for k, v in where.items():
-        show(f"  {k:16s} {v}")
+        show(f"  {k:26s} {v}")
     return {"where": where, "report": out.report}
