@@ -32,8 +32,9 @@ def test_build_writes_engine_and_record(artifact, monkeypatch, tmp_path):
     assert record["file"] == "model.fake-gpu-sm87-trt10.3.0.engine"
     meta = read_meta(artifact)  # the engine's sha256 is in files and verifies
     assert record["file"] in meta["files"] and meta["builds"] == [record]
-    assert ("network", 1) in log  # the STRONGLY_TYPED bit
-    assert ("pool", 0, 64 << 20) in log and ("set", "builder_optimization_level", 2) in log
+    assert ("network", 1 << 1) in log  # 10.x: kSTRONGLY_TYPED = 1, a bit position
+    assert ("pool", "MemoryPoolType.WORKSPACE", 64 << 20) in log
+    assert ("set", "builder_optimization_level", 2) in log
     assert tc.read_bytes() == b"timing"
     assert not list(artifact.glob(".*partial*"))
     with pytest.raises(FileExistsError, match="--force"):
@@ -49,6 +50,13 @@ def test_tensorrt_11_network_has_no_flag_and_dla_reports_placement(artifact, mon
     assert ("network", 0) in log and record["tensorrt"] == "11.4.1"
     with pytest.raises(PlanError, match="DLA runs FP16 or INT8"):
         build(BuildConfig(artifact=str(artifact), dla_core=0), log=lambda m: None)
+    log, _ = fake_tensorrt.install(monkeypatch)
+    record = build(BuildConfig(artifact=str(artifact), fp16=True, dla_core=0),
+                   log=lambda m: None)
+    assert ("set", "DLA_core", 0) in log
+    # one layer per node of conv -> pool -> relu -> conv, all of which the DLA takes
+    assert record["layers"] == {"DLA": {"CONVOLUTION": 2, "POOLING": 1, "ACTIVATION": 1},
+                                "GPU": {}}
 
 
 def test_runner_binds_copies_times_and_replays_graphs(artifact, monkeypatch):
