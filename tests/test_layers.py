@@ -23,17 +23,19 @@ def test_no_import_cycles():
 
 def in_function_imports() -> list[str]:
     found = []
+
+    def walk(node, in_function, path):
+        for child in ast.iter_child_nodes(node):
+            if in_function and isinstance(child, (ast.Import, ast.ImportFrom)):
+                names = [child.module or ""] if isinstance(child, ast.ImportFrom) \
+                    else [a.name for a in child.names]
+                if any(n.startswith("edgeseg") for n in names):
+                    found.append(str(path.relative_to(ROOT)))
+            walk(child, in_function or isinstance(child, (ast.FunctionDef,
+                                                           ast.AsyncFunctionDef)), path)
+
     for path in ROOT.rglob("*.py"):
-        def walk(node, in_function):
-            for child in ast.iter_child_nodes(node):
-                if in_function and isinstance(child, (ast.Import, ast.ImportFrom)):
-                    names = [child.module or ""] if isinstance(child, ast.ImportFrom) \
-                        else [a.name for a in child.names]
-                    if any(n.startswith("edgeseg") for n in names):
-                        found.append(str(path.relative_to(ROOT)))
-                walk(child, in_function or isinstance(child, (ast.FunctionDef,
-                                                               ast.AsyncFunctionDef)))
-        walk(ast.parse(path.read_text()), False)
+        walk(ast.parse(path.read_text()), False, path)
     return found
 
 

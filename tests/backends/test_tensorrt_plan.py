@@ -193,3 +193,23 @@ def test_tensorrt_11_needs_no_strongly_typed_flag_and_same_cc_needs_10_9():
     c = cfg(hardware_compat="same-cc")
     cmd = trtexec_command(meta(), plan_build(meta(), c, "10.9.0"), c, "e")
     assert "--hardwareCompatibilityLevel=sameComputeCapability" in cmd
+
+
+def test_int8_artifacts_reach_the_implicit_route_through_their_fp32_graph_and_cache():
+    """`edgeseg quantize --target tensorrt` ships model.fp32.onnx + calib.cache: --int8 builds
+    that graph with that cache (TensorRT 10.x), saying what does not carry over; without
+    --int8 the Q/DQ model.onnx is built strongly typed; TensorRT 11 refuses the route."""
+    files = ("model.onnx", "model.fp32.onnx", "calib.cache")
+    int8 = meta("int8", "tensorrt", files=files)
+    p = plan_build(int8, cfg(int8=True), "10.3.0")
+    assert (p.route, p.flags, p.calibration, p.onnx_file) == \
+        ("weak", ("INT8",), "cache", "model.fp32.onnx")
+    assert any("do not carry over" in n for n in p.notes)
+    cmd = trtexec_command(int8, p, cfg(int8=True), "x.engine")
+    assert cmd[1] == "--onnx=model.fp32.onnx" and "--calib=calib.cache" in cmd
+    assert plan_build(int8, cfg(), "10.3.0").onnx_file == "model.onnx"
+    with pytest.raises(PlanError, match="strongly typed networks only"):
+        plan_build(int8, cfg(int8=True), "11.1.0")
+    # an INT8 artifact without the pair: the Q/DQ graph takes no implicit flags
+    with pytest.raises(PlanError, match="Q/DQ graph is built strongly typed"):
+        plan_build(meta("int8", "tensorrt"), cfg(int8=True), "10.3.0")

@@ -143,3 +143,30 @@ def test_runner_refuses_other_versions_and_changed_engines(artifact, monkeypatch
     (artifact / "meta.json").write_text(json.dumps(meta))
     with pytest.raises(EngineMismatch, match="truncated"):
         get_runner("tensorrt", engine).__enter__()
+
+
+def test_implicit_int8_builds_the_fp32_graph_with_the_quantizers_cache(local_artifact,
+                                                                      tmp_path, monkeypatch):
+    """An INT8 artifact of the tensorrt target, as `edgeseg quantize` writes it: --int8 parses
+    model.fp32.onnx with calib.cache replayed by the calibrator (TensorRT 10.x)."""
+    from edgeseg.backends.tensorrt.builder import build
+    from edgeseg.backends.tensorrt.plan import BuildConfig
+    from edgeseg.core.artifact import read_meta
+    from edgeseg.data.calibration import build as build_calib
+    from edgeseg.data.synthetic import write_dataset
+    from edgeseg.quant.config import QuantConfig
+    from edgeseg.quant.int8 import quantize
+    from tests.runtime.conftest import SIZE
+
+    write_dataset(tmp_path / "synth", 40, SIZE, seed=0, progress=False)
+    calib = build_calib(tmp_path / "calib", size=SIZE, data=str(tmp_path / "synth"), num=32,
+                        progress=False, log=lambda m: None)
+    art = tmp_path / "int8"
+    quantize(QuantConfig(artifact=str(local_artifact), calib=str(calib.root), out=str(art),
+                         target="tensorrt", min_fp32_agreement=0.0),
+             log=lambda m: None, progress=False)
+    fake_tensorrt.install(monkeypatch)
+    record = build(BuildConfig(artifact=str(art), int8=True), log=lambda m: None)
+    meta = read_meta(art)
+    assert record["route"] == "weak" and record["calibration"] == "cache"
+    assert record["onnx_sha256"] == meta["files"]["model.fp32.onnx"] != meta["files"]["model.onnx"]

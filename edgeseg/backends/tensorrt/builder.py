@@ -23,6 +23,7 @@ from edgeseg.backends.tensorrt.plan import (
     engine_tag,
     parse_version,
     plan_build,
+    source_onnx,
 )
 from edgeseg.core.artifact import ArtifactError, read_meta, sha256
 from edgeseg.core.errors import EngineUnavailable, OutputExists
@@ -30,17 +31,19 @@ from edgeseg.core.lint import lint, load_onnx
 
 
 def preflight(cfg: BuildConfig, trt_version: str) -> tuple[dict, list[str]]:
-    """meta.json (hashes checked) and the TensorRT lint of model.onnx for that TensorRT
-    major: errors before any GPU work. Returns (meta, lint warnings)."""
+    """meta.json (hashes checked) and the TensorRT lint of the ONNX the build parses
+    (plan.source_onnx) for that TensorRT major: errors before any GPU work. Returns (meta,
+    lint warnings)."""
 
     meta = read_meta(cfg.artifact)
     if "model.onnx" not in meta["files"]:
         raise ArtifactError(f"{cfg.artifact}: no model.onnx to build an engine from")
+    onnx_file = source_onnx(meta, cfg)
     target = "tensorrt-11" if parse_version(trt_version)[0] >= 11 else "tensorrt-10"
-    findings = lint(load_onnx(Path(cfg.artifact) / "model.onnx"), target)
+    findings = lint(load_onnx(Path(cfg.artifact) / onnx_file), target)
     errors = [f for f in findings if f.severity == "error"]
     if errors:
-        raise PlanError("TensorRT's ONNX parser would reject model.onnx: " + "; ".join(
+        raise PlanError(f"TensorRT's ONNX parser would reject {onnx_file}: " + "; ".join(
             f"{f.op} {f.node}: {f.message} Fix: {f.fix}" for f in errors[:5])
             + ("" if len(errors) <= 5 else f"; and {len(errors) - 5} more")
             + f" (edgeseg lint ARTIFACT --target {target} lists them all)")
@@ -149,8 +152,9 @@ def build(cfg: BuildConfig, log: Callable[[str], None] = print) -> dict:
         flags |= 1 << int(trt.NetworkDefinitionCreationFlag.STRONGLY_TYPED)
     network = builder.create_network(flags)
     parser = trt.OnnxParser(network, logger)
-    if not parser.parse_from_file(str(directory / "model.onnx")):
-        raise PlanError("TensorRT's ONNX parser failed on model.onnx:\n" + parse_errors(parser))
+    if not parser.parse_from_file(str(directory / plan.onnx_file)):
+        raise PlanError(f"TensorRT's ONNX parser failed on {plan.onnx_file}:\n"
+                        + parse_errors(parser))
     config, cache = _configure(trt, builder, network, cfg, plan, meta, log)
     layers = layer_placement(trt, network, config) if plan.dla_core is not None else None
     log(f"building {engine_file} ({plan.route}ly typed, TensorRT {trt.__version__}, "
@@ -166,7 +170,7 @@ def build(cfg: BuildConfig, log: Callable[[str], None] = print) -> dict:
     _atomic_write(directory / engine_file, bytes(blob))
     record = build_record(engine_file=engine_file, trt_version=trt.__version__,
                           gpu_name=cuda.name, compute_capability=cuda.compute_capability,
-                          plan=plan, cfg=cfg, onnx_sha256=meta["files"]["model.onnx"],
+                          plan=plan, cfg=cfg, onnx_sha256=meta["files"][plan.onnx_file],
                           seconds=seconds, layers=layers)
     record_build(directory, meta, record)
     log(f"wrote {directory / engine_file} in {seconds:.0f} s")

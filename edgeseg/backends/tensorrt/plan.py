@@ -67,6 +67,21 @@ class Plan:
     calibration: str | None  # None | "cache" | "calibrator"
     trt_major: int = MIN_MAJOR
     notes: tuple[str, ...] = field(default=())
+    onnx_file: str = "model.onnx"  # the graph the build parses (source_onnx)
+
+
+# What `edgeseg quantize --target tensorrt` ships for TensorRT's implicit INT8 (10.x): the FP32
+# graph and the calibration cache that applies to it.
+IMPLICIT_INT8_FILES = ("model.fp32.onnx", "calib.cache")
+
+
+def source_onnx(meta: dict, cfg: BuildConfig) -> str:
+    """The ONNX a build parses: model.onnx, or, for --int8 on an INT8 artifact that ships
+    them, the FP32 graph its calib.cache applies to (the implicit INT8 route of 10.x)."""
+    if cfg.int8 and meta["precision"] == "int8" and \
+            set(IMPLICIT_INT8_FILES) <= set(meta["files"]):
+        return "model.fp32.onnx"
+    return "model.onnx"
 
 
 def parse_version(text: str) -> tuple[int, int, int]:
@@ -130,10 +145,18 @@ def plan_build(meta: dict, cfg: BuildConfig, trt_version: str) -> Plan:
         raise PlanError(f"TensorRT {trt_version} is older than {MIN_MAJOR}.0, which edgeseg "
                         "needs (tensor API, strongly typed networks); on Jetson that is "
                         "JetPack 6.1 or newer (TensorRT 10.3)")
-    precision = meta["precision"]
+    onnx_file = source_onnx(meta, cfg)
+    implicit = onnx_file != "model.onnx"
+    precision = "fp32" if implicit else meta["precision"]
     calib = meta.get("calibration") or {}
     route = _route(cfg, major, trt_version)
     notes = _check_int8_graph(precision, calib, route)
+    if implicit:
+        float_layers = len(calib.get("float_layers") or [])
+        notes.append("implicit INT8 from calib.cache on model.fp32.onnx, the FP32 graph this "
+                     "artifact ships: TensorRT picks each layer's precision itself, so the "
+                     f"Q/DQ graph's float layers ({float_layers}) and its accuracy check do "
+                     "not carry over; the strongly typed build of model.onnx keeps both")
     if (cfg.fp16 or cfg.int8) and route == "strong":
         raise PlanError("--fp16/--int8 are the weakly typed route; a strongly typed build "
                         "takes its precision from the graph")
@@ -156,7 +179,7 @@ def plan_build(meta: dict, cfg: BuildConfig, trt_version: str) -> Plan:
                 workspace_bytes=None if cfg.workspace_mib is None else cfg.workspace_mib << 20,
                 opt_level=cfg.opt_level, dla_core=cfg.dla_core,
                 hardware_compat=cfg.hardware_compat, calibration=calibration,
-                trt_major=major, notes=tuple(notes))
+                trt_major=major, notes=tuple(notes), onnx_file=onnx_file)
 
 
 def _route(cfg: BuildConfig, major: int, trt_version: str) -> str:
@@ -263,7 +286,7 @@ def _profile(inp: dict, cfg: BuildConfig) -> tuple[dict | None, list[str]]:
 
 def trtexec_command(meta: dict, plan: Plan, cfg: BuildConfig, engine_file: str) -> list[str]:
     """The trtexec command line that builds the same engine (run in the artifact directory)."""
-    cmd = ["trtexec", "--onnx=model.onnx", f"--saveEngine={engine_file}"]
+    cmd = ["trtexec", f"--onnx={plan.onnx_file}", f"--saveEngine={engine_file}"]
     # TensorRT 11 types every network strongly; its trtexec no longer needs the flag.
     cmd.append("--stronglyTyped" if plan.route == "strong" and plan.trt_major < 11 else "")
     cmd += [f"--{f.lower()}" for f in plan.flags if f in ("FP16", "INT8")]
