@@ -10,7 +10,7 @@ CPP_BUILD ?= build/cpp
 CPP_DEBS := cmake g++ nlohmann-json3-dev libstb-dev
 GENERATOR := $(if $(shell command -v ninja),-G Ninja,)
 
-.PHONY: install demo test test-slow lint models readme clean cpp cpp-deps modelopt-env trt-cpp-check
+.PHONY: install demo test test-slow lint models readme clean cpp cpp-deps modelopt-env trt-cpp-check gpu-check
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -81,3 +81,12 @@ clean:
 
 readme: $(STAMP)
 	$(PY) scripts/update_readme.py
+
+# The GPU check (scripts/gpu_check.py): every model at 1024x2048 on one NVIDIA GPU, under 8
+# minutes; without a GPU it says so and exits 0. Not $(STAMP): that installs the CPU torch
+# wheel, and the GPU machine brings its own PyTorch (CUDA) and onnxruntime-gpu. The venv's
+# python when there is one, else $(PYTHON), with this checkout importable; flags in
+# GPU_CHECK_ARGS (e.g. GPU_CHECK_ARGS="--budget-s 900 --out /tmp/results").
+gpu-check:
+	PYTHONPATH=$(CURDIR)$${PYTHONPATH:+:$$PYTHONPATH} \
+	  $(if $(wildcard $(PY)),$(PY),$(PYTHON)) scripts/gpu_check.py $(GPU_CHECK_ARGS)

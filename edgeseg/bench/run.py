@@ -5,7 +5,8 @@ Protocol (the README's "Timing methodology" states the same):
   a fixed count (`iters`) or for a wall-clock duration (`seconds`);
 - every timed run is a whole frame path, each phase timed on its own: preprocess (decoded
   HxWx3 uint8 image -> graph input, resize included), compute (the engine's synchronous
-  call; on CUDA split into copy in / compute / copy out by device events), postprocess
+  call; on CUDA split into copy in / compute / copy out by CUDA events in PyTorch and
+  TensorRT, by host timers around ONNX Runtime's synchronous IO-binding calls), postprocess
   (output -> label map at the image's size); end to end is their sum, measured as one span;
 - statistics: min, mean, median, p90, p99, max, std, FPS at the median;
 - peak host memory of the process (ru_maxrss), device memory where the backend reports it,
@@ -58,6 +59,7 @@ class BenchConfig:
     val_limit: int | None = None
     device: str | None = None  # core/devices.py grammar; None: the engine's default device
     compile: bool = False  # torch backend: torch.compile
+    half: bool = False  # torch backend: the module in FP16 (module.half())
     int8_kernels: bool = True
 
     def __post_init__(self) -> None:
@@ -76,6 +78,7 @@ class BenchConfig:
             (self.threads is None or self.threads >= 1,
              f"--threads must be at least 1, got {self.threads}"),
             (not self.compile or backend == "torch", "--compile applies to --backend torch"),
+            (not self.half or backend == "torch", "--half applies to --backend torch"),
         ]
         for ok, msg in checks:
             if not ok:
@@ -90,7 +93,7 @@ def open_runner(cfg: BenchConfig, directory: Path, meta: dict):
             raise ArtifactError("an imported ONNX has no PyTorch model; bench it with "
                                 f"--backend {' or '.join(CPU_ENGINES)}")
         return get_runner("torch", directory, device=cfg.device, threads=cfg.threads,
-                          compile=cfg.compile), file
+                          compile=cfg.compile, half=cfg.half), file
     return get_runner(cfg.backend, directory / file, device=cfg.device, threads=cfg.threads,
                       int8_kernels=cfg.int8_kernels), file
 
@@ -118,9 +121,11 @@ def peak_host_mib() -> float:
     return peak / 2**20 if sys.platform == "darwin" else peak / 1024  # bytes vs KiB
 
 
-def bench(cfg: BenchConfig, *, log: Callable[[str], None] = print,
-          progress: bool = True) -> dict[str, Any]:
-    """Run the protocol; return a result object (edgeseg.bench.results schema)."""
+def bench(cfg: BenchConfig, *, log: Callable[[str], None] = print, progress: bool = True,
+          on_output: Callable[[dict[str, np.ndarray]], None] | None = None) -> dict[str, Any]:
+    """Run the protocol; return a result object (edgeseg.bench.results schema).
+    `on_output` gets the engine's outputs of the last timed run (the test frame's), for a
+    check against a reference without another inference."""
     directory = Path(cfg.artifact)
     meta = read_meta(directory)
     check_batch(meta, cfg.batch)
@@ -137,8 +142,10 @@ def bench(cfg: BenchConfig, *, log: Callable[[str], None] = print,
         pred = GraphPredictor(runner, meta)
         for _ in range(cfg.warmup):
             _time_frame(cfg, runner, pred, frame, meta)
-        times, e2e, power = _timed_runs(cfg, runner, pred, frame, meta, directory, log,
-                                        progress)
+        times, e2e, power, last = _timed_runs(cfg, runner, pred, frame, meta, directory, log,
+                                              progress)
+        if on_output is not None:
+            on_output(last)
         accuracy = None
         if dataset is not None:
             m = evaluate(pred, dataset, progress=progress, limit=cfg.val_limit)
@@ -152,9 +159,11 @@ def bench(cfg: BenchConfig, *, log: Callable[[str], None] = print,
         "schema": SCHEMA, "schema_version": SCHEMA_VERSION,
         "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
         "artifact": _artifact_record(cfg, directory, meta),
-        "backend": {"name": cfg.backend + ("-compile" if cfg.compile else ""), "file": file,
+        "backend": {"name": cfg.backend + ("-compile" if cfg.compile else "")
+                    + ("-half" if cfg.half else ""), "file": file,
                     "options": {"device": cfg.device, "int8_kernels": cfg.int8_kernels,
-                                "compile": cfg.compile, "version": dist_version(cfg.backend)}},
+                                "compile": cfg.compile, "half": cfg.half,
+                                "version": dist_version(cfg.backend)}},
         "config": {k: v for k, v in asdict(cfg).items()
                    if k in ("iters", "seconds", "warmup", "batch", "threads", "image")}
         | {"iters": len(e2e)},
@@ -170,8 +179,9 @@ def bench(cfg: BenchConfig, *, log: Callable[[str], None] = print,
 
 
 def _time_frame(cfg: BenchConfig, runner, pred: GraphPredictor, frame: np.ndarray,
-                meta: dict) -> dict[str, float]:
-    """One whole frame path, each phase in ms ("_e2e": the span of them all)."""
+                meta: dict) -> tuple[dict[str, float], dict[str, np.ndarray]]:
+    """One whole frame path: each phase in ms ("_e2e": the span of them all), and the
+    engine's outputs."""
     name = meta["input"]["name"]
     timed_call = getattr(runner, "infer_timed", None)
     t0 = time.perf_counter()
@@ -190,15 +200,18 @@ def _time_frame(cfg: BenchConfig, runner, pred: GraphPredictor, frame: np.ndarra
     t3 = time.perf_counter()
     phases.setdefault("compute", (t2 - t1) * 1000.0)
     return {"preprocess": (t1 - t0) * 1000.0, **phases,
-            "postprocess": (t3 - t2) * 1000.0, "_e2e": (t3 - t0) * 1000.0}
+            "postprocess": (t3 - t2) * 1000.0, "_e2e": (t3 - t0) * 1000.0}, out
 
 
 def _timed_runs(cfg: BenchConfig, runner, pred: GraphPredictor, frame: np.ndarray,
                 meta: dict, directory: Path, log: Callable[[str], None],
-                progress: bool) -> tuple[dict[str, list[float]], list[float], PowerSampler]:
-    """The timed runs: (ms per phase per run, end-to-end ms per run, the power sampler)."""
+                progress: bool) -> tuple[dict[str, list[float]], list[float], PowerSampler,
+                                         dict[str, np.ndarray]]:
+    """The timed runs: (ms per phase per run, end-to-end ms per run, the power sampler,
+    the last run's outputs)."""
     times: dict[str, list[float]] = {}
     e2e: list[float] = []
+    out: dict[str, np.ndarray] = {}
     iters = cfg.iters if cfg.iters is not None else (None if cfg.seconds else DEFAULT_ITERS)
     what = f"{iters} runs" if iters else f"{cfg.seconds:g} s"
     log(f"bench {directory.name} in {cfg.backend}: {cfg.warmup} warm-up runs, then {what}")
@@ -207,7 +220,7 @@ def _timed_runs(cfg: BenchConfig, runner, pred: GraphPredictor, frame: np.ndarra
     with PowerSampler() as power:
         start = time.perf_counter()
         for _ in bar:
-            r = _time_frame(cfg, runner, pred, frame, meta)
+            r, out = _time_frame(cfg, runner, pred, frame, meta)
             e2e.append(r.pop("_e2e"))
             for k, v in r.items():
                 times.setdefault(k, []).append(v)
@@ -215,14 +228,15 @@ def _timed_runs(cfg: BenchConfig, runner, pred: GraphPredictor, frame: np.ndarra
                 break
     if hasattr(bar, "close"):
         bar.close()
-    return times, e2e, power
+    return times, e2e, power, out
 
 
 def _artifact_record(cfg: BenchConfig, directory: Path, meta: dict) -> dict[str, Any]:
     """The result's artifact section: what was run, and the accuracy meta.json records."""
     calib = meta.get("calibration") or {}
     return {"path": str(directory.resolve()), "model": meta["model"]["name"],
-            "precision": "fp32" if cfg.backend == "torch" else meta["precision"],
+            "precision": ("fp16" if cfg.half else "fp32") if cfg.backend == "torch"
+            else meta["precision"],
             "artifact_precision": meta["precision"], "target": calib.get("target"),
             "input_shape": meta["input"]["shape"], "output_kind": meta["output"]["kind"],
             "onnx_sha256": meta["files"].get("model.onnx"),

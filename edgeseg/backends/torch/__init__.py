@@ -1,6 +1,9 @@
 """PyTorch eager backend: the artifact's FP32 model rebuilt from its meta (checkpoint or
 registry seed), as a user's own PyTorch code would run it. It is every benchmark table's
-"before" row; `compile=True` runs it through `torch.compile` instead (where that works).
+"before" row; `compile=True` runs it through `torch.compile` instead (where that works), and
+`half=True` runs it in FP16 (`module.half()`: FP16 weights and math; the FP32 input is cast
+on the device and the output cast back, so callers see the FP32 tensors an FP16 artifact
+takes and gives).
 
 On CUDA, `infer_timed` splits one call into copy in / compute / copy out with CUDA events
 (host timers around asynchronous launches would measure only the launch).
@@ -30,13 +33,14 @@ class Runner(GraphIO):
     """`with Runner(artifact_dir) as r: r.infer({"input": x})`."""
 
     def __init__(self, artifact_dir: str | Path, *, device: str = "cpu",
-                 threads: int | None = None, compile: bool = False,
+                 threads: int | None = None, compile: bool = False, half: bool = False,
                  output_names: list[str] | None = None, int8_kernels: bool = True) -> None:
         # output_names, int8_kernels: the uniform runner signature; an FP32 module has neither.
         self.artifact = Path(artifact_dir)
         self.device = device
         self.threads = threads
         self.compile = compile
+        self.half = half
         self.module = None
         self._lock = threading.Lock() if compile else contextlib.nullcontext()
 
@@ -60,7 +64,13 @@ class Runner(GraphIO):
             raise type(e)(f"{self.artifact}: {e}") from e
         except Exception as e:  # an unreadable checkpoint, options the model does not take
             raise load_failed(self.artifact, "PyTorch", e) from e
+        if self.device.startswith("cuda"):
+            # The peak device_peak_mib reports is this runner's, not that of every model
+            # the process ran before it.
+            torch.cuda.reset_peak_memory_stats(self.device)
         module = module.to(self.device).eval()
+        if self.half:
+            module = module.half()
         if self.compile:
             try:
                 module = torch.compile(module)
@@ -93,7 +103,7 @@ class Runner(GraphIO):
         if not self.device.startswith("cuda"):
             t0 = time.perf_counter()
             with torch.inference_mode():
-                y = module(x)
+                y = self._forward(module, x)
             ms = (time.perf_counter() - t0) * 1000.0
             return {self.output_name: y.numpy()}, {"compute": ms}
         # The current CUDA device is per thread: name it, or a second thread would record
@@ -104,7 +114,7 @@ class Runner(GraphIO):
             xd = x.pin_memory().to(self.device, non_blocking=True)
             ev[1].record()
             with torch.inference_mode():
-                y = module(xd)
+                y = self._forward(module, xd)
             ev[2].record()
             host = y.to("cpu", non_blocking=True)
             ev[3].record()
@@ -112,6 +122,14 @@ class Runner(GraphIO):
         return {self.output_name: host.numpy()}, {
             "copy_in": ev[0].elapsed_time(ev[1]), "compute": ev[1].elapsed_time(ev[2]),
             "copy_out": ev[2].elapsed_time(ev[3])}
+
+    def _forward(self, module, x):
+        # The casts belong to the compute phase: the copies move the FP32 tensors the
+        # graph's interface has, as with every other engine.
+        if not self.half:
+            return module(x)
+        y = module(x.half())
+        return y.float() if y.is_floating_point() else y
 
     def device_peak_mib(self) -> float | None:
         if self.device.startswith("cuda"):
