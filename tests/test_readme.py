@@ -3,22 +3,19 @@ every relative link resolves, and the README stays a front door."""
 
 from __future__ import annotations
 
-import importlib.util
 import re
 from pathlib import Path
 
 import pytest
+
+from tests.scripts import load_script
 
 ROOT = Path(__file__).resolve().parent.parent
 README_MAX_LINES = 250
 
 
 def load_updater():
-    spec = importlib.util.spec_from_file_location("update_readme",
-                                                  ROOT / "scripts/update_readme.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_script("update_readme")
 
 
 def pages() -> list[Path]:

@@ -5,7 +5,6 @@ a TensorRT release is one that release's trtexec parses (its own option parser, 
 from __future__ import annotations
 
 import functools
-import importlib.util
 import shlex
 import subprocess
 import sys
@@ -14,11 +13,9 @@ from pathlib import Path
 import pytest
 
 from edgeseg.cli.main import main
+from tests.scripts import load_script
 
-ROOT = Path(__file__).resolve().parents[2]
-spec = importlib.util.spec_from_file_location("trt_cpp_check", ROOT / "scripts/trt_cpp_check.py")
-finder = importlib.util.module_from_spec(spec)
-spec.loader.exec_module(finder)
+finder = load_script("trt_cpp_check")
 SOURCES = finder.sources_dir(None)
 RELEASES = [r.name for r in finder.releases(SOURCES)] if SOURCES else []
 pytestmark = pytest.mark.skipif(not RELEASES, reason="TensorRT's public sources not found "

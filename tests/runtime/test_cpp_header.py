@@ -3,21 +3,17 @@ cpp/src/engines_generated.hpp is what scripts/gen_cpp_header.py writes for it to
 
 from __future__ import annotations
 
-import importlib.util
 import re
 from pathlib import Path
 
 from edgeseg.core.capabilities import ALIASES, AUTO_ORDER, ENGINES
+from tests.scripts import load_script
 
 ROOT = Path(__file__).resolve().parents[2]
 
 
 def load_generator():
-    spec = importlib.util.spec_from_file_location("gen_cpp_header",
-                                                  ROOT / "scripts/gen_cpp_header.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_script("gen_cpp_header")
 
 
 def test_committed_header_is_current():

@@ -4,23 +4,16 @@ of an API a release does not have fails it (so the check can fail)."""
 
 from __future__ import annotations
 
-import importlib.util
 from pathlib import Path
 
 import pytest
 
+from tests.scripts import load_script
+
 ROOT = Path(__file__).resolve().parents[2]
 
 
-def load():
-    spec = importlib.util.spec_from_file_location("trt_cpp_check",
-                                                  ROOT / "scripts/trt_cpp_check.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-check = load()
+check = load_script("trt_cpp_check")
 SOURCES = check.sources_dir(None)
 CUDA = check.cuda_include()
 pytestmark = pytest.mark.skipif(SOURCES is None or CUDA is None,
