@@ -17,7 +17,7 @@ from edgeseg.core.errors import EXIT_CODES, EdgesegError, exit_code
 # is imported only when that command runs (or for the full help): `edgeseg segment` stays
 # as light as the runtime it calls.
 COMMANDS = {"models": "models", "data": "data", "train": "train", "eval": "train",
-            "baseline": "baseline", "export": "export", "compare": "export",
+            "baseline": "baseline", "convert": "convert", "export": "export", "compare": "export",
             "lint": "export", "import": "export", "calib": "quantize", "quantize": "quantize",
             "build": "build", "segment": "segment", "bench": "bench", "report": "report",
             "demo": "demo"}

@@ -95,6 +95,31 @@ CAMVID = ClassSet(
      (128, 128, 0), (192, 128, 128), (64, 64, 128), (64, 0, 128), (64, 64, 0), (0, 128, 192)),
 )
 
+
+
+def voc_palette(n: int) -> tuple[tuple[int, int, int], ...]:
+    """PASCAL VOC's colour map: the bits of a class id spread over R, G and B, three at a
+    time from the high bit down (the palette of its label PNGs)."""
+    out = []
+    for c in range(n):
+        r = g = b = 0
+        for shift in range(7, -1, -1):
+            r |= ((c >> 0) & 1) << shift
+            g |= ((c >> 1) & 1) << shift
+            b |= ((c >> 2) & 1) << shift
+            c >>= 3
+        out.append((r, g, b))
+    return tuple(out)
+
+
+VOC = ClassSet(
+    "voc",
+    ("background", "aeroplane", "bicycle", "bird", "boat", "bottle", "bus", "car", "cat",
+     "chair", "cow", "diningtable", "dog", "horse", "motorbike", "person", "pottedplant",
+     "sheep", "sofa", "train", "tvmonitor"),
+    voc_palette(21),
+)
+
 # The synthetic street scenes: Cityscapes' names and colours for the classes they draw.
 SYNTHETIC = ClassSet(
     "synthetic",

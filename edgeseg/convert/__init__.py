@@ -1,0 +1,125 @@
+"""Published checkpoints into edgeseg checkpoints (`edgeseg convert --from SOURCE CKPT`).
+
+A source module (edgeseg/convert/<source>.py) maps one repository's state-dict layout onto an
+edgeseg model: it recognises the variant from the tensors it is given (backbone, output
+stride, head), renames every tensor it uses, and lists every tensor it drops (auxiliary
+heads, optimizer state) with the reason. This module checks the rest: no tensor is left
+unaccounted for, shapes match, the model loads strictly, and the result is an ordinary
+edgeseg checkpoint (model, classes, preprocessing, weights) that export, quantize, eval and
+segment take. Files are read with `torch.load(weights_only=True)` only.
+"""
+
+from __future__ import annotations
+
+import importlib
+import pickle
+import struct
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from edgeseg.checkpoint import load_state, save_checkpoint
+from edgeseg.core.artifact import sha256
+from edgeseg.core.errors import InputError, MissingInput, UsageError
+from edgeseg.data.classes import ClassSet
+from edgeseg.data.transforms import Preprocess
+from edgeseg.models import create_model
+
+# source name -> (its module: edgeseg/convert/<module>.py, or a dotted path; what it reads)
+SOURCES: dict[str, tuple[str, str]] = {
+    "coincheung-bisenet": ("coincheung_bisenet", "CoinCheung/BiSeNet: BiSeNetV1 (ResNet-18) "
+                           "and BiSeNetV2, Cityscapes and COCO-Stuff"),
+    "vainf-deeplabv3plus": ("vainf_deeplabv3plus", "VainF/DeepLabV3Plus-Pytorch: MobileNetV2, "
+                            "ResNet-50/101, output stride 8/16, Cityscapes and VOC"),
+}
+
+
+class ConversionError(InputError):
+    """A checkpoint that is not what the source says it is: the message names what was
+    expected and what was found."""
+
+
+@dataclass
+class Converted:
+    """What a source's `convert(state_dict, **hints)` returns."""
+    model: str  # registry name
+    options: dict[str, Any]
+    classes: ClassSet
+    preprocess: Preprocess
+    state_dict: dict[str, Any]  # our key -> tensor
+    used: set[str] = field(default_factory=set)  # source keys that went into state_dict
+    dropped: dict[str, str] = field(default_factory=dict)  # source key -> why
+    variant: str = ""  # what was recognised, for messages and the checkpoint
+    published: dict[str, Any] = field(default_factory=dict)  # the source's own figures
+
+
+def load_tensors(path: str | Path, unwrap: tuple[str, ...] = ("state_dict", "model")) -> dict:
+    """The state dict in a published checkpoint file: read with weights_only=True (a pickle
+    that needs code is refused), unwrapped from the usual {"state_dict": ...} containers."""
+    import torch
+
+    path = Path(path)
+    if not path.is_file():
+        raise MissingInput(f"{path}: checkpoint file not found")
+    try:
+        obj = torch.load(path, map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError as e:
+        raise ConversionError(f"{path}: refused: loading it would run code from the file "
+                              f"(weights_only=True: {str(e).splitlines()[0]}); save its "
+                              "state_dict alone with torch.save(model.state_dict(), ...)") from None
+    except (RuntimeError, OSError, EOFError, ValueError, struct.error) as e:
+        raise ConversionError(f"{path}: not a loadable PyTorch checkpoint, or truncated "
+                              f"({e})") from None
+    for key in unwrap:
+        if isinstance(obj, dict) and isinstance(obj.get(key), dict):
+            obj = obj[key]
+    if not isinstance(obj, dict) or not obj or not all(hasattr(v, "shape")
+                                                       for v in obj.values()):
+        raise ConversionError(f"{path}: no state dict of tensors inside (keys: "
+                              f"{list(obj)[:5] if isinstance(obj, dict) else type(obj).__name__})")
+    return {k.removeprefix("module."): v for k, v in obj.items()}
+
+
+def source_module(name: str):
+    if name not in SOURCES:
+        raise UsageError(f"unknown convert source {name!r}; known: "
+                         + ", ".join(f"{n} ({s})" for n, (_, s) in sorted(SOURCES.items())))
+    module = SOURCES[name][0]
+    return importlib.import_module(module if "." in module else f"edgeseg.convert.{module}")
+
+
+def check(conv: Converted, source: dict[str, Any], where: str):
+    """Every source tensor used or dropped with a reason, and the model loads strictly."""
+    left = sorted(set(source) - conv.used - set(conv.dropped))
+    if left:
+        raise ConversionError(f"{where}: {len(left)} tensor(s) of the checkpoint are neither "
+                              f"converted nor known to be droppable ({', '.join(left[:6])}"
+                              f"{', ...' if len(left) > 6 else ''}): not a {conv.variant} "
+                              "checkpoint of this source")
+    model = create_model(conv.model, num_classes=conv.classes.num_classes, **conv.options)
+    load_state(model, conv.state_dict, where)  # strict: names and shapes
+    return model.eval()
+
+
+def convert(source: str, checkpoint: str | Path, out: str | Path, *,
+            log: Callable[[str], None] = print, **hints) -> Path:
+    """Convert `checkpoint` (a file published by `source`) into an edgeseg checkpoint at
+    `out`; `hints` go to the source (e.g. classes=, when the file cannot tell)."""
+    module = source_module(source)
+    tensors = load_tensors(checkpoint, getattr(module, "UNWRAP", ("state_dict", "model")))
+    conv: Converted = module.convert(tensors, **hints)
+    check(conv, tensors, str(checkpoint))
+    save_checkpoint(out, {
+        "model": {"name": conv.model, "options": conv.options,
+                  "num_classes": conv.classes.num_classes},
+        "classes": conv.classes.to_dict(), "preprocess": conv.preprocess.to_dict(),
+        "train": None, "iteration": None, "metrics": conv.published,
+        "converted_from": {"source": source, "file": Path(checkpoint).name,
+                           "sha256": sha256(Path(checkpoint)), "variant": conv.variant,
+                           "dropped": conv.dropped},
+        "state_dict": conv.state_dict})
+    log(f"converted {Path(checkpoint).name} ({source}: {conv.variant}) -> {out}: "
+        f"{len(conv.used)} tensors used, {len(conv.dropped)} dropped "
+        f"({', '.join(sorted(set(conv.dropped.values()))) or 'none'})")
+    return Path(out)
