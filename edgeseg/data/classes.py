@@ -120,6 +120,39 @@ VOC = ClassSet(
     voc_palette(21),
 )
 
+# COCO-Stuff's 171 classes as most reimplementations train it (CoinCheung/BiSeNet among them):
+# the 182 label ids less the 11 thing ids that have no annotation, the 80 things in COCO's id
+# order, then the 91 stuff classes. The dataset defines no colours; the VOC colour map from
+# its second entry on keeps black free for unlabelled pixels.
+COCO_STUFF = ClassSet(
+    "coco-stuff",
+    ("person", "bicycle", "car", "motorcycle", "airplane", "bus", "train", "truck", "boat",
+     "traffic light", "fire hydrant", "stop sign", "parking meter", "bench", "bird", "cat",
+     "dog", "horse", "sheep", "cow", "elephant", "bear", "zebra", "giraffe", "backpack",
+     "umbrella", "handbag", "tie", "suitcase", "frisbee", "skis", "snowboard", "sports ball",
+     "kite", "baseball bat", "baseball glove", "skateboard", "surfboard", "tennis racket",
+     "bottle", "wine glass", "cup", "fork", "knife", "spoon", "bowl", "banana", "apple",
+     "sandwich", "orange", "broccoli", "carrot", "hot dog", "pizza", "donut", "cake", "chair",
+     "couch", "potted plant", "bed", "dining table", "toilet", "tv", "laptop", "mouse",
+     "remote", "keyboard", "cell phone", "microwave", "oven", "toaster", "sink",
+     "refrigerator", "book", "clock", "vase", "scissors", "teddy bear", "hair drier",
+     "toothbrush",
+     "banner", "blanket", "branch", "bridge", "building-other", "bush", "cabinet", "cage",
+     "cardboard", "carpet", "ceiling-other", "ceiling-tile", "cloth", "clothes", "clouds",
+     "counter", "cupboard", "curtain", "desk-stuff", "dirt", "door-stuff", "fence",
+     "floor-marble", "floor-other", "floor-stone", "floor-tile", "floor-wood", "flower", "fog",
+     "food-other", "fruit", "furniture-other", "grass", "gravel", "ground-other", "hill",
+     "house", "leaves", "light", "mat", "metal", "mirror-stuff", "moss", "mountain", "mud",
+     "napkin", "net", "paper", "pavement", "pillow", "plant-other", "plastic", "platform",
+     "playingfield", "railing", "railroad", "river", "road", "rock", "roof", "rug", "salad",
+     "sand", "sea", "shelf", "sky-other", "skyscraper", "snow", "solid-other", "stairs",
+     "stone", "straw", "structural-other", "table", "tent", "textile-other", "towel", "tree",
+     "vegetable", "wall-brick", "wall-concrete", "wall-other", "wall-panel", "wall-stone",
+     "wall-tile", "wall-wood", "water-other", "waterdrops", "window-blind", "window-other",
+     "wood"),
+    voc_palette(172)[1:],
+)
+
 # The synthetic street scenes: Cityscapes' names and colours for the classes they draw.
 SYNTHETIC = ClassSet(
     "synthetic",

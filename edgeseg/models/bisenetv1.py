@@ -12,6 +12,7 @@ training (the paper's alpha = 1).
 from __future__ import annotations
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 from edgeseg.models.backbones.resnet import resnet18
@@ -25,6 +26,8 @@ BACKBONES = ("resnet18", "xception39")
 # parameters), 64 with Xception39 (TorchSeg's configuration, the paper's 2.9 GMACs at 360x640;
 # at 256 this conv alone would cost 2 GMACs there).
 HEAD_WIDTH = {"resnet18": 256, "xception39": 64}
+UPSAMPLE_MODES = ("bilinear", "nearest")
+FFM_ATTENTIONS = ("paper", "conv-bn")
 
 
 class SpatialPath(nn.Sequential):
@@ -47,8 +50,10 @@ class AttentionRefinement(nn.Module):
 
 
 class ContextPath(nn.Module):
-    def __init__(self, backbone: str, in_ch: int, ch: int = 128) -> None:
+    def __init__(self, backbone: str, in_ch: int, ch: int = 128,
+                 upsample: str = "bilinear") -> None:
         super().__init__()
+        self.upsample = upsample
         self.backbone = resnet18(in_channels=in_ch) if backbone == "resnet18" else Xception39(
             in_channels=in_ch)
         c16, c32 = self.backbone.out_channels[-2:]
@@ -62,23 +67,33 @@ class ContextPath(nn.Module):
         """Returns the refined context at 1/8 and at 1/16 (both `ch` channels)."""
         *_, f16, f32 = self.backbone(x)
         ctx32 = self.arm32(f32) + self.global_context(global_avg_pool(f32))
-        up32 = self.refine32(resize(ctx32, f16.shape[-2:]))
+        up32 = self.refine32(self._up(ctx32, f16.shape[-2:]))
         ctx16 = self.arm16(f16) + up32
         size8 = (f16.shape[-2] * 2, f16.shape[-1] * 2)
-        return self.refine16(resize(ctx16, size8)), up32
+        return self.refine16(self._up(ctx16, size8)), up32
+
+    def _up(self, x: torch.Tensor, size) -> torch.Tensor:
+        if self.upsample == "nearest":
+            return F.interpolate(x, size=tuple(size), mode="nearest")
+        return resize(x, size)
 
 
 class FeatureFusion(nn.Module):
     """Concatenate, 1x1 conv-BN-ReLU, then the paper's channel attention: global pooling,
-    1x1 conv, ReLU, 1x1 conv, sigmoid (no BatchNorm), applied as x + x * attention."""
+    1x1 conv, ReLU, 1x1 conv, sigmoid (no BatchNorm), applied as x + x * attention.
+    `attention="conv-bn"`: one 1x1 conv (no bias) and BatchNorm before the sigmoid instead,
+    the ARM's form, which CoinCheung/BiSeNet's released weights use."""
 
-    def __init__(self, in_ch: int, out_ch: int) -> None:
+    def __init__(self, in_ch: int, out_ch: int, attention: str = "paper") -> None:
         super().__init__()
         self.blend = ConvBNAct(in_ch, out_ch, 1)
-        self.attention = nn.Sequential(
-            nn.Conv2d(out_ch, out_ch, 1), nn.ReLU(inplace=True), nn.Conv2d(out_ch, out_ch, 1),
-            nn.Sigmoid(),
-        )
+        if attention == "conv-bn":
+            self.attention: nn.Module = ConvBNAct(out_ch, out_ch, 1, act=nn.Sigmoid)
+        else:
+            self.attention = nn.Sequential(
+                nn.Conv2d(out_ch, out_ch, 1), nn.ReLU(inplace=True),
+                nn.Conv2d(out_ch, out_ch, 1), nn.Sigmoid(),
+            )
 
     def forward(self, spatial: torch.Tensor, context: torch.Tensor) -> torch.Tensor:
         x = self.blend(torch.cat([spatial, context], dim=1))
@@ -94,12 +109,13 @@ class BiSeNetV1(SegmentationModel):
     # ARM/FFM attention and the global context have BatchNorm after global pooling.
     needs_batch_stats_on_pooled = True
 
-    def __init__(self, *, num_classes: int, backbone: str, in_channels: int, pad: str) -> None:
+    def __init__(self, *, num_classes: int, backbone: str, in_channels: int, pad: str,
+                 context_upsample: str = "bilinear", ffm_attention: str = "paper") -> None:
         super().__init__(num_classes=num_classes, in_channels=in_channels, pad=pad,
                          aux_weights=(1.0, 1.0))
         self.spatial = SpatialPath(in_channels)
-        self.context = ContextPath(backbone, in_channels)
-        self.ffm = FeatureFusion(256, 256)
+        self.context = ContextPath(backbone, in_channels, upsample=context_upsample)
+        self.ffm = FeatureFusion(256, 256, ffm_attention)
         self.head = OutputHead(256, HEAD_WIDTH[backbone], num_classes)
         self.aux8 = OutputHead(128, 64, num_classes)
         self.aux16 = OutputHead(128, 64, num_classes)
@@ -117,8 +133,18 @@ class BiSeNetV1(SegmentationModel):
     variants={"resnet18": {"backbone": "resnet18"}, "xception39": {"backbone": "xception39"}},
 )
 def bisenetv1(
-    *, num_classes: int, backbone: str = "resnet18", in_channels: int = 3, pad: str = "pad"
+    *, num_classes: int, backbone: str = "resnet18", in_channels: int = 3, pad: str = "pad",
+    context_upsample: str = "bilinear", ffm_attention: str = "paper",
 ) -> BiSeNetV1:
-    """BiSeNet V1; `backbone` is resnet18 (default, about 13.3 M parameters) or xception39."""
+    """BiSeNet V1; `backbone` is resnet18 (default, about 13.3 M parameters) or xception39.
+
+    For weights trained elsewhere: `context_upsample` is how the context path doubles the
+    1/32 and 1/16 maps, "bilinear" (default) or "nearest"; `ffm_attention` is the fusion
+    module's channel attention, "paper" (default: conv, ReLU, conv) or "conv-bn" (one conv
+    and BatchNorm). CoinCheung/BiSeNet's released weights need "nearest" and "conv-bn".
+    """
     check_choice("bisenetv1", "backbone", backbone, BACKBONES)
-    return BiSeNetV1(num_classes=num_classes, backbone=backbone, in_channels=in_channels, pad=pad)
+    check_choice("bisenetv1", "context_upsample", context_upsample, UPSAMPLE_MODES)
+    check_choice("bisenetv1", "ffm_attention", ffm_attention, FFM_ATTENTIONS)
+    return BiSeNetV1(num_classes=num_classes, backbone=backbone, in_channels=in_channels, pad=pad,
+                     context_upsample=context_upsample, ffm_attention=ffm_attention)

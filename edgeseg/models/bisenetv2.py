@@ -11,11 +11,14 @@ other at both resolutions. Booster training: four auxiliary heads on semantic st
 from __future__ import annotations
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 from edgeseg.models.base import SegmentationModel
 from edgeseg.models.layers import ConvBNAct, global_avg_pool, resize
-from edgeseg.models.registry import register_model
+from edgeseg.models.registry import check_choice, register_model
+
+UPSAMPLE_MODES = ("bilinear", "nearest")
 
 
 class DetailBranch(nn.Sequential):
@@ -102,8 +105,9 @@ class SemanticBranch(nn.Module):
 class BGA(nn.Module):
     """Bilateral guided aggregation: detail (1/8) and semantic (1/32) gate each other."""
 
-    def __init__(self, ch: int = 128) -> None:
+    def __init__(self, ch: int = 128, upsample: str = "bilinear") -> None:
         super().__init__()
+        self.upsample = upsample
         self.detail_keep = nn.Sequential(
             ConvBNAct(ch, ch, 3, groups=ch, act=False), nn.Conv2d(ch, ch, 1, bias=False))
         self.detail_down = nn.Sequential(
@@ -115,9 +119,14 @@ class BGA(nn.Module):
 
     def forward(self, detail: torch.Tensor, semantic: torch.Tensor) -> torch.Tensor:
         size = detail.shape[-2:]
-        high = self.detail_keep(detail) * torch.sigmoid(resize(self.semantic_up(semantic), size))
+        high = self.detail_keep(detail) * torch.sigmoid(self._up(self.semantic_up(semantic), size))
         low = self.detail_down(detail) * torch.sigmoid(self.semantic_keep(semantic))
-        return self.fuse(high + resize(low, size))
+        return self.fuse(high + self._up(low, size))
+
+    def _up(self, x: torch.Tensor, size: torch.Size) -> torch.Tensor:
+        if self.upsample == "nearest":
+            return F.interpolate(x, size=tuple(size), mode="nearest")
+        return resize(x, size)
 
 
 class SegHead(nn.Sequential):
@@ -131,15 +140,16 @@ class SegHead(nn.Sequential):
 class BiSeNetV2(SegmentationModel):
     needs_batch_stats_on_pooled = True  # BatchNorm in the context-embedding block
 
-    def __init__(self, *, num_classes: int, in_channels: int, pad: str) -> None:
+    def __init__(self, *, num_classes: int, in_channels: int, pad: str,
+                 bga_upsample: str = "bilinear", aux_heads: bool = True) -> None:
         super().__init__(num_classes=num_classes, in_channels=in_channels, pad=pad,
-                         aux_weights=(1.0, 1.0, 1.0, 1.0))
+                         aux_weights=(1.0, 1.0, 1.0, 1.0) if aux_heads else ())
         self.detail = DetailBranch(in_channels)
         self.semantic = SemanticBranch(in_channels)
-        self.bga = BGA(128)
+        self.bga = BGA(128, bga_upsample)
         self.head = SegHead(128, 1024, num_classes)
         self.aux_heads = nn.ModuleList(
-            SegHead(ch, 128, num_classes) for ch in (16, 32, 64, 128)
+            SegHead(ch, 128, num_classes) for ch in ((16, 32, 64, 128) if aux_heads else ())
         )
 
     def _forward(self, x: torch.Tensor) -> tuple[torch.Tensor, list[torch.Tensor]]:
@@ -154,6 +164,16 @@ class BiSeNetV2(SegmentationModel):
     summary="BiSeNet V2: detail + semantic branches, guided aggregation, booster aux heads",
     variants={"default": {}},
 )
-def bisenetv2(*, num_classes: int, in_channels: int = 3, pad: str = "pad") -> BiSeNetV2:
-    """BiSeNet V2 (about 3.4 M parameters with 19 classes, the common reimplementation)."""
-    return BiSeNetV2(num_classes=num_classes, in_channels=in_channels, pad=pad)
+def bisenetv2(*, num_classes: int, in_channels: int = 3, pad: str = "pad",
+              bga_upsample: str = "bilinear", aux_heads: bool = True) -> BiSeNetV2:
+    """BiSeNet V2 (about 3.4 M parameters with 19 classes, the common reimplementation).
+
+    `bga_upsample`: how the guided aggregation brings the 1/32 maps to 1/8, "bilinear"
+    (default) or "nearest" (CoinCheung/BiSeNet's nn.Upsample, which its released weights
+    were trained with). `aux_heads=False` builds no booster heads: for weights published
+    without ours (CoinCheung's heads have another layout), inference and fine-tuning
+    without auxiliary losses.
+    """
+    check_choice("bisenetv2", "bga_upsample", bga_upsample, UPSAMPLE_MODES)
+    return BiSeNetV2(num_classes=num_classes, in_channels=in_channels, pad=pad,
+                     bga_upsample=bga_upsample, aux_heads=bool(aux_heads))
