@@ -7,6 +7,13 @@ channels, concatenated with the 4x-upsampled ASPP output, refined by two separab
 
 Image pooling is a mean over H and W followed by a 1x1 conv and an *expand* back to the
 feature size (not an interpolation from 1x1), which every backend executes exactly.
+
+Options for the layouts of ports whose weights edgeseg converts (VainF/DeepLabV3Plus-Pytorch:
+`head_conv="conv"` or `"separable-nobn"`, `decoder_convs=1`, `dilate_first_block=False`,
+`backbone_padding="block"`, `resnet_depth` 50 or 101); the defaults are the layout above.
+`head_conv` is the form of every 3x3 conv in ASPP and the decoder: `"separable"` (depthwise
+-> BN -> ReLU -> pointwise -> BN -> ReLU), `"conv"` (a dense 3x3 conv -> BN -> ReLU) or
+`"separable-nobn"` (depthwise straight into pointwise, then one BN -> ReLU).
 """
 
 from __future__ import annotations
@@ -14,21 +21,41 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from edgeseg.models.backbones.mobilenetv2 import MobileNetV2
-from edgeseg.models.backbones.resnet import atrous_schedule, resnet50
+from edgeseg.models.backbones.mobilenetv2 import PADDINGS, MobileNetV2
+from edgeseg.models.backbones.resnet import atrous_schedule, resnet50, resnet101
 from edgeseg.models.backbones.xception import AlignedXception
 from edgeseg.models.base import SegmentationModel
 from edgeseg.models.layers import ConvBNAct, SeparableConv, global_avg_pool, resize
 from edgeseg.models.registry import check_choice, register_model
 
 BACKBONES = ("mobilenetv2", "resnet50", "xception")
+HEAD_CONVS = ("separable", "conv", "separable-nobn")
+
+
+class DepthwisePointwise(nn.Sequential):
+    """Depthwise 3x3 straight into a pointwise conv, one BN and ReLU after both."""
+
+    def __init__(self, in_ch: int, out_ch: int, dilation: int = 1) -> None:
+        super().__init__()
+        self.depthwise = nn.Conv2d(in_ch, in_ch, 3, 1, dilation, dilation, groups=in_ch,
+                                   bias=False)
+        self.pointwise = ConvBNAct(in_ch, out_ch, 1)
+
+
+def conv3x3(kind: str, in_ch: int, out_ch: int, dilation: int = 1) -> nn.Module:
+    if kind == "conv":
+        return ConvBNAct(in_ch, out_ch, 3, 1, dilation)
+    if kind == "separable-nobn":
+        return DepthwisePointwise(in_ch, out_ch, dilation)
+    return SeparableConv(in_ch, out_ch, dilation=dilation)
 
 
 class ASPP(nn.Module):
-    def __init__(self, in_ch: int, out_ch: int, rates: tuple[int, int, int]) -> None:
+    def __init__(self, in_ch: int, out_ch: int, rates: tuple[int, int, int],
+                 conv: str = "separable") -> None:
         super().__init__()
         self.conv1x1 = ConvBNAct(in_ch, out_ch, 1)
-        self.atrous = nn.ModuleList(SeparableConv(in_ch, out_ch, dilation=r) for r in rates)
+        self.atrous = nn.ModuleList(conv3x3(conv, in_ch, out_ch, r) for r in rates)
         self.image_pool = ConvBNAct(in_ch, out_ch, 1)
         self.project = nn.Sequential(ConvBNAct(out_ch * 5, out_ch, 1), nn.Dropout(0.1))
 
@@ -42,23 +69,30 @@ class DeepLabV3Plus(SegmentationModel):
     needs_batch_stats_on_pooled = True  # BatchNorm in the image-pooling branch
 
     def __init__(
-        self, *, num_classes: int, backbone: str, output_stride: int, in_channels: int, pad: str
+        self, *, num_classes: int, backbone: str, output_stride: int, in_channels: int, pad: str,
+        head_conv: str = "separable", decoder_convs: int = 2, backbone_padding: str = "conv",
+        dilate_first_block: bool = True, resnet_depth: int = 50,
     ) -> None:
         super().__init__(num_classes=num_classes, in_channels=in_channels, pad=pad)
         if backbone == "mobilenetv2":
             self.backbone: nn.Module = MobileNetV2(
-                in_channels=in_channels, output_stride=output_stride
+                in_channels=in_channels, output_stride=output_stride, padding=backbone_padding
             )
         elif backbone == "xception":
             self.backbone = AlignedXception(in_channels=in_channels, output_stride=output_stride)
         else:
             strides, dilations = atrous_schedule(output_stride)
-            self.backbone = resnet50(in_channels=in_channels, strides=strides, dilations=dilations)
+            build = resnet101 if resnet_depth == 101 else resnet50
+            self.backbone = build(in_channels=in_channels, strides=strides, dilations=dilations,
+                                  dilate_first_block=dilate_first_block)
         low_ch, high_ch = self.backbone.out_channels[0], self.backbone.out_channels[-1]
         base_rates = (6, 12, 18)
-        self.aspp = ASPP(high_ch, 256, tuple(r * 16 // output_stride for r in base_rates))
+        self.aspp = ASPP(high_ch, 256, tuple(r * 16 // output_stride for r in base_rates),
+                         head_conv)
         self.reduce_low = ConvBNAct(low_ch, 48, 1)
-        self.decoder = nn.Sequential(SeparableConv(256 + 48, 256), SeparableConv(256, 256))
+        self.decoder = nn.Sequential(conv3x3(head_conv, 256 + 48, 256),
+                                     *(conv3x3(head_conv, 256, 256)
+                                       for _ in range(decoder_convs - 1)))
         self.classifier = nn.Conv2d(256, num_classes, 1)
 
     def _forward(self, x: torch.Tensor) -> tuple[torch.Tensor, list[torch.Tensor]]:
@@ -85,12 +119,33 @@ def deeplabv3plus(
     output_stride: int = 16,
     in_channels: int = 3,
     pad: str = "pad",
+    head_conv: str = "separable",
+    decoder_convs: int = 2,
+    backbone_padding: str = "conv",
+    dilate_first_block: bool = True,
+    resnet_depth: int = 50,
 ) -> DeepLabV3Plus:
     """DeepLabv3+; `backbone` in mobilenetv2|resnet50|xception (aligned Xception-65),
-    `output_stride` 16 (default) or 8 (ASPP rates doubled, 4x the backbone's late compute)."""
+    `output_stride` 16 (default) or 8 (ASPP rates doubled, 4x the backbone's late compute).
+
+    Layout options (the module docstring says which port uses which): `head_conv`
+    separable|conv|separable-nobn, `decoder_convs` 2|1, `backbone_padding` conv|block
+    (MobileNetV2), `dilate_first_block` (ResNet; False: torchvision's dilation),
+    `resnet_depth` 50|101 (with backbone="resnet50": the ResNet family's depth)."""
     check_choice("deeplabv3plus", "backbone", backbone, BACKBONES)
     check_choice("deeplabv3plus", "output_stride", output_stride, (8, 16))
+    check_choice("deeplabv3plus", "head_conv", head_conv, HEAD_CONVS)
+    check_choice("deeplabv3plus", "decoder_convs", decoder_convs, (1, 2))
+    check_choice("deeplabv3plus", "backbone_padding", backbone_padding, PADDINGS)
+    check_choice("deeplabv3plus", "dilate_first_block", dilate_first_block, (True, False))
+    check_choice("deeplabv3plus", "resnet_depth", resnet_depth, (50, 101))
+    if backbone_padding != "conv" and backbone != "mobilenetv2":
+        check_choice("deeplabv3plus", "backbone_padding", backbone_padding, ("conv",))
+    if resnet_depth != 50 and backbone != "resnet50":
+        check_choice("deeplabv3plus", "resnet_depth", resnet_depth, (50,))
     return DeepLabV3Plus(
         num_classes=num_classes, backbone=backbone, output_stride=output_stride,
-        in_channels=in_channels, pad=pad,
+        in_channels=in_channels, pad=pad, head_conv=head_conv, decoder_convs=decoder_convs,
+        backbone_padding=backbone_padding, dilate_first_block=dilate_first_block,
+        resnet_depth=resnet_depth,
     )

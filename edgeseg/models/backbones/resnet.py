@@ -3,7 +3,10 @@
 `strides`/`dilations` per stage (layer1..layer4) turn the last strides into dilations, as
 DeepLab and PSPNet do; `base_width` scales every stage (ICNet uses half width, 32);
 `deep_stem` replaces the 7x7 stem conv by three 3x3 convs (32/32/64 channels, PSPNet's and
-ICNet's stem).
+ICNet's stem); `dilate_first_block=False` gives the first block of a stage whose rate grew
+the previous stage's rate, as torchvision's `replace_stride_with_dilation` does (and the
+DeepLab ports built on it, VainF/DeepLabV3Plus-Pytorch among them), so that their weights
+see the receptive fields they were trained with.
 """
 
 from __future__ import annotations
@@ -64,6 +67,7 @@ class ResNet(nn.Module):
         strides: tuple[int, int, int, int] = (1, 2, 2, 2),
         dilations: tuple[int, int, int, int] = (1, 1, 1, 1),
         deep_stem: bool = False,
+        dilate_first_block: bool = True,
     ) -> None:
         super().__init__()
         if deep_stem:
@@ -79,10 +83,12 @@ class ResNet(nn.Module):
         for i, (n, s, d) in enumerate(zip(layers, strides, dilations)):
             planes = base_width * 2**i
             blocks = []
+            first_d = d if dilate_first_block or i == 0 else dilations[i - 1]
             for j in range(n):
-                # Every block of a dilated stage uses the stage's rate, as the released
-                # PSPNet/ICNet and TF DeepLab do (torchvision halves it in the first block).
-                blocks.append(block(in_ch, planes, s if j == 0 else 1, d))
+                # By default every block of a dilated stage uses the stage's rate, as the
+                # released PSPNet/ICNet and TF DeepLab do; torchvision's weights expect the
+                # first block at the previous rate (dilate_first_block=False).
+                blocks.append(block(in_ch, planes, s if j == 0 else 1, first_d if j == 0 else d))
                 in_ch = planes * block.expansion
             stages.append(nn.Sequential(*blocks))
             self.out_channels.append(in_ch)
@@ -101,6 +107,10 @@ def resnet18(**kw) -> ResNet:
 
 def resnet50(**kw) -> ResNet:
     return ResNet(Bottleneck, (3, 4, 6, 3), **kw)
+
+
+def resnet101(**kw) -> ResNet:
+    return ResNet(Bottleneck, (3, 4, 23, 3), **kw)
 
 
 def atrous_schedule(output_stride: int) -> tuple[tuple[int, ...], tuple[int, ...]]:
