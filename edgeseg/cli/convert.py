@@ -20,12 +20,21 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                    choices=sorted(SOURCES),
                    help="; ".join(f"{n}: {s}" for n, (_, s) in sorted(SOURCES.items())))
     p.add_argument("--classes", default=None,
-                   help="the class set when the file cannot tell (e.g. cityscapes, voc)")
+                   help="the class set you expect (cityscapes, voc, coco-stuff); checked "
+                   "against the classifier's width")
+    p.add_argument("--model", default=None,
+                   help="coincheung-bisenet: the architecture you expect (bisenetv1, "
+                   "bisenetv2); checked against the tensors")
+    p.add_argument("--output-stride", type=int, choices=(8, 16), default=None,
+                   help="vainf-deeplabv3plus: the stride the checkpoint was trained at (not "
+                   "in the weights; default 16, their published checkpoints')")
     p.add_argument("--out", required=True, help="edgeseg checkpoint to write")
     p.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
-    hints = {"classes": args.classes} if args.classes else {}
+    given = {"classes": args.classes, "model": args.model,
+             "output_stride": args.output_stride}
+    hints = {k: v for k, v in given.items() if v is not None}  # a source refuses others
     convert(args.source, args.checkpoint, args.out, log=status, **hints)
     return 0
