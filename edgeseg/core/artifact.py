@@ -74,27 +74,40 @@ def write_meta(directory: Path, meta: dict[str, Any]) -> None:
     (directory / "meta.json").write_text(json.dumps(meta, indent=2) + "\n")
 
 
+def read_schema_json(path: Path, *, schema: str, newest: int, error: type[Exception],
+                     absent: str, kind: str) -> dict[str, Any]:
+    """A versioned JSON document of ours (meta.json, calibration.json): `absent` is the
+    message when the file is missing, `kind` what a wrong schema is not."""
+    if not path.is_file():
+        raise error(absent)
+    try:
+        doc = json.loads(path.read_text())
+    except json.JSONDecodeError as e:
+        raise error(f"{path}: not valid JSON ({e})") from None
+    if not isinstance(doc, dict) or doc.get("schema") != schema:
+        got = doc.get("schema") if isinstance(doc, dict) else type(doc).__name__
+        raise error(f"{path}: not {kind} (schema {got!r})")
+    if not isinstance(doc.get("schema_version", 0), int):
+        raise error(f"{path}: schema_version must be an integer")
+    if doc.get("schema_version", 0) > newest:
+        raise error(f"{path}: schema version {doc['schema_version']} is newer than this "
+                    f"edgeseg reads ({newest}); upgrade edgeseg")
+    return doc
+
+
 def read_meta(directory: str | Path, verify: bool = True) -> dict[str, Any]:
     """Read and check an artifact's meta.json; with `verify`, the listed files' hashes too."""
     directory = Path(directory)
     path = directory / "meta.json"
     if not directory.is_dir():
         raise ArtifactError(f"{directory}: artifact directory not found")
-    if not path.is_file():
-        raise ArtifactError(f"{directory}: no meta.json; not an edgeseg artifact (make one with "
-                            "`edgeseg export` or `edgeseg import`)")
-    try:
-        meta = json.loads(path.read_text())
-    except json.JSONDecodeError as e:
-        raise ArtifactError(f"{path}: not valid JSON ({e})") from None
-    if not isinstance(meta, dict) or meta.get("schema") != SCHEMA:
-        got = meta.get("schema") if isinstance(meta, dict) else type(meta).__name__
-        raise ArtifactError(f"{path}: not an edgeseg artifact (schema {got!r})")
+    meta = read_schema_json(
+        path, schema=SCHEMA, newest=SCHEMA_VERSION, error=ArtifactError,
+        kind="an edgeseg artifact",
+        absent=f"{directory}: no meta.json; not an edgeseg artifact (make one with `edgeseg "
+               "export` or `edgeseg import`)")
     if not isinstance(meta.get("schema_version"), int):
         raise ArtifactError(f"{path}: schema_version must be an integer")
-    if meta["schema_version"] > SCHEMA_VERSION:
-        raise ArtifactError(f"{path}: schema version {meta['schema_version']} is newer than "
-                            f"this edgeseg reads ({SCHEMA_VERSION}); upgrade edgeseg")
     missing = [k for k in REQUIRED if k not in meta]
     if missing:
         raise ArtifactError(f"{path}: missing sections {', '.join(missing)}")

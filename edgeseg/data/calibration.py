@@ -22,6 +22,7 @@ from pathlib import Path
 
 import numpy as np
 
+from edgeseg.core.artifact import read_schema_json
 from edgeseg.core.errors import InputError
 from edgeseg.core.memory import check_size
 from edgeseg.core.progress import progress_bar
@@ -233,18 +234,11 @@ def load(path: str | Path, *, verify: bool = True) -> CalibrationSet:
     """Open a set written by `build`; with `verify`, its pixels must still match its hash."""
     root = Path(path)
     mf = root / MANIFEST
-    if not mf.is_file():
-        raise CalibrationError(f"{root}: not a calibration set (no {MANIFEST}); make one with "
-                               "`edgeseg calib build`")
-    try:
-        manifest = json.loads(mf.read_text())
-    except json.JSONDecodeError as e:
-        raise CalibrationError(f"{mf}: not valid JSON ({e})") from None
-    if not isinstance(manifest, dict) or manifest.get("schema") != SCHEMA:
-        raise CalibrationError(f"{mf}: not an edgeseg calibration manifest")
-    if manifest.get("schema_version", 0) > SCHEMA_VERSION:
-        raise CalibrationError(f"{mf}: schema version {manifest['schema_version']} is newer "
-                               "than this edgeseg reads; upgrade edgeseg")
+    manifest = read_schema_json(
+        mf, schema=SCHEMA, newest=SCHEMA_VERSION, error=CalibrationError,
+        kind="an edgeseg calibration manifest",
+        absent=f"{root}: not a calibration set (no {MANIFEST}); make one with `edgeseg calib "
+               "build`")
     cs = CalibrationSet(root, manifest)
     if len(cs) < MIN_IMAGES:
         raise CalibrationError(f"{root}: {len(cs)} images, fewer than the minimum of "
