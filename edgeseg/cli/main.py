@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import os
 import sys
 import traceback
 
@@ -61,6 +62,9 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         status("interrupted")
         return exit_code(KeyboardInterrupt())
+    except BrokenPipeError:  # the reader went away (`| head`): nothing left to say to it
+        sys.stdout = open(os.devnull, "w")  # noqa: SIM115 (interpreter exit flushes it)
+        return 0
     except Exception as e:  # a bug: say so, and how to see where
         if args.debug:
             traceback.print_exc()

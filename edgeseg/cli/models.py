@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 
 from edgeseg.cli.common import add_json, format_table, parse_size, positive_int, write_json
+from edgeseg.convert import published
 from edgeseg.core.errors import UsageError
 from edgeseg.models import list_models
 from edgeseg.models.catalog import describe
@@ -23,8 +24,26 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     fmt = p.add_mutually_exclusive_group()
     add_json(fmt, "the table (no text table then)")
     fmt.add_argument("--markdown", action="store_true", help="print a Markdown table")
+    p.add_argument("--pretrained", action="store_true",
+                   help="list the published checkpoints `edgeseg convert` takes, with the "
+                   "mIoU each source reports")
     p.add_argument("names", nargs="*", metavar="MODEL", help="only these models")
     p.set_defaults(func=run)
+
+
+def run_pretrained(args: argparse.Namespace) -> int:
+    rows = [r for r in published() if not args.names or r["model"] in args.names]
+    if args.json:
+        write_json(args.json, rows)
+        return 0
+    print(format_table(["source", "model", "variant", "classes", "dataset", "input", "mIoU",
+                        "file"],
+                       [[r["source"], r["model"], r["variant"], r["classes"], r["dataset"],
+                         r["input"], f"{r['miou']:.4f}", r["file"]] for r in rows],
+                       markdown=args.markdown))
+    print("\nmIoU: the figure each source publishes for its checkpoint (single scale), not "
+          "measured by edgeseg; `edgeseg convert --from SOURCE FILE` takes these files.")
+    return 0
 
 
 def _pct(ref: dict | None) -> str:
@@ -36,6 +55,8 @@ def _pct(ref: dict | None) -> str:
 
 
 def run(args: argparse.Namespace) -> int:
+    if args.pretrained:
+        return run_pretrained(args)
 
     known = list_models()
     unknown = [n for n in args.names if n not in known]

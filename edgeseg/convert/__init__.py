@@ -89,6 +89,12 @@ def source_module(name: str):
     return importlib.import_module(module if "." in module else f"edgeseg.convert.{module}")
 
 
+def published() -> list[dict[str, Any]]:
+    """Every source's published checkpoints with the figures it reports, source first."""
+    return [{"source": name, **row} for name in sorted(SOURCES)
+            for row in source_module(name).published()]
+
+
 def check(conv: Converted, source: dict[str, Any], where: str):
     """Every source tensor used or dropped with a reason, and the model loads strictly."""
     left = sorted(set(source) - conv.used - set(conv.dropped))

@@ -236,3 +236,11 @@ def convert(state: dict[str, Any], *, classes: str | None = None, model: str | N
                                     "so the model is built with aux_heads=False)")
     return out
 
+
+
+def published() -> list[dict[str, Any]]:
+    """Their README's checkpoints and single-scale val mIoU (`edgeseg models --pretrained`)."""
+    return [{"model": arch, "variant": _NAMES[arch], "classes": classes,
+             "dataset": _DATASETS[classes], "input": "x".join(map(str, _EVAL[classes][0])),
+             "miou": miou[0] / 100, "file": file}
+            for (arch, classes), (file, miou) in _README.items()]

@@ -212,3 +212,20 @@ def convert(state: dict[str, Any], *, classes: str | ClassSet | None = None,
         if output_stride != 16:
             out.published["note"] = f"measured at output stride 16; converted for {output_stride}"
     return out
+
+
+def published() -> list[dict[str, Any]]:
+    """Their README's checkpoints and val mIoU (`edgeseg models --pretrained`)."""
+    return [{"model": "deeplabv3plus", "variant": f"{backbone} os16", "classes": classes,
+             "dataset": f"{'Cityscapes' if classes == 'cityscapes' else 'VOC 2012'} val",
+             "input": "x".join(map(str, _MEASURED_AT[classes])), "miou": miou,
+             "file": _RELEASED.get((backbone, classes), "(unnamed: a link in their README)")}
+            for (backbone, classes), miou in _PUBLISHED.items()]
+
+
+# The file names their README gives (their "mobilenet" is MobileNetV2); the Cityscapes
+# ResNet-101 checkpoint is a bare download link.
+_RELEASED = {(b, c): f"best_deeplabv3plus_{n}_{c}_os16.pth"
+             for b, n in (("mobilenetv2", "mobilenet"), ("resnet50", "resnet50"),
+                          ("resnet101", "resnet101"))
+             for c in ("voc", "cityscapes") if (b, c) != ("resnet101", "cityscapes")}

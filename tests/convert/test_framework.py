@@ -56,3 +56,17 @@ def test_bad_files_and_sources_are_named_errors(toy, tmp_path):
         conv.convert("toy", bad, tmp_path / "c.pt")
     with pytest.raises(EdgesegError, match="not found"):
         conv.convert("toy", tmp_path / "missing.pth", tmp_path / "c.pt")
+
+
+def test_models_pretrained_lists_what_each_source_publishes(capsys):
+    from edgeseg.cli.main import main
+
+    assert main(["models", "--pretrained", "deeplabv3plus", "--json"]) == 0
+    import json
+
+    rows = json.loads(capsys.readouterr().out)
+    assert rows and {r["source"] for r in rows} == {"vainf-deeplabv3plus"}
+    assert {"model", "variant", "classes", "dataset", "input", "miou", "file"} <= set(rows[0])
+    assert main(["models", "--pretrained"]) == 0
+    table = capsys.readouterr().out
+    assert "coincheung-bisenet" in table and "model_final_v2_city.pth" in table
