@@ -105,16 +105,19 @@ class SemanticBranch(nn.Module):
 class BGA(nn.Module):
     """Bilateral guided aggregation: detail (1/8) and semantic (1/32) gate each other."""
 
-    def __init__(self, ch: int = 128, upsample: str = "bilinear") -> None:
+    def __init__(self, ch: int = 128, upsample: str = "bilinear",
+                 pointwise_bias: bool = False) -> None:
         super().__init__()
         self.upsample = upsample
         self.detail_keep = nn.Sequential(
-            ConvBNAct(ch, ch, 3, groups=ch, act=False), nn.Conv2d(ch, ch, 1, bias=False))
+            ConvBNAct(ch, ch, 3, groups=ch, act=False),
+            nn.Conv2d(ch, ch, 1, bias=pointwise_bias))
         self.detail_down = nn.Sequential(
             ConvBNAct(ch, ch, 3, 2, act=False), nn.AvgPool2d(3, 2, 1, ceil_mode=False))
         self.semantic_up = ConvBNAct(ch, ch, 3, act=False)
         self.semantic_keep = nn.Sequential(
-            ConvBNAct(ch, ch, 3, groups=ch, act=False), nn.Conv2d(ch, ch, 1, bias=False))
+            ConvBNAct(ch, ch, 3, groups=ch, act=False),
+            nn.Conv2d(ch, ch, 1, bias=pointwise_bias))
         self.fuse = ConvBNAct(ch, ch, 3)
 
     def forward(self, detail: torch.Tensor, semantic: torch.Tensor) -> torch.Tensor:
@@ -141,12 +144,13 @@ class BiSeNetV2(SegmentationModel):
     needs_batch_stats_on_pooled = True  # BatchNorm in the context-embedding block
 
     def __init__(self, *, num_classes: int, in_channels: int, pad: str,
-                 bga_upsample: str = "bilinear", aux_heads: bool = True) -> None:
+                 bga_upsample: str = "bilinear", aux_heads: bool = True,
+                 bga_pointwise_bias: bool = False) -> None:
         super().__init__(num_classes=num_classes, in_channels=in_channels, pad=pad,
                          aux_weights=(1.0, 1.0, 1.0, 1.0) if aux_heads else ())
         self.detail = DetailBranch(in_channels)
         self.semantic = SemanticBranch(in_channels)
-        self.bga = BGA(128, bga_upsample)
+        self.bga = BGA(128, bga_upsample, bga_pointwise_bias)
         self.head = SegHead(128, 1024, num_classes)
         self.aux_heads = nn.ModuleList(
             SegHead(ch, 128, num_classes) for ch in ((16, 32, 64, 128) if aux_heads else ())
@@ -165,15 +169,20 @@ class BiSeNetV2(SegmentationModel):
     variants={"default": {}},
 )
 def bisenetv2(*, num_classes: int, in_channels: int = 3, pad: str = "pad",
-              bga_upsample: str = "bilinear", aux_heads: bool = True) -> BiSeNetV2:
+              bga_upsample: str = "bilinear", aux_heads: bool = True,
+              bga_pointwise_bias: bool = False) -> BiSeNetV2:
     """BiSeNet V2 (about 3.4 M parameters with 19 classes, the common reimplementation).
 
     `bga_upsample`: how the guided aggregation brings the 1/32 maps to 1/8, "bilinear"
     (default) or "nearest" (CoinCheung/BiSeNet's nn.Upsample, which its released weights
     were trained with). `aux_heads=False` builds no booster heads: for weights published
     without ours (CoinCheung's heads have another layout), inference and fine-tuning
-    without auxiliary losses.
+    without auxiliary losses. `bga_pointwise_bias=True` gives the 1x1 convs that follow
+    the guided aggregation's two depthwise convs (detail_keep.1, semantic_keep.1) a bias, as
+    mmsegmentation's BGALayer has (its pointwise conv carries no BatchNorm, so a bias);
+    default False (no bias, as the paper's figure and CoinCheung/BiSeNet).
     """
     check_choice("bisenetv2", "bga_upsample", bga_upsample, UPSAMPLE_MODES)
     return BiSeNetV2(num_classes=num_classes, in_channels=in_channels, pad=pad,
-                     bga_upsample=bga_upsample, aux_heads=bool(aux_heads))
+                     bga_upsample=bga_upsample, aux_heads=bool(aux_heads),
+                     bga_pointwise_bias=bool(bga_pointwise_bias))

@@ -1,0 +1,200 @@
+"""open-mmlab/mmsegmentation's Cityscapes checkpoints: BiSeNetV2 (bisenetv2_fcn, 1024x1024
+crops, 160k iterations).
+
+Their files are {"meta": ..., "state_dict": ...} with keys under "backbone.", "decode_head."
+and "auxiliary_head."; the architecture is recognised from the tensor names. BiSeNetV2 maps
+onto ours with these options (each changes what the weights compute or hold):
+
+- `bga_pointwise_bias=True`: the guided aggregation's two depthwise-separable convs end in a
+  1x1 conv without BatchNorm, which mmcv's ConvModule gives a bias.
+- `aux_heads=False`: their four auxiliary FCN heads (two 3x3 convs each, widths 16/64/256/1024)
+  are training-only and laid out otherwise than our booster heads, so they are dropped.
+
+Everything else is ours as it stands: bilinear (align_corners=False) upsampling in the
+aggregation and of the 1/8 logits, their FCN decode head (3x3 conv-BN-ReLU to 1024, dropout,
+1x1 classifier) is our head. Their data preprocessor normalises RGB in 0..255 units with the
+ImageNet mean and std below; their Cityscapes test pipeline evaluates the whole 1024x2048
+image. The README's single-scale val mIoU goes into the checkpoint's metrics.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+
+from edgeseg.convert import ConversionError, Converted
+from edgeseg.core.errors import UsageError
+from edgeseg.data.classes import CITYSCAPES
+from edgeseg.data.transforms import Preprocess
+from edgeseg.models import create_model
+
+UNWRAP = ("state_dict",)
+
+# configs/_base_/models/*.py: SegDataPreProcessor (RGB, 0..255 units)
+_MEAN, _STD = (123.675, 116.28, 103.53), (58.395, 57.12, 57.375)
+_EVAL_SIZE = (1024, 2048)  # configs/_base_/datasets/cityscapes.py: Resize to 2048x1024, whole
+
+_NAMES = {"bisenetv2": "BiSeNetV2"}
+# Tensors that identify each architecture; a checkpoint with none of these sets is refused.
+_SIGNATURES = {
+    "bisenetv2": ("backbone.detail.detail_branch.0.0.conv.weight",
+                  "backbone.semantic.stage1.conv_first.conv.weight",
+                  "backbone.bga.detail_dwconv.0.pointwise_conv.conv.weight",
+                  "decode_head.conv_seg.weight"),
+}
+_CLASSIFIER = "decode_head.conv_seg.weight"
+_OPTIONS = {"bisenetv2": {"bga_pointwise_bias": True, "aux_heads": False}}
+# configs/<model>/README.md, Cityscapes: (config, released file, mIoU %, ms+flip mIoU %)
+_README = {
+    "bisenetv2": [
+        ("bisenetv2_fcn_4xb4-160k_cityscapes-1024x1024",
+         "bisenetv2_fcn_4x4_1024x1024_160k_cityscapes_20210902_015551-bcf10f09.pth",
+         73.21, 75.74),
+        ("bisenetv2_fcn_4xb4-ohem-160k_cityscapes-1024x1024",
+         "bisenetv2_fcn_ohem_4x4_1024x1024_160k_cityscapes_20210902_112947-5f8103b4.pth",
+         73.57, 75.80),
+        ("bisenetv2_fcn_4xb8-160k_cityscapes-1024x1024",
+         "bisenetv2_fcn_4x8_1024x1024_160k_cityscapes_20210903_000032-e1a2eed6.pth",
+         75.76, 77.79),
+        ("bisenetv2_fcn_4xb4-amp-160k_cityscapes-1024x1024",
+         "bisenetv2_fcn_fp16_4x4_1024x1024_160k_cityscapes_20210902_045942-b979777b.pth",
+         73.07, 75.13),
+    ],
+}
+_DATASET = "Cityscapes val"
+
+
+def _bisenetv2_modules() -> dict[str, str]:
+    """Their module path -> ours, for every module that owns tensors. A ConvModule of
+    theirs (children conv, bn) maps onto a ConvBNAct of ours (children conv, bn)."""
+    b = "backbone"
+    m: dict[str, str] = {}
+    i = 0
+    for stage, n in enumerate((2, 3, 3)):
+        for j in range(n):
+            m[f"{b}.detail.detail_branch.{stage}.{j}"] = f"detail.{i}"
+            i += 1
+    s = f"{b}.semantic"
+    m |= {f"{s}.stage1.conv_first": "semantic.stem.conv",
+          f"{s}.stage1.convs.0": "semantic.stem.left.0",
+          f"{s}.stage1.convs.1": "semantic.stem.left.1",
+          f"{s}.stage1.fuse_last": "semantic.stem.fuse"}
+    for stage, ours, n in ((2, "s3", 2), (3, "s4", 2), (4, "s5", 4)):
+        for j in range(n):
+            t, o = f"{s}.stage{stage}.{j}", f"semantic.{ours}.{j}"
+            m[f"{t}.conv1"] = f"{o}.body.0"
+            if j == 0:  # strided: two depthwise convs, a depthwise-separable shortcut
+                m |= {f"{t}.dwconv.0": f"{o}.body.1", f"{t}.dwconv.1": f"{o}.body.2",
+                      f"{t}.conv2.0": f"{o}.body.3",
+                      f"{t}.shortcut.0.depthwise_conv": f"{o}.shortcut.0",
+                      f"{t}.shortcut.0.pointwise_conv": f"{o}.shortcut.1"}
+            else:
+                m |= {f"{t}.dwconv.0": f"{o}.body.1", f"{t}.conv2.0": f"{o}.body.2"}
+    g = f"{b}.bga"
+    m |= {f"{s}.stage4_CEBlock.gap.1": "semantic.ce.bn",
+          f"{s}.stage4_CEBlock.conv_gap": "semantic.ce.conv_gap",
+          f"{s}.stage4_CEBlock.conv_last": "semantic.ce.conv_last",
+          f"{g}.detail_dwconv.0.depthwise_conv": "bga.detail_keep.0",
+          f"{g}.detail_dwconv.0.pointwise_conv.conv": "bga.detail_keep.1",
+          f"{g}.detail_down.0": "bga.detail_down.0",
+          f"{g}.semantic_conv.0": "bga.semantic_up",
+          f"{g}.semantic_dwconv.0.depthwise_conv": "bga.semantic_keep.0",
+          f"{g}.semantic_dwconv.0.pointwise_conv.conv": "bga.semantic_keep.1",
+          f"{g}.conv": "bga.fuse",
+          "decode_head.convs.0": "head.0", "decode_head.conv_seg": "head.2"}
+    return m
+
+
+_MODULES = {"bisenetv2": _bisenetv2_modules}
+
+
+def recognise(state: dict[str, Any]) -> str:
+    """The architecture from the tensor names, or a ConversionError naming what was expected."""
+    found = [arch for arch, keys in _SIGNATURES.items() if all(k in state for k in keys)]
+    if len(found) == 1:
+        return found[0]
+    expected = "; ".join(f"{_NAMES[a]}: {', '.join(k)}" for a, k in _SIGNATURES.items())
+    raise ConversionError(
+        "not an mmsegmentation checkpoint of an architecture this source converts: expected "
+        f"the tensors of {expected}; found {len(state)} tensors "
+        f"({', '.join(sorted(state)[:5])}, ...)")
+
+
+def _theirs(ours: str, reverse: dict[str, str]) -> str:
+    module, _, leaf = ours.rpartition(".")
+    parent, _, child = module.rpartition(".")
+    if module in reverse:
+        return f"{reverse[module]}.{leaf}"
+    if parent in reverse:
+        return f"{reverse[parent]}.{child}.{leaf}"
+    return ours
+
+
+def convert(state: dict[str, Any], *, classes: str | None = None, model: str | None = None,
+            **hints: Any) -> Converted:
+    """`classes` (optional) must be cityscapes, the class set of every converted
+    checkpoint; `model` (optional) must agree with the tensors."""
+    if hints:
+        raise UsageError(f"mmseg takes the hints classes= and model=, not "
+                         f"{', '.join(sorted(hints))}")
+    arch = recognise(state)
+    if model is not None and model != arch:
+        raise ConversionError(
+            f"expected an mmsegmentation {_NAMES.get(model, model)} checkpoint, but its "
+            f"tensors are {_NAMES[arch]}'s (e.g. {_SIGNATURES[arch][0]})")
+    n = int(state[_CLASSIFIER].shape[0])
+    if n != CITYSCAPES.num_classes:
+        raise ConversionError(
+            f"mmsegmentation {_NAMES[arch]}: the classifier {_CLASSIFIER} has {n} output "
+            "channels; expected 19 (Cityscapes), the class set of the checkpoints this "
+            "source converts")
+    if classes is not None and classes != CITYSCAPES.name:
+        raise ConversionError(f"--classes {classes} was given, but the classifier has {n} "
+                              "outputs: cityscapes")
+    config, file, miou, miou_msf = _README[arch][0]
+    out = Converted(
+        model=arch, options=dict(_OPTIONS[arch]), classes=CITYSCAPES,
+        preprocess=Preprocess(size=_EVAL_SIZE, resize="stretch", color="RGB",
+                              mean=_MEAN, std=_STD),
+        state_dict={}, variant=f"{_NAMES[arch]}, cityscapes 19 classes",
+        published={"val_miou": round(miou / 100, 6), "dataset": _DATASET,
+                   "miou_percent": {"ss": miou, "msf": miou_msf},
+                   "reported_by": f"open-mmlab/mmsegmentation configs/{arch}/README.md "
+                                  f"({config}; the other {_NAMES[arch]} rows share its layout)",
+                   "released_as": file})
+    modules = _MODULES[arch]()
+    for key, tensor in state.items():
+        if key.startswith("auxiliary_head."):
+            out.dropped[key] = ("auxiliary FCN head (training only; its layout is not ours, "
+                                "so the model is built with aux_heads=False)")
+            continue
+        module, _, leaf = key.rpartition(".")
+        parent, _, child = module.rpartition(".")
+        if module in modules:
+            ours = f"{modules[module]}.{leaf}"
+        elif parent in modules and child in ("conv", "bn"):
+            ours = f"{modules[parent]}.{child}.{leaf}"
+        else:
+            continue
+        out.state_dict[ours] = tensor
+        out.used.add(key)
+    expected = create_model(arch, num_classes=n, **out.options).state_dict()
+    for key in expected:
+        if key.endswith(".num_batches_tracked") and key not in out.state_dict:
+            out.state_dict[key] = torch.zeros((), dtype=torch.long)
+    reverse = {o: t for t, o in modules.items()}
+    missing = [_theirs(k, reverse) for k in expected if k not in out.state_dict]
+    if missing:
+        raise ConversionError(
+            f"mmsegmentation {_NAMES[arch]}: {len(missing)} expected tensor(s) missing "
+            f"({', '.join(missing[:6])}{', ...' if len(missing) > 6 else ''})")
+    return out
+
+
+def published() -> list[dict[str, Any]]:
+    """Their READMEs' Cityscapes checkpoints and single-scale val mIoU."""
+    return [{"model": arch, "variant": f"{_NAMES[arch]} ({config})", "classes": "cityscapes",
+             "dataset": _DATASET, "input": "x".join(map(str, _EVAL_SIZE)),
+             "miou": round(miou / 100, 6), "file": file}
+            for arch, rows in _README.items() for config, file, miou, _ in rows]
