@@ -1,5 +1,5 @@
 """open-mmlab/mmsegmentation's Cityscapes checkpoints: BiSeNetV2 (bisenetv2_fcn, 1024x1024
-crops, 160k iterations).
+crops, 160k iterations) and DeepLabV3+ R-50-D8 / R-101-D8 (512x1024 crops).
 
 Their files are {"meta": ..., "state_dict": ...} with keys under "backbone.", "decode_head."
 and "auxiliary_head."; the architecture is recognised from the tensor names. BiSeNetV2 maps
@@ -12,7 +12,22 @@ onto ours with these options (each changes what the weights compute or hold):
 
 Everything else is ours as it stands: bilinear (align_corners=False) upsampling in the
 aggregation and of the 1/8 logits, their FCN decode head (3x3 conv-BN-ReLU to 1024, dropout,
-1x1 classifier) is our head. Their data preprocessor normalises RGB in 0..255 units with the
+1x1 classifier) is our head.
+
+DeepLabV3+ maps onto our deeplabv3plus (backbone resnet50, `resnet_depth` 50 or 101 from the
+number of layer3 blocks, output stride 8) with these options:
+
+- `deep_stem=True`: ResNetV1c's stem of three 3x3 convs (32, 32, 64 channels) and max-pool;
+- `dilate_first_block=False`: their `contract_dilation` gives the first block of a dilated
+  stage half the stage's rate (layer3: 1, layer4: 2), as torchvision does;
+- `aspp_channels=512`, `aspp_project_kernel=3`: their ASPP, its 3x3 fusing conv
+  ("bottleneck") and the decoder are 512 wide; ASPP and decoder convs are separable with
+  BatchNorm and ReLU after the depthwise and the pointwise conv, as our default
+  `head_conv="separable"`. Their fusing conv reads [image pool, 1x1, rate 12, 24, 36], ours
+  [1x1, rates, image pool]: its input channels are permuted here. The decoder reads
+  [ASPP, low-level 48] in both. Their auxiliary FCN head (on layer3) is dropped.
+
+Their data preprocessor normalises RGB in 0..255 units with the
 ImageNet mean and std below; their Cityscapes test pipeline evaluates the whole 1024x2048
 image. The README's single-scale val mIoU goes into the checkpoint's metrics.
 """
@@ -35,16 +50,29 @@ UNWRAP = ("state_dict",)
 _MEAN, _STD = (123.675, 116.28, 103.53), (58.395, 57.12, 57.375)
 _EVAL_SIZE = (1024, 2048)  # configs/_base_/datasets/cityscapes.py: Resize to 2048x1024, whole
 
-_NAMES = {"bisenetv2": "BiSeNetV2"}
+_NAMES = {"bisenetv2": "BiSeNetV2", "deeplabv3plus": "DeepLabV3+ (ResNetV1c-D8)"}
+# _README's keys: architecture, and for DeepLabV3+ its ResNet depth
+_VARIANTS = {"bisenetv2": "BiSeNetV2", "deeplabv3plus-r50": "DeepLabV3+ R-50-D8",
+             "deeplabv3plus-r101": "DeepLabV3+ R-101-D8"}
 # Tensors that identify each architecture; a checkpoint with none of these sets is refused.
 _SIGNATURES = {
     "bisenetv2": ("backbone.detail.detail_branch.0.0.conv.weight",
                   "backbone.semantic.stage1.conv_first.conv.weight",
                   "backbone.bga.detail_dwconv.0.pointwise_conv.conv.weight",
                   "decode_head.conv_seg.weight"),
+    "deeplabv3plus": ("backbone.stem.0.weight", "backbone.layer4.0.conv1.weight",
+                      "decode_head.image_pool.1.conv.weight",
+                      "decode_head.c1_bottleneck.conv.weight",
+                      "decode_head.sep_bottleneck.0.depthwise_conv.conv.weight",
+                      "decode_head.conv_seg.weight"),
 }
 _CLASSIFIER = "decode_head.conv_seg.weight"
-_OPTIONS = {"bisenetv2": {"bga_pointwise_bias": True, "aux_heads": False}}
+_OPTIONS = {
+    "bisenetv2": {"bga_pointwise_bias": True, "aux_heads": False},
+    "deeplabv3plus": {"backbone": "resnet50", "output_stride": 8, "dilate_first_block": False,
+                      "deep_stem": True, "aspp_channels": 512, "aspp_project_kernel": 3},
+}
+_ASPP = 512  # their ASPP width: the fusing conv reads five blocks of it
 # configs/<model>/README.md, Cityscapes: (config, released file, mIoU %, ms+flip mIoU %)
 _README = {
     "bisenetv2": [
@@ -60,6 +88,22 @@ _README = {
         ("bisenetv2_fcn_4xb4-amp-160k_cityscapes-1024x1024",
          "bisenetv2_fcn_fp16_4x4_1024x1024_160k_cityscapes_20210902_045942-b979777b.pth",
          73.07, 75.13),
+    ],
+    "deeplabv3plus-r50": [
+        ("deeplabv3plus_r50-d8_4xb2-40k_cityscapes-512x1024",
+         "deeplabv3plus_r50-d8_512x1024_40k_cityscapes_20200605_094610-d222ffcd.pth",
+         79.61, 81.01),
+        ("deeplabv3plus_r50-d8_4xb2-80k_cityscapes-512x1024",
+         "deeplabv3plus_r50-d8_512x1024_80k_cityscapes_20200606_114049-f9fb496d.pth",
+         80.09, 81.13),
+    ],
+    "deeplabv3plus-r101": [
+        ("deeplabv3plus_r101-d8_4xb2-40k_cityscapes-512x1024",
+         "deeplabv3plus_r101-d8_512x1024_40k_cityscapes_20200605_094614-3769eecf.pth",
+         80.21, 81.82),
+        ("deeplabv3plus_r101-d8_4xb2-80k_cityscapes-512x1024",
+         "deeplabv3plus_r101-d8_512x1024_80k_cityscapes_20200606_114143-068fcfe9.pth",
+         80.97, 82.03),
     ],
 }
 _DATASET = "Cityscapes val"
@@ -106,7 +150,47 @@ def _bisenetv2_modules() -> dict[str, str]:
     return m
 
 
-_MODULES = {"bisenetv2": _bisenetv2_modules}
+def _deeplabv3plus_modules(depth: int) -> dict[str, str]:
+    m = {"backbone.stem.0": "backbone.stem.0.conv", "backbone.stem.1": "backbone.stem.0.bn",
+         "backbone.stem.3": "backbone.stem.1.conv", "backbone.stem.4": "backbone.stem.1.bn",
+         "backbone.stem.6": "backbone.stem.2.conv", "backbone.stem.7": "backbone.stem.2.bn"}
+    for layer, n in enumerate(_BLOCKS[depth], 1):
+        for block in range(n):
+            p = f"backbone.layer{layer}.{block}"
+            for i in (1, 2, 3):
+                m |= {f"{p}.conv{i}": f"{p}.conv{i}.conv", f"{p}.bn{i}": f"{p}.conv{i}.bn"}
+            if block == 0:  # every stage's first block changes the width
+                m |= {f"{p}.downsample.0": f"{p}.downsample.conv",
+                      f"{p}.downsample.1": f"{p}.downsample.bn"}
+    d = "decode_head"
+    m |= {f"{d}.image_pool.1": "aspp.image_pool", f"{d}.aspp_modules.0": "aspp.conv1x1",
+          f"{d}.bottleneck": "aspp.project.0", f"{d}.c1_bottleneck": "reduce_low",
+          f"{d}.conv_seg": "classifier"}
+    for i in (1, 2, 3):
+        m |= {f"{d}.aspp_modules.{i}.depthwise_conv": f"aspp.atrous.{i - 1}.depthwise",
+              f"{d}.aspp_modules.{i}.pointwise_conv": f"aspp.atrous.{i - 1}.pointwise"}
+    for i in (0, 1):
+        m |= {f"{d}.sep_bottleneck.{i}.depthwise_conv": f"decoder.{i}.depthwise",
+              f"{d}.sep_bottleneck.{i}.pointwise_conv": f"decoder.{i}.pointwise"}
+    return m
+
+
+_BLOCKS = {50: (3, 4, 6, 3), 101: (3, 4, 23, 3)}
+
+
+def _depth(state: dict[str, Any]) -> int:
+    """ResNet depth from the number of layer3 blocks (6: 50, 23: 101)."""
+    n = len({k.split(".")[2] for k in state if k.startswith("backbone.layer3.")})
+    for depth, blocks in _BLOCKS.items():
+        if blocks[2] == n:
+            return depth
+    raise ConversionError(f"mmsegmentation DeepLabV3+: layer3 has {n} blocks; expected 6 "
+                          "(ResNet-50) or 23 (ResNet-101)")
+
+
+def _project_to_ours(weight: Any) -> Any:
+    """Their fusing conv's input blocks [pool, 1x1, r12, r24, r36] -> ours [1x1, r.., pool]."""
+    return torch.cat([weight[:, _ASPP:], weight[:, :_ASPP]], dim=1)
 
 
 def recognise(state: dict[str, Any]) -> str:
@@ -152,23 +236,36 @@ def convert(state: dict[str, Any], *, classes: str | None = None, model: str | N
     if classes is not None and classes != CITYSCAPES.name:
         raise ConversionError(f"--classes {classes} was given, but the classifier has {n} "
                               "outputs: cityscapes")
-    config, file, miou, miou_msf = _README[arch][0]
+    options = dict(_OPTIONS[arch])
+    readme = arch
+    if arch == "deeplabv3plus":
+        depth = _depth(state)
+        options["resnet_depth"] = depth
+        readme = f"{arch}-r{depth}"
+        modules = _deeplabv3plus_modules(depth)
+    else:
+        modules = _bisenetv2_modules()
+    name = _VARIANTS[readme]
+    config, file, miou, miou_msf = _README[readme][0]
     out = Converted(
-        model=arch, options=dict(_OPTIONS[arch]), classes=CITYSCAPES,
+        model=arch, options=options, classes=CITYSCAPES,
         preprocess=Preprocess(size=_EVAL_SIZE, resize="stretch", color="RGB",
                               mean=_MEAN, std=_STD),
-        state_dict={}, variant=f"{_NAMES[arch]}, cityscapes 19 classes",
+        state_dict={}, variant=f"{name}, cityscapes 19 classes",
         published={"val_miou": round(miou / 100, 6), "dataset": _DATASET,
                    "miou_percent": {"ss": miou, "msf": miou_msf},
                    "reported_by": f"open-mmlab/mmsegmentation configs/{arch}/README.md "
-                                  f"({config}; the other {_NAMES[arch]} rows share its layout)",
+                                  f"({config}; the other {name} rows share its layout)",
                    "released_as": file})
-    modules = _MODULES[arch]()
     for key, tensor in state.items():
         if key.startswith("auxiliary_head."):
-            out.dropped[key] = ("auxiliary FCN head (training only; its layout is not ours, "
-                                "so the model is built with aux_heads=False)")
+            out.dropped[key] = (
+                "auxiliary FCN head (training only; its layout is not ours, so the model is "
+                "built with aux_heads=False)" if arch == "bisenetv2" else
+                "auxiliary FCN head on layer3 (training only; our deeplabv3plus has none)")
             continue
+        if key == "decode_head.bottleneck.conv.weight":
+            tensor = _project_to_ours(tensor)
         module, _, leaf = key.rpartition(".")
         parent, _, child = module.rpartition(".")
         if module in modules:
@@ -187,14 +284,15 @@ def convert(state: dict[str, Any], *, classes: str | None = None, model: str | N
     missing = [_theirs(k, reverse) for k in expected if k not in out.state_dict]
     if missing:
         raise ConversionError(
-            f"mmsegmentation {_NAMES[arch]}: {len(missing)} expected tensor(s) missing "
+            f"mmsegmentation {name}: {len(missing)} expected tensor(s) missing "
             f"({', '.join(missing[:6])}{', ...' if len(missing) > 6 else ''})")
     return out
 
 
 def published() -> list[dict[str, Any]]:
     """Their READMEs' Cityscapes checkpoints and single-scale val mIoU."""
-    return [{"model": arch, "variant": f"{_NAMES[arch]} ({config})", "classes": "cityscapes",
-             "dataset": _DATASET, "input": "x".join(map(str, _EVAL_SIZE)),
-             "miou": round(miou / 100, 6), "file": file}
-            for arch, rows in _README.items() for config, file, miou, _ in rows]
+    return [{"model": key.split("-")[0], "variant": f"{_VARIANTS[key]} ({config})",
+             "classes": "cityscapes", "dataset": _DATASET,
+             "input": "x".join(map(str, _EVAL_SIZE)), "miou": round(miou / 100, 6),
+             "file": file}
+            for key, rows in _README.items() for config, file, miou, _ in rows]

@@ -65,7 +65,7 @@ def test_models_pretrained_lists_what_each_source_publishes(capsys):
     import json
 
     rows = json.loads(capsys.readouterr().out)
-    assert rows and {r["source"] for r in rows} == {"vainf-deeplabv3plus"}
+    assert rows and {r["source"] for r in rows} == {"mmseg", "vainf-deeplabv3plus"}
     assert {"model", "variant", "classes", "dataset", "input", "miou", "file"} <= set(rows[0])
     assert main(["models", "--pretrained"]) == 0
     table = capsys.readouterr().out

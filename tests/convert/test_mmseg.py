@@ -1,10 +1,11 @@
-"""mmseg: open-mmlab/mmsegmentation's Cityscapes BiSeNetV2 checkpoints.
+"""mmseg: open-mmlab/mmsegmentation's Cityscapes BiSeNetV2 and DeepLabV3+ R-50/101-D8
+checkpoints.
 
-The fixture lists the tensor names and shapes of their model's state dict, derived by hand
-from their configs/_base_/models/bisenetv2.py, backbone and FCN head (mmcv, which their
-modules need, was not installed): random tensors of those shapes stand in for the weights.
-The piece that differs from our default, the aggregation's biased pointwise convs, is
-checked on its own.
+The fixtures list the tensor names and shapes of their models' state dicts, derived by hand
+from their configs/_base_/models/*.py, backbones and heads (mmcv, which their modules need,
+was not installed): random tensors of those shapes stand in for the weights. The pieces
+that differ from our defaults (BiSeNetV2's biased pointwise convs; DeepLabV3+'s deep stem,
+3x3 ASPP fusion and its branch order) are checked on their own.
 """
 
 from __future__ import annotations
@@ -34,6 +35,22 @@ SAMPLE_RENAMES = (
     ("backbone.bga.detail_down.0.conv.weight", "bga.detail_down.0.conv.weight"),
     ("decode_head.convs.0.bn.bias", "head.0.bn.bias"),
     ("decode_head.conv_seg.weight", "head.2.weight"),
+)
+
+
+DLV3P_RENAMES = (
+    ("backbone.stem.3.weight", "backbone.stem.1.conv.weight"),
+    ("backbone.stem.7.running_var", "backbone.stem.2.bn.running_var"),
+    ("backbone.layer3.0.downsample.1.weight", "backbone.layer3.0.downsample.bn.weight"),
+    ("backbone.layer4.2.bn2.bias", "backbone.layer4.2.conv2.bn.bias"),
+    ("decode_head.image_pool.1.bn.running_mean", "aspp.image_pool.bn.running_mean"),
+    ("decode_head.aspp_modules.0.conv.weight", "aspp.conv1x1.conv.weight"),
+    ("decode_head.aspp_modules.3.pointwise_conv.bn.weight", "aspp.atrous.2.pointwise.bn.weight"),
+    ("decode_head.bottleneck.bn.bias", "aspp.project.0.bn.bias"),
+    ("decode_head.c1_bottleneck.conv.weight", "reduce_low.conv.weight"),
+    ("decode_head.sep_bottleneck.1.depthwise_conv.conv.weight",
+     "decoder.1.depthwise.conv.weight"),
+    ("decode_head.conv_seg.bias", "classifier.bias"),
 )
 
 
@@ -101,9 +118,14 @@ def test_another_architecture_is_a_named_error():
     ours = create_model("bisenetv2", num_classes=19).state_dict()
     with pytest.raises(conv.ConversionError, match=expected):
         mmseg.convert(ours)
-    coincheung = json.loads((FIXTURES / "coincheung_bisenetv1_city.json").read_text())["tensors"]
-    with pytest.raises(conv.ConversionError, match=expected):
-        mmseg.convert({k: torch.zeros(s) for k, s in coincheung.items()})
+    for other in ("coincheung_bisenetv1_city", "vainf_resnet50_voc"):
+        spec = json.loads((FIXTURES / f"{other}.json").read_text())
+        shapes = spec.get("tensors") or spec["state_dict"]
+        with pytest.raises(conv.ConversionError, match=expected + ".*DeepLabV3"):
+            mmseg.convert({k: torch.zeros(s) for k, s in shapes.items()})
+    with pytest.raises(conv.ConversionError, match="expected an mmsegmentation BiSeNetV2 "
+                       "checkpoint, but its tensors are DeepLabV3.*'s"):
+        mmseg.convert(published_state("deeplabv3plus_r50_cityscapes"), model="bisenetv2")
     with pytest.raises(conv.ConversionError,
                        match="expected an mmsegmentation bisenetv1 checkpoint, but its tensors "
                              "are BiSeNetV2's"):
@@ -142,10 +164,82 @@ def test_bga_pointwise_bias_adds_a_bias_after_each_depthwise_conv():
 
 def test_published_rows():
     rows = mmseg.published()
-    assert [r["miou"] for r in rows] == [0.7321, 0.7357, 0.7576, 0.7307]
+    assert [r["miou"] for r in rows] == [0.7321, 0.7357, 0.7576, 0.7307,
+                                         0.7961, 0.8009, 0.8021, 0.8097]
+    assert [r["model"] for r in rows] == ["bisenetv2"] * 4 + ["deeplabv3plus"] * 4
     for row in rows:
         assert set(row) == {"model", "variant", "classes", "dataset", "input", "miou", "file"}
-        assert row["model"] == "bisenetv2" and row["classes"] == "cityscapes"
+        assert row["classes"] == "cityscapes"
         assert row["input"] == "1024x2048" and row["file"].endswith(".pth")
     assert rows[0]["variant"] == "BiSeNetV2 (bisenetv2_fcn_4xb4-160k_cityscapes-1024x1024)"
+    assert rows[6]["variant"] == ("DeepLabV3+ R-101-D8 "
+                                  "(deeplabv3plus_r101-d8_4xb2-40k_cityscapes-512x1024)")
     assert any(r["source"] == "mmseg" for r in conv.published())
+
+
+@pytest.mark.parametrize("depth, miou", [(50, 0.7961), (101, 0.8021)])
+def test_deeplabv3plus_converts_and_loads_strictly(depth, miou):
+    state = published_state(f"deeplabv3plus_r{depth}_cityscapes")
+    out = mmseg.convert(state)
+    model = conv.check(out, state, f"r{depth}")
+    assert out.model == "deeplabv3plus" and out.variant == (
+        f"DeepLabV3+ R-{depth}-D8, cityscapes 19 classes")
+    assert out.options == {"backbone": "resnet50", "output_stride": 8, "resnet_depth": depth,
+                           "dilate_first_block": False, "deep_stem": True,
+                           "aspp_channels": 512, "aspp_project_kernel": 3}
+    aux = {k for k in state if k.startswith("auxiliary_head.")}
+    assert len(aux) == 8 and set(out.dropped) == aux and out.used == set(state) - aux
+    for theirs, ours in DLV3P_RENAMES:
+        assert torch.equal(model.state_dict()[ours], state[theirs])
+    assert out.preprocess.size == (1024, 2048)
+    assert out.preprocess.mean == pytest.approx((123.675, 116.28, 103.53))
+    assert out.published["val_miou"] == miou
+    assert out.published["released_as"].startswith(f"deeplabv3plus_r{depth}-d8_512x1024_40k")
+
+
+def test_the_aspp_fusion_reads_the_image_pool_last_in_ours():
+    """Theirs concatenates [pool, 1x1, r12, r24, r36] (512 channels each), ours [1x1, r12,
+    r24, r36, pool]: the fusing conv's input channels move with them."""
+    state = published_state("deeplabv3plus_r50_cityscapes")
+    theirs = state["decode_head.bottleneck.conv.weight"]
+    ours = mmseg.convert(state).state_dict["aspp.project.0.conv.weight"]
+    assert ours.shape == theirs.shape == (512, 5 * 512, 3, 3)
+    assert torch.equal(ours[:, 4 * 512:], theirs[:, :512])  # image pool
+    assert torch.equal(ours[:, :4 * 512], theirs[:, 512:])  # 1x1 and the three rates
+
+
+def test_the_deep_stem_is_three_3x3_convs_then_max_pool():
+    """ResNetV1c's stem: 3x3/2 conv 3->32, 3x3 32->32, 3x3 32->64, each with BN and ReLU,
+    then a 3x3/2 max-pool; and the D8 schedule's first blocks at the contracted rate."""
+    model = create_model("deeplabv3plus", num_classes=19, backbone="resnet50",
+                         output_stride=8, dilate_first_block=False, deep_stem=True,
+                         aspp_channels=512, aspp_project_kernel=3).eval()
+    stem = model.backbone.stem
+    with torch.no_grad():
+        for m in stem.modules():
+            if isinstance(m, torch.nn.BatchNorm2d):
+                m.weight.normal_(1, 0.1), m.bias.normal_(0, 0.1)
+                m.running_mean.normal_(0, 0.1), m.running_var.uniform_(0.5, 1.5)
+    x = torch.randn(1, 3, 32, 32)
+    y = x
+    for i, (cin, cout, stride) in enumerate(((3, 32, 2), (32, 32, 1), (32, 64, 1))):
+        conv_, bn = stem[i].conv, stem[i].bn
+        assert conv_.weight.shape == (cout, cin, 3, 3) and conv_.stride == (stride, stride)
+        y = F.relu(F.batch_norm(F.conv2d(y, conv_.weight, stride=stride, padding=1),
+                                bn.running_mean, bn.running_var, bn.weight, bn.bias,
+                                eps=bn.eps))
+    with torch.no_grad():
+        assert torch.allclose(stem(x), F.max_pool2d(y, 3, 2, 1), atol=1e-6)
+    dil = [[b.conv2.conv.dilation[0] for b in layer]
+           for layer in (model.backbone.layer3, model.backbone.layer4)]
+    assert dil == [[1] + [2] * 5, [2, 4, 4]]  # mmseg's contract_dilation
+    assert model.aspp.project[0].conv.kernel_size == (3, 3)
+    assert model.classifier.in_channels == 512
+
+
+def test_a_resnet_of_another_depth_is_a_named_error():
+    state = {k: v for k, v in published_state("deeplabv3plus_r50_cityscapes").items()
+             if not k.startswith("backbone.layer3.5.")}
+    with pytest.raises(conv.ConversionError,
+                       match="layer3 has 5 blocks; expected 6 .ResNet-50. or 23 .ResNet-101."):
+        mmseg.convert(state)
