@@ -23,8 +23,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                    help="the class set you expect (cityscapes, voc, coco-stuff); checked "
                    "against the classifier's width")
     p.add_argument("--model", default=None,
-                   help="coincheung-bisenet (bisenetv1, bisenetv2), mmseg (bisenetv2, "
-                   "deeplabv3plus): the "
+                   help="coincheung-bisenet (bisenetv1, bisenetv2), mmseg (bisenetv1, "
+                   "bisenetv2, deeplabv3plus): the "
                    "architecture you expect; checked against the tensors")
     p.add_argument("--output-stride", type=int, choices=(8, 16), default=None,
                    help="vainf-deeplabv3plus: the stride the checkpoint was trained at (not "

@@ -32,8 +32,8 @@ SOURCES: dict[str, tuple[str, str]] = {
                            "and BiSeNetV2, Cityscapes and COCO-Stuff"),
     "vainf-deeplabv3plus": ("vainf_deeplabv3plus", "VainF/DeepLabV3Plus-Pytorch: MobileNetV2, "
                             "ResNet-50/101, output stride 8/16, Cityscapes and VOC"),
-    "mmseg": ("mmseg", "open-mmlab/mmsegmentation: BiSeNetV2 and DeepLabV3+ R-50/101-D8, "
-              "Cityscapes"),
+    "mmseg": ("mmseg", "open-mmlab/mmsegmentation: BiSeNetV1 R-18, BiSeNetV2 and DeepLabV3+ "
+              "R-50/101-D8, Cityscapes"),
 }
 
 

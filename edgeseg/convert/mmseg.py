@@ -1,5 +1,6 @@
 """open-mmlab/mmsegmentation's Cityscapes checkpoints: BiSeNetV2 (bisenetv2_fcn, 1024x1024
-crops, 160k iterations) and DeepLabV3+ R-50-D8 / R-101-D8 (512x1024 crops).
+crops, 160k iterations), DeepLabV3+ R-50-D8 / R-101-D8 (512x1024 crops) and BiSeNetV1 R-18-D32
+(1024x1024 crops, 160k iterations).
 
 Their files are {"meta": ..., "state_dict": ...} with keys under "backbone.", "decode_head."
 and "auxiliary_head."; the architecture is recognised from the tensor names. BiSeNetV2 maps
@@ -27,6 +28,13 @@ number of layer3 blocks, output stride 8) with these options:
   [1x1, rates, image pool]: its input channels are permuted here. The decoder reads
   [ASPP, low-level 48] in both. Their auxiliary FCN head (on layer3) is dropped.
 
+BiSeNetV1 R-18-D32 (a plain ResNet-18 context path: 7x7 stem) maps onto our bisenetv1 with
+`context_upsample="nearest"` (their context path doubles the 1/32 and 1/16 maps by nearest
+neighbour) and `ffm_attention="conv-bn-relu"` (their fusion attention: a 1x1 conv without
+bias, BatchNorm and ReLU before the sigmoid). Their FCN decode head (3x3 conv to 256, 1x1
+classifier) is our head, and their two auxiliary FCN heads (3x3 conv to 64, classifier, on
+the 1/8 and 1/16 context maps) are laid out as our aux8 and aux16, so they are kept.
+
 Their data preprocessor normalises RGB in 0..255 units with the
 ImageNet mean and std below; their Cityscapes test pipeline evaluates the whole 1024x2048
 image. The README's single-scale val mIoU goes into the checkpoint's metrics.
@@ -50,10 +58,11 @@ UNWRAP = ("state_dict",)
 _MEAN, _STD = (123.675, 116.28, 103.53), (58.395, 57.12, 57.375)
 _EVAL_SIZE = (1024, 2048)  # configs/_base_/datasets/cityscapes.py: Resize to 2048x1024, whole
 
-_NAMES = {"bisenetv2": "BiSeNetV2", "deeplabv3plus": "DeepLabV3+ (ResNetV1c-D8)"}
+_NAMES = {"bisenetv2": "BiSeNetV2", "deeplabv3plus": "DeepLabV3+ (ResNetV1c-D8)",
+          "bisenetv1": "BiSeNetV1 (ResNet-18)"}
 # _README's keys: architecture, and for DeepLabV3+ its ResNet depth
 _VARIANTS = {"bisenetv2": "BiSeNetV2", "deeplabv3plus-r50": "DeepLabV3+ R-50-D8",
-             "deeplabv3plus-r101": "DeepLabV3+ R-101-D8"}
+             "deeplabv3plus-r101": "DeepLabV3+ R-101-D8", "bisenetv1": "BiSeNetV1 R-18-D32"}
 # Tensors that identify each architecture; a checkpoint with none of these sets is refused.
 _SIGNATURES = {
     "bisenetv2": ("backbone.detail.detail_branch.0.0.conv.weight",
@@ -65,12 +74,17 @@ _SIGNATURES = {
                       "decode_head.c1_bottleneck.conv.weight",
                       "decode_head.sep_bottleneck.0.depthwise_conv.conv.weight",
                       "decode_head.conv_seg.weight"),
+    "bisenetv1": ("backbone.context_path.backbone.conv1.weight",
+                  "backbone.spatial_path.layer1.conv.weight",
+                  "backbone.ffm.conv_atten.0.conv.weight", "decode_head.conv_seg.weight"),
 }
 _CLASSIFIER = "decode_head.conv_seg.weight"
 _OPTIONS = {
     "bisenetv2": {"bga_pointwise_bias": True, "aux_heads": False},
     "deeplabv3plus": {"backbone": "resnet50", "output_stride": 8, "dilate_first_block": False,
                       "deep_stem": True, "aspp_channels": 512, "aspp_project_kernel": 3},
+    "bisenetv1": {"backbone": "resnet18", "context_upsample": "nearest",
+                  "ffm_attention": "conv-bn-relu"},
 }
 _ASPP = 512  # their ASPP width: the fusing conv reads five blocks of it
 # configs/<model>/README.md, Cityscapes: (config, released file, mIoU %, ms+flip mIoU %)
@@ -104,6 +118,17 @@ _README = {
         ("deeplabv3plus_r101-d8_4xb2-80k_cityscapes-512x1024",
          "deeplabv3plus_r101-d8_512x1024_80k_cityscapes_20200606_114143-068fcfe9.pth",
          80.97, 82.03),
+    ],
+    "bisenetv1": [
+        ("bisenetv1_r18-d32_4xb4-160k_cityscapes-1024x1024",
+         "bisenetv1_r18-d32_4x4_1024x1024_160k_cityscapes_20210922_172239-c55e78e2.pth",
+         74.44, 77.05),
+        ("bisenetv1_r18-d32-in1k-pre_4xb4-160k_cityscapes-1024x1024",
+         "bisenetv1_r18-d32_in1k-pre_4x4_1024x1024_160k_cityscapes_20210905_220251-8ba80eff.pth",
+         74.37, 76.91),
+        ("bisenetv1_r18-d32-in1k-pre_4xb8-160k_cityscapes-1024x1024",
+         "bisenetv1_r18-d32_in1k-pre_4x8_1024x1024_160k_cityscapes_20210905_220322-bb8db75f.pth",
+         75.16, 77.24),
     ],
 }
 _DATASET = "Cityscapes val"
@@ -178,6 +203,33 @@ def _deeplabv3plus_modules(depth: int) -> dict[str, str]:
 _BLOCKS = {50: (3, 4, 6, 3), 101: (3, 4, 23, 3)}
 
 
+def _bisenetv1_modules() -> dict[str, str]:
+    cp = "backbone.context_path"
+    m = {f"{cp}.backbone.conv1": "context.backbone.stem.0.conv",
+         f"{cp}.backbone.bn1": "context.backbone.stem.0.bn"}
+    for layer in range(1, 5):
+        for block in range(2):
+            t, o = f"{cp}.backbone.layer{layer}.{block}", f"context.backbone.layer{layer}.{block}"
+            m |= {f"{t}.conv1": f"{o}.conv1.conv", f"{t}.bn1": f"{o}.conv1.bn",
+                  f"{t}.conv2": f"{o}.conv2.conv", f"{t}.bn2": f"{o}.conv2.bn"}
+            if block == 0 and layer > 1:
+                m |= {f"{t}.downsample.0": f"{o}.downsample.conv",
+                      f"{t}.downsample.1": f"{o}.downsample.bn"}
+    for arm in ("arm16", "arm32"):
+        m |= {f"{cp}.{arm}.conv_layer": f"context.{arm}.conv",
+              f"{cp}.{arm}.atten_conv_layer.1": f"context.{arm}.attention"}
+    m |= {f"{cp}.conv_head32": "context.refine32", f"{cp}.conv_head16": "context.refine16",
+          f"{cp}.gap_conv.1": "context.global_context",
+          "backbone.ffm.conv1": "ffm.blend", "backbone.ffm.conv_atten.0": "ffm.attention.0",
+          "decode_head.convs.0": "head.0", "decode_head.conv_seg": "head.1",
+          # their first auxiliary head reads the 1/8 context map, the second the 1/16 one
+          "auxiliary_head.0.convs.0": "aux8.0", "auxiliary_head.0.conv_seg": "aux8.1",
+          "auxiliary_head.1.convs.0": "aux16.0", "auxiliary_head.1.conv_seg": "aux16.1"}
+    for i in range(4):
+        m[f"backbone.spatial_path.layer{i + 1}"] = f"spatial.{i}"
+    return m
+
+
 def _depth(state: dict[str, Any]) -> int:
     """ResNet depth from the number of layer3 blocks (6: 50, 23: 101)."""
     n = len({k.split(".")[2] for k in state if k.startswith("backbone.layer3.")})
@@ -243,6 +295,8 @@ def convert(state: dict[str, Any], *, classes: str | None = None, model: str | N
         options["resnet_depth"] = depth
         readme = f"{arch}-r{depth}"
         modules = _deeplabv3plus_modules(depth)
+    elif arch == "bisenetv1":
+        modules = _bisenetv1_modules()
     else:
         modules = _bisenetv2_modules()
     name = _VARIANTS[readme]
@@ -258,7 +312,7 @@ def convert(state: dict[str, Any], *, classes: str | None = None, model: str | N
                                   f"({config}; the other {name} rows share its layout)",
                    "released_as": file})
     for key, tensor in state.items():
-        if key.startswith("auxiliary_head."):
+        if key.startswith("auxiliary_head.") and arch != "bisenetv1":
             out.dropped[key] = (
                 "auxiliary FCN head (training only; its layout is not ours, so the model is "
                 "built with aux_heads=False)" if arch == "bisenetv2" else

@@ -27,7 +27,7 @@ BACKBONES = ("resnet18", "xception39")
 # at 256 this conv alone would cost 2 GMACs there).
 HEAD_WIDTH = {"resnet18": 256, "xception39": 64}
 UPSAMPLE_MODES = ("bilinear", "nearest")
-FFM_ATTENTIONS = ("paper", "conv-bn")
+FFM_ATTENTIONS = ("paper", "conv-bn", "conv-bn-relu")
 
 
 class SpatialPath(nn.Sequential):
@@ -82,13 +82,17 @@ class FeatureFusion(nn.Module):
     """Concatenate, 1x1 conv-BN-ReLU, then the paper's channel attention: global pooling,
     1x1 conv, ReLU, 1x1 conv, sigmoid (no BatchNorm), applied as x + x * attention.
     `attention="conv-bn"`: one 1x1 conv (no bias) and BatchNorm before the sigmoid instead,
-    the ARM's form, which CoinCheung/BiSeNet's released weights use."""
+    the ARM's form, which CoinCheung/BiSeNet's released weights use. `attention=
+    "conv-bn-relu"`: that conv and BatchNorm followed by a ReLU before the sigmoid, as
+    mmsegmentation's FeatureFusionModule computes."""
 
     def __init__(self, in_ch: int, out_ch: int, attention: str = "paper") -> None:
         super().__init__()
         self.blend = ConvBNAct(in_ch, out_ch, 1)
         if attention == "conv-bn":
             self.attention: nn.Module = ConvBNAct(out_ch, out_ch, 1, act=nn.Sigmoid)
+        elif attention == "conv-bn-relu":
+            self.attention = nn.Sequential(ConvBNAct(out_ch, out_ch, 1), nn.Sigmoid())
         else:
             self.attention = nn.Sequential(
                 nn.Conv2d(out_ch, out_ch, 1), nn.ReLU(inplace=True),
@@ -140,8 +144,10 @@ def bisenetv1(
 
     For weights trained elsewhere: `context_upsample` is how the context path doubles the
     1/32 and 1/16 maps, "bilinear" (default) or "nearest"; `ffm_attention` is the fusion
-    module's channel attention, "paper" (default: conv, ReLU, conv) or "conv-bn" (one conv
-    and BatchNorm). CoinCheung/BiSeNet's released weights need "nearest" and "conv-bn".
+    module's channel attention, "paper" (default: conv, ReLU, conv), "conv-bn" (one conv
+    and BatchNorm) or "conv-bn-relu" (one conv, BatchNorm and ReLU). CoinCheung/BiSeNet's
+    released weights need "nearest" and "conv-bn"; mmsegmentation's "nearest" and
+    "conv-bn-relu".
     """
     check_choice("bisenetv1", "backbone", backbone, BACKBONES)
     check_choice("bisenetv1", "context_upsample", context_upsample, UPSAMPLE_MODES)

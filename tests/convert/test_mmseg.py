@@ -1,11 +1,11 @@
-"""mmseg: open-mmlab/mmsegmentation's Cityscapes BiSeNetV2 and DeepLabV3+ R-50/101-D8
-checkpoints.
+"""mmseg: open-mmlab/mmsegmentation's Cityscapes BiSeNetV2, DeepLabV3+ R-50/101-D8 and
+BiSeNetV1 R-18-D32 checkpoints.
 
 The fixtures list the tensor names and shapes of their models' state dicts, derived by hand
 from their configs/_base_/models/*.py, backbones and heads (mmcv, which their modules need,
 was not installed): random tensors of those shapes stand in for the weights. The pieces
 that differ from our defaults (BiSeNetV2's biased pointwise convs; DeepLabV3+'s deep stem,
-3x3 ASPP fusion and its branch order) are checked on their own.
+3x3 ASPP fusion and its branch order; BiSeNetV1's fusion attention) are checked on their own.
 """
 
 from __future__ import annotations
@@ -127,8 +127,8 @@ def test_another_architecture_is_a_named_error():
                        "checkpoint, but its tensors are DeepLabV3.*'s"):
         mmseg.convert(published_state("deeplabv3plus_r50_cityscapes"), model="bisenetv2")
     with pytest.raises(conv.ConversionError,
-                       match="expected an mmsegmentation bisenetv1 checkpoint, but its tensors "
-                             "are BiSeNetV2's"):
+                       match="expected an mmsegmentation BiSeNetV1 .ResNet-18. checkpoint, but "
+                             "its tensors are BiSeNetV2's"):
         mmseg.convert(published_state(), model="bisenetv1")
     with pytest.raises(UsageError, match="mmseg takes the hints classes= and model=, not "
                                          "output_stride"):
@@ -165,8 +165,10 @@ def test_bga_pointwise_bias_adds_a_bias_after_each_depthwise_conv():
 def test_published_rows():
     rows = mmseg.published()
     assert [r["miou"] for r in rows] == [0.7321, 0.7357, 0.7576, 0.7307,
-                                         0.7961, 0.8009, 0.8021, 0.8097]
-    assert [r["model"] for r in rows] == ["bisenetv2"] * 4 + ["deeplabv3plus"] * 4
+                                         0.7961, 0.8009, 0.8021, 0.8097,
+                                         0.7444, 0.7437, 0.7516]
+    assert [r["model"] for r in rows] == (["bisenetv2"] * 4 + ["deeplabv3plus"] * 4
+                                          + ["bisenetv1"] * 3)
     for row in rows:
         assert set(row) == {"model", "variant", "classes", "dataset", "input", "miou", "file"}
         assert row["classes"] == "cityscapes"
@@ -243,3 +245,51 @@ def test_a_resnet_of_another_depth_is_a_named_error():
     with pytest.raises(conv.ConversionError,
                        match="layer3 has 5 blocks; expected 6 .ResNet-50. or 23 .ResNet-101."):
         mmseg.convert(state)
+
+
+V1_RENAMES = (
+    ("backbone.context_path.backbone.bn1.running_var", "context.backbone.stem.0.bn.running_var"),
+    ("backbone.context_path.backbone.layer3.0.downsample.0.weight",
+     "context.backbone.layer3.0.downsample.conv.weight"),
+    ("backbone.context_path.arm32.atten_conv_layer.1.bn.weight",
+     "context.arm32.attention.bn.weight"),
+    ("backbone.context_path.gap_conv.1.conv.weight", "context.global_context.conv.weight"),
+    ("backbone.spatial_path.layer4.bn.bias", "spatial.3.bn.bias"),
+    ("backbone.ffm.conv_atten.0.conv.weight", "ffm.attention.0.conv.weight"),
+    ("decode_head.conv_seg.weight", "head.1.weight"),
+    ("auxiliary_head.0.convs.0.conv.weight", "aux8.0.conv.weight"),
+    ("auxiliary_head.1.conv_seg.bias", "aux16.1.bias"),
+)
+
+
+def test_bisenetv1_converts_and_loads_strictly_with_its_auxiliary_heads():
+    state = published_state("bisenetv1_r18_cityscapes")
+    out = mmseg.convert(state)
+    model = conv.check(out, state, "bisenetv1")
+    assert out.model == "bisenetv1" and out.variant == "BiSeNetV1 R-18-D32, cityscapes 19 classes"
+    assert out.options == {"backbone": "resnet18", "context_upsample": "nearest",
+                           "ffm_attention": "conv-bn-relu"}
+    assert out.used == set(state) and not out.dropped  # their aux heads are our aux8/aux16
+    for theirs, ours in V1_RENAMES:
+        assert torch.equal(model.state_dict()[ours], state[theirs])
+    assert out.preprocess.size == (1024, 2048)
+    assert out.preprocess.std == pytest.approx((58.395, 57.12, 57.375))
+    assert out.published["val_miou"] == 0.7444
+    with pytest.raises(conv.ConversionError, match="tensors are BiSeNetV1 .ResNet-18.'s"):
+        mmseg.convert(state, model="bisenetv2")
+
+
+def test_conv_bn_relu_fusion_attention_has_a_relu_before_the_sigmoid():
+    ffm = create_model("bisenetv1", num_classes=19, ffm_attention="conv-bn-relu").ffm.eval()
+    with torch.no_grad():
+        for p in ffm.parameters():
+            p.normal_(0, 0.1)
+    sp, cp = torch.randn(1, 128, 8, 8), torch.randn(1, 128, 8, 8)
+    with torch.no_grad():
+        feat = ffm.blend(torch.cat([sp, cp], 1))
+        conv_, bn = ffm.attention[0].conv, ffm.attention[0].bn
+        assert conv_.bias is None
+        att = torch.sigmoid(F.relu(F.batch_norm(
+            F.conv2d(feat.mean((2, 3), keepdim=True), conv_.weight),
+            bn.running_mean, bn.running_var, bn.weight, bn.bias, eps=bn.eps)))
+        assert torch.allclose(ffm(sp, cp), feat + feat * att, atol=1e-6)
