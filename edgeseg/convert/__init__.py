@@ -91,6 +91,35 @@ def source_module(name: str):
     return importlib.import_module(module if "." in module else f"edgeseg.convert.{module}")
 
 
+def map_key(key: str, modules: dict[str, str]) -> str | None:
+    """Our name for their tensor `key`: its module renamed through `modules` (theirs ->
+    ours), or, for a conv+bn pair of theirs, its parent's; None when neither is mapped."""
+    module, _, leaf = key.rpartition(".")
+    parent, _, child = module.rpartition(".")
+    if module in modules:
+        return f"{modules[module]}.{leaf}"
+    if parent in modules and child in ("conv", "bn"):
+        return f"{modules[parent]}.{child}.{leaf}"
+    return None
+
+
+def complete(out: Converted, modules: dict[str, str], what: str) -> None:
+    """Fill BatchNorm counters a file saved without (they only matter for momentum=None),
+    then refuse, in the source's own names, any tensor our model still lacks."""
+    import torch
+
+    expected = create_model(out.model, num_classes=out.classes.num_classes,
+                            **out.options).state_dict()
+    for key in expected:
+        if key.endswith(".num_batches_tracked") and key not in out.state_dict:
+            out.state_dict[key] = torch.zeros((), dtype=torch.long)
+    reverse = {ours: theirs for theirs, ours in modules.items()}
+    missing = [map_key(k, reverse) or k for k in expected if k not in out.state_dict]
+    if missing:
+        raise ConversionError(f"{what}: {len(missing)} expected tensor(s) missing "
+                              f"({', '.join(missing[:6])}{', ...' if len(missing) > 6 else ''})")
+
+
 def published() -> list[dict[str, Any]]:
     """Every source's published checkpoints with the figures it reports, source first."""
     return [{"source": name, **row} for name in sorted(SOURCES)

@@ -22,13 +22,10 @@ from __future__ import annotations
 
 from typing import Any
 
-import torch
-
-from edgeseg.convert import ConversionError, Converted
+from edgeseg.convert import ConversionError, Converted, complete, map_key
 from edgeseg.core.errors import UsageError
 from edgeseg.data.classes import CITYSCAPES, COCO_STUFF
 from edgeseg.data.transforms import Preprocess
-from edgeseg.models import create_model
 
 # Their to_tensor constants (RGB, 0..1 units), from lib/data/cityscapes_cv2.py and coco.py.
 _MEAN_STD = {
@@ -136,17 +133,6 @@ def _v2_modules() -> dict[str, str]:
     return m
 
 
-def _theirs(ours: str, reverse: dict[str, str]) -> str:
-    """Their name for one of our keys, for messages."""
-    module, _, leaf = ours.rpartition(".")
-    parent, _, child = module.rpartition(".")
-    if module in reverse:
-        return f"{reverse[module]}.{leaf}"
-    if parent in reverse:
-        return f"{reverse[parent]}.{child}.{leaf}"
-    return ours
-
-
 _MODULES = {"bisenetv1": _v1_modules, "bisenetv2": _v2_modules}
 _NAMES = {"bisenetv1": "BiSeNetV1 (ResNet-18)", "bisenetv2": "BiSeNetV2"}
 
@@ -206,29 +192,13 @@ def convert(state: dict[str, Any], *, classes: str | None = None, model: str | N
 
     modules = _MODULES[arch]()
     for key, tensor in state.items():
-        module, _, leaf = key.rpartition(".")
         # A ConvBNReLU of theirs maps onto a ConvBNAct of ours with the same children.
-        parent, _, child = module.rpartition(".")
-        if module in modules:
-            ours = f"{modules[module]}.{leaf}"
-        elif parent in modules and child in ("conv", "bn"):
-            ours = f"{modules[parent]}.{child}.{leaf}"
-        else:
+        ours = map_key(key, modules)
+        if ours is None:
             continue
         out.state_dict[ours] = tensor
         out.used.add(key)
-    expected = create_model(arch, num_classes=class_set.num_classes,
-                            **out.options).state_dict()
-    for key in expected:
-        # Checkpoints saved without BatchNorm's counter: it only matters for momentum=None.
-        if key.endswith(".num_batches_tracked") and key not in out.state_dict:
-            out.state_dict[key] = torch.zeros((), dtype=torch.long)
-    reverse = {o: t for t, o in modules.items()}
-    missing = [_theirs(k, reverse) for k in expected if k not in out.state_dict]
-    if missing:
-        raise ConversionError(
-            f"CoinCheung/BiSeNet {_NAMES[arch]}: {len(missing)} expected tensor(s) missing "
-            f"({', '.join(missing[:6])}{', ...' if len(missing) > 6 else ''})")
+    complete(out, modules, f"CoinCheung/BiSeNet {_NAMES[arch]}")
     if arch == "bisenetv2":
         for key in state:
             if key.startswith(_AUX_V2):

@@ -46,11 +46,10 @@ from typing import Any
 
 import torch
 
-from edgeseg.convert import ConversionError, Converted
+from edgeseg.convert import ConversionError, Converted, complete, map_key
 from edgeseg.core.errors import UsageError
 from edgeseg.data.classes import CITYSCAPES
 from edgeseg.data.transforms import Preprocess
-from edgeseg.models import create_model
 
 UNWRAP = ("state_dict",)
 
@@ -257,16 +256,6 @@ def recognise(state: dict[str, Any]) -> str:
         f"({', '.join(sorted(state)[:5])}, ...)")
 
 
-def _theirs(ours: str, reverse: dict[str, str]) -> str:
-    module, _, leaf = ours.rpartition(".")
-    parent, _, child = module.rpartition(".")
-    if module in reverse:
-        return f"{reverse[module]}.{leaf}"
-    if parent in reverse:
-        return f"{reverse[parent]}.{child}.{leaf}"
-    return ours
-
-
 def convert(state: dict[str, Any], *, classes: str | None = None, model: str | None = None,
             **hints: Any) -> Converted:
     """`classes` (optional) must be cityscapes, the class set of every converted
@@ -320,26 +309,12 @@ def convert(state: dict[str, Any], *, classes: str | None = None, model: str | N
             continue
         if key == "decode_head.bottleneck.conv.weight":
             tensor = _project_to_ours(tensor)
-        module, _, leaf = key.rpartition(".")
-        parent, _, child = module.rpartition(".")
-        if module in modules:
-            ours = f"{modules[module]}.{leaf}"
-        elif parent in modules and child in ("conv", "bn"):
-            ours = f"{modules[parent]}.{child}.{leaf}"
-        else:
+        ours = map_key(key, modules)
+        if ours is None:
             continue
         out.state_dict[ours] = tensor
         out.used.add(key)
-    expected = create_model(arch, num_classes=n, **out.options).state_dict()
-    for key in expected:
-        if key.endswith(".num_batches_tracked") and key not in out.state_dict:
-            out.state_dict[key] = torch.zeros((), dtype=torch.long)
-    reverse = {o: t for t, o in modules.items()}
-    missing = [_theirs(k, reverse) for k in expected if k not in out.state_dict]
-    if missing:
-        raise ConversionError(
-            f"mmsegmentation {name}: {len(missing)} expected tensor(s) missing "
-            f"({', '.join(missing[:6])}{', ...' if len(missing) > 6 else ''})")
+    complete(out, modules, f"mmsegmentation {name}")
     return out
 
 
