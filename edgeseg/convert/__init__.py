@@ -91,6 +91,18 @@ def source_module(name: str):
     return importlib.import_module(module if "." in module else f"edgeseg.convert.{module}")
 
 
+def recognise(state: dict[str, Any], signatures: dict[str, tuple[str, ...]],
+              names: dict[str, str], what: str) -> str:
+    """The one architecture whose signature tensors are all in `state`; else a
+    ConversionError naming each architecture's signature (`what`: which checkpoints)."""
+    found = [arch for arch, keys in signatures.items() if all(k in state for k in keys)]
+    if len(found) == 1:
+        return found[0]
+    expected = "; ".join(f"{names[a]}: {', '.join(k)}" for a, k in signatures.items())
+    raise ConversionError(f"not {what}: expected the tensors of {expected}; found "
+                          f"{len(state)} tensors ({', '.join(sorted(state)[:5])}, ...)")
+
+
 def map_key(key: str, modules: dict[str, str]) -> str | None:
     """Our name for their tensor `key`: its module renamed through `modules` (theirs ->
     ours), or, for a conv+bn pair of theirs, its parent's; None when neither is mapped."""

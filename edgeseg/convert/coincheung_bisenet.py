@@ -23,6 +23,7 @@ from __future__ import annotations
 from typing import Any
 
 from edgeseg.convert import ConversionError, Converted, complete, map_key
+from edgeseg.convert import recognise as recognise_by
 from edgeseg.core.errors import UsageError
 from edgeseg.data.classes import CITYSCAPES, COCO_STUFF
 from edgeseg.data.transforms import Preprocess
@@ -139,13 +140,7 @@ _NAMES = {"bisenetv1": "BiSeNetV1 (ResNet-18)", "bisenetv2": "BiSeNetV2"}
 
 def recognise(state: dict[str, Any]) -> str:
     """"bisenetv1" or "bisenetv2" from the tensor names, or a ConversionError."""
-    found = [arch for arch, keys in _SIGNATURES.items() if all(k in state for k in keys)]
-    if len(found) == 1:
-        return found[0]
-    expected = "; ".join(f"{_NAMES[a]}: {', '.join(k)}" for a, k in _SIGNATURES.items())
-    raise ConversionError(
-        "not a CoinCheung/BiSeNet checkpoint: expected the tensors of "
-        f"{expected}; found {len(state)} tensors ({', '.join(sorted(state)[:5])}, ...)")
+    return recognise_by(state, _SIGNATURES, _NAMES, "a CoinCheung/BiSeNet checkpoint")
 
 
 def _class_set(arch: str, state: dict[str, Any], hint: str | None):

@@ -47,6 +47,7 @@ from typing import Any
 import torch
 
 from edgeseg.convert import ConversionError, Converted, complete, map_key
+from edgeseg.convert import recognise as recognise_by
 from edgeseg.core.errors import UsageError
 from edgeseg.data.classes import CITYSCAPES
 from edgeseg.data.transforms import Preprocess
@@ -246,14 +247,8 @@ def _project_to_ours(weight: Any) -> Any:
 
 def recognise(state: dict[str, Any]) -> str:
     """The architecture from the tensor names, or a ConversionError naming what was expected."""
-    found = [arch for arch, keys in _SIGNATURES.items() if all(k in state for k in keys)]
-    if len(found) == 1:
-        return found[0]
-    expected = "; ".join(f"{_NAMES[a]}: {', '.join(k)}" for a, k in _SIGNATURES.items())
-    raise ConversionError(
-        "not an mmsegmentation checkpoint of an architecture this source converts: expected "
-        f"the tensors of {expected}; found {len(state)} tensors "
-        f"({', '.join(sorted(state)[:5])}, ...)")
+    return recognise_by(state, _SIGNATURES, _NAMES, "an mmsegmentation checkpoint of an "
+                        "architecture this source converts")
 
 
 def convert(state: dict[str, Any], *, classes: str | None = None, model: str | None = None,
