@@ -12,6 +12,7 @@ segment take. Files are read with `torch.load(weights_only=True)` only.
 from __future__ import annotations
 
 import importlib
+import inspect
 import pickle
 import struct
 from collections.abc import Callable
@@ -92,15 +93,32 @@ def source_module(name: str):
 
 
 def recognise(state: dict[str, Any], signatures: dict[str, tuple[str, ...]],
-              names: dict[str, str], what: str) -> str:
+              names: dict[str, str], what: str, *, model: str | None = None,
+              one: str = "") -> str:
     """The one architecture whose signature tensors are all in `state`; else a
-    ConversionError naming each architecture's signature (`what`: which checkpoints)."""
+    ConversionError naming each architecture's signature (`what`: which checkpoints). With
+    `model` (the user's expectation) it must be that one; `one` words a single checkpoint of
+    the source, with {name} for the architecture's name."""
     found = [arch for arch, keys in signatures.items() if all(k in state for k in keys)]
-    if len(found) == 1:
-        return found[0]
-    expected = "; ".join(f"{names[a]}: {', '.join(k)}" for a, k in signatures.items())
-    raise ConversionError(f"not {what}: expected the tensors of {expected}; found "
-                          f"{len(state)} tensors ({', '.join(sorted(state)[:5])}, ...)")
+    if len(found) != 1:
+        expected = "; ".join(f"{names[a]}: {', '.join(k)}" for a, k in signatures.items())
+        raise ConversionError(f"not {what}: expected the tensors of {expected}; found "
+                              f"{len(state)} tensors ({', '.join(sorted(state)[:5])}, ...)")
+    arch = found[0]
+    if model is not None and model != arch:
+        raise ConversionError(f"expected {one.format(name=names.get(model, model))}, but its "
+                              f"tensors are {names[arch]}'s (e.g. {signatures[arch][0]})")
+    return arch
+
+
+def check_hints(source: str, hints: dict[str, Any]) -> None:
+    """Refuse hints a source's convert() does not take, naming the ones it does."""
+    takes = [p for p in inspect.signature(source_module(source).convert).parameters
+             if p != "state"]
+    unknown = sorted(set(hints) - set(takes))
+    if unknown:
+        raise UsageError(f"{source} takes the hints {' and '.join(f'{t}=' for t in takes)}, "
+                         f"not {', '.join(unknown)}")
 
 
 def map_key(key: str, modules: dict[str, str]) -> str | None:
@@ -156,6 +174,7 @@ def convert(source: str, checkpoint: str | Path, out: str | Path, *,
     """Convert `checkpoint` (a file published by `source`) into an edgeseg checkpoint at
     `out`; `hints` go to the source (e.g. classes=, when the file cannot tell)."""
     module = source_module(source)
+    check_hints(source, hints)
     tensors = load_tensors(checkpoint, getattr(module, "UNWRAP", ("state_dict", "model")))
     conv: Converted = module.convert(tensors, **hints)
     check(conv, tensors, str(checkpoint))

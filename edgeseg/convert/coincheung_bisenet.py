@@ -24,7 +24,6 @@ from typing import Any
 
 from edgeseg.convert import ConversionError, Converted, complete, map_key
 from edgeseg.convert import recognise as recognise_by
-from edgeseg.core.errors import UsageError
 from edgeseg.data.classes import CITYSCAPES, COCO_STUFF
 from edgeseg.data.transforms import Preprocess
 
@@ -138,9 +137,11 @@ _MODULES = {"bisenetv1": _v1_modules, "bisenetv2": _v2_modules}
 _NAMES = {"bisenetv1": "BiSeNetV1 (ResNet-18)", "bisenetv2": "BiSeNetV2"}
 
 
-def recognise(state: dict[str, Any]) -> str:
-    """"bisenetv1" or "bisenetv2" from the tensor names, or a ConversionError."""
-    return recognise_by(state, _SIGNATURES, _NAMES, "a CoinCheung/BiSeNet checkpoint")
+def recognise(state: dict[str, Any], model: str | None = None) -> str:
+    """"bisenetv1" or "bisenetv2" from the tensor names (and `model`, when given), or a
+    ConversionError."""
+    return recognise_by(state, _SIGNATURES, _NAMES, "a CoinCheung/BiSeNet checkpoint",
+                        model=model, one="a CoinCheung/BiSeNet {name} checkpoint")
 
 
 def _class_set(arch: str, state: dict[str, Any], hint: str | None):
@@ -158,18 +159,11 @@ def _class_set(arch: str, state: dict[str, Any], hint: str | None):
     return classes
 
 
-def convert(state: dict[str, Any], *, classes: str | None = None, model: str | None = None,
-            **hints: Any) -> Converted:
+def convert(state: dict[str, Any], *, classes: str | None = None,
+            model: str | None = None) -> Converted:
     """`classes` (optional) must agree with the classifier's width; `model` (optional,
     bisenetv1 or bisenetv2) must agree with the tensors."""
-    if hints:
-        raise UsageError(f"coincheung-bisenet takes the hints classes= and model=, not "
-                         f"{', '.join(sorted(hints))}")
-    arch = recognise(state)
-    if model is not None and model != arch:
-        raise ConversionError(
-            f"expected a CoinCheung/BiSeNet {_NAMES.get(model, model)} checkpoint, but its "
-            f"tensors are {_NAMES[arch]}'s (e.g. {_SIGNATURES[arch][0]})")
+    arch = recognise(state, model)
     class_set = _class_set(arch, state, classes)
     mean, std = _MEAN_STD[class_set.name]
     size, resize = _EVAL[class_set.name]

@@ -48,7 +48,6 @@ import torch
 
 from edgeseg.convert import ConversionError, Converted, complete, map_key
 from edgeseg.convert import recognise as recognise_by
-from edgeseg.core.errors import UsageError
 from edgeseg.data.classes import CITYSCAPES
 from edgeseg.data.transforms import Preprocess
 
@@ -245,24 +244,19 @@ def _project_to_ours(weight: Any) -> Any:
     return torch.cat([weight[:, _ASPP:], weight[:, :_ASPP]], dim=1)
 
 
-def recognise(state: dict[str, Any]) -> str:
-    """The architecture from the tensor names, or a ConversionError naming what was expected."""
+def recognise(state: dict[str, Any], model: str | None = None) -> str:
+    """The architecture from the tensor names (and `model`, when given), or a
+    ConversionError naming what was expected."""
     return recognise_by(state, _SIGNATURES, _NAMES, "an mmsegmentation checkpoint of an "
-                        "architecture this source converts")
+                        "architecture this source converts", model=model,
+                        one="an mmsegmentation {name} checkpoint")
 
 
-def convert(state: dict[str, Any], *, classes: str | None = None, model: str | None = None,
-            **hints: Any) -> Converted:
+def convert(state: dict[str, Any], *, classes: str | None = None,
+            model: str | None = None) -> Converted:
     """`classes` (optional) must be cityscapes, the class set of every converted
     checkpoint; `model` (optional) must agree with the tensors."""
-    if hints:
-        raise UsageError(f"mmseg takes the hints classes= and model=, not "
-                         f"{', '.join(sorted(hints))}")
-    arch = recognise(state)
-    if model is not None and model != arch:
-        raise ConversionError(
-            f"expected an mmsegmentation {_NAMES.get(model, model)} checkpoint, but its "
-            f"tensors are {_NAMES[arch]}'s (e.g. {_SIGNATURES[arch][0]})")
+    arch = recognise(state, model)
     n = int(state[_CLASSIFIER].shape[0])
     if n != CITYSCAPES.num_classes:
         raise ConversionError(

@@ -165,12 +165,9 @@ def _low_level_last(tensor: Any, dim: int) -> Any:
 
 
 def convert(state: dict[str, Any], *, classes: str | ClassSet | None = None,
-            output_stride: int = 16, **hints: Any) -> Converted:
+            output_stride: int = 16) -> Converted:
     """`classes` (optional) must agree with the classifier's width; `output_stride` 16
     (their published checkpoints) or 8."""
-    if hints:
-        raise UsageError("vainf-deeplabv3plus takes the hints classes= and output_stride=, not "
-                         + ", ".join(sorted(hints)))
     if output_stride not in (8, 16):
         raise UsageError(f"vainf-deeplabv3plus: output_stride must be 8 or 16, got "
                          f"{output_stride!r}")

@@ -132,7 +132,7 @@ def test_another_architecture_is_a_named_error():
         mmseg.convert(published_state(), model="bisenetv1")
     with pytest.raises(UsageError, match="mmseg takes the hints classes= and model=, not "
                                          "output_stride"):
-        mmseg.convert(published_state(), output_stride=16)
+        conv.check_hints("mmseg", {"output_stride": 16})
 
 
 def test_a_missing_tensor_is_named_by_their_key():

@@ -88,7 +88,7 @@ def test_output_stride_comes_from_the_hint():
     with pytest.raises(UsageError, match="output_stride must be 8 or 16, got 32"):
         vainf.convert(state, output_stride=32)
     with pytest.raises(UsageError, match="hints classes= and output_stride=, not crop"):
-        vainf.convert(state, crop=513)
+        conv.check_hints("vainf-deeplabv3plus", {"crop": 513})
 
 
 def test_wrong_class_count_is_a_named_error():

@@ -29,7 +29,7 @@ def published_state() -> dict:
     return state
 
 
-def convert(state: dict, **hints) -> Converted:
+def convert(state: dict) -> Converted:
     out = Converted(model="bisenetv2", options={}, classes=VOC,
                     preprocess=Preprocess(size=(64, 128)), state_dict={}, variant="toy")
     for key, tensor in state.items():
