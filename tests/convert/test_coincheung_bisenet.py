@@ -10,7 +10,6 @@ V1 context path and the V2 aggregation, and the V1 fusion attention's form.
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import pytest
@@ -22,6 +21,7 @@ from edgeseg.checkpoint import model_from_checkpoint, read_checkpoint
 from edgeseg.cli.main import main
 from edgeseg.convert import coincheung_bisenet as cc
 from edgeseg.models import create_model
+from tests.convert.fixture_states import fixture_state
 
 FIXTURES = Path(__file__).parent / "fixtures"
 KINDS = ("bisenetv1_city", "bisenetv1_coco", "bisenetv2_city", "bisenetv2_coco")
@@ -36,9 +36,7 @@ SAMPLE_RENAMES = (
 
 
 def published(kind: str, seed: int = 0) -> dict[str, torch.Tensor]:
-    shapes = json.loads((FIXTURES / f"coincheung_{kind}.json").read_text())["tensors"]
-    g = torch.Generator().manual_seed(seed)
-    return {k: torch.randn(s, generator=g) if s else torch.tensor(7) for k, s in shapes.items()}
+    return fixture_state(f"coincheung_{kind}", seed)
 
 
 @pytest.mark.parametrize("kind", KINDS)

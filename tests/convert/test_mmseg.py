@@ -23,6 +23,7 @@ from edgeseg.cli.main import main
 from edgeseg.convert import mmseg
 from edgeseg.core.errors import UsageError
 from edgeseg.models import create_model
+from tests.convert.fixture_states import fixture_state
 
 FIXTURES = Path(__file__).parent / "fixtures"
 SAMPLE_RENAMES = (
@@ -55,9 +56,7 @@ DLV3P_RENAMES = (
 
 
 def published_state(name: str = "bisenetv2_cityscapes", seed: int = 0) -> dict[str, torch.Tensor]:
-    shapes = json.loads((FIXTURES / f"mmseg_{name}.json").read_text())["tensors"]
-    g = torch.Generator().manual_seed(seed)
-    return {k: torch.randn(s, generator=g) if s else torch.tensor(7) for k, s in shapes.items()}
+    return fixture_state(f"mmseg_{name}", seed)
 
 
 def test_bisenetv2_converts_and_loads_strictly():

@@ -4,7 +4,6 @@ tensors convert, load strictly, and carry their classes, preprocessing and publi
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import pytest
@@ -17,21 +16,16 @@ from edgeseg.core.errors import UsageError
 from edgeseg.models import create_model
 from edgeseg.models.backbones.mobilenetv2 import MobileNetV2
 from edgeseg.models.backbones.resnet import atrous_schedule, resnet101
+from tests.convert.fixture_states import fixture_state
 
 FIXTURES = Path(__file__).parent / "fixtures"
 
 
 def published_state(name: str, num_classes: int | None = None) -> dict[str, torch.Tensor]:
-    spec = json.loads((FIXTURES / f"vainf_{name}.json").read_text())["state_dict"]
-    gen = torch.Generator().manual_seed(0)
-    state = {}
-    for key, shape in spec.items():
-        if key.endswith("num_batches_tracked"):
-            state[key] = torch.tensor(1000)
-            continue
-        if num_classes is not None and key.startswith("classifier.classifier.3."):
-            shape = [num_classes, *shape[1:]]
-        state[key] = torch.randn(shape, generator=gen)
+    state = fixture_state(f"vainf_{name}", section="state_dict", counter=1000)
+    if num_classes is not None:  # the classifier of a checkpoint with another class count
+        for key in [k for k in state if k.startswith("classifier.classifier.3.")]:
+            state[key] = torch.randn(num_classes, *state[key].shape[1:])
     return state
 
 
