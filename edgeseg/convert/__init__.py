@@ -56,6 +56,13 @@ class Converted:
     variant: str = ""  # what was recognised, for messages and the checkpoint
     published: dict[str, Any] = field(default_factory=dict)  # the source's own figures
 
+    def take(self, key: str, tensor: Any, modules: dict[str, str]) -> None:
+        """Use their tensor `key` under our name (map_key) when its module is mapped."""
+        ours = map_key(key, modules)
+        if ours is not None:
+            self.state_dict[ours] = tensor
+            self.used.add(key)
+
 
 def load_tensors(path: str | Path, unwrap: tuple[str, ...] = ("state_dict", "model")) -> dict:
     """The state dict in a published checkpoint file: read with weights_only=True (a pickle

@@ -22,7 +22,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from edgeseg.convert import ConversionError, Converted, complete, map_key
+from edgeseg.convert import ConversionError, Converted, complete
 from edgeseg.convert import recognise as recognise_by
 from edgeseg.data.classes import CITYSCAPES, COCO_STUFF
 from edgeseg.data.transforms import Preprocess
@@ -182,11 +182,7 @@ def convert(state: dict[str, Any], *, classes: str | None = None,
     modules = _MODULES[arch]()
     for key, tensor in state.items():
         # A ConvBNReLU of theirs maps onto a ConvBNAct of ours with the same children.
-        ours = map_key(key, modules)
-        if ours is None:
-            continue
-        out.state_dict[ours] = tensor
-        out.used.add(key)
+        out.take(key, tensor, modules)
     complete(out, modules, f"CoinCheung/BiSeNet {_NAMES[arch]}")
     if arch == "bisenetv2":
         for key in state:

@@ -46,7 +46,7 @@ from typing import Any
 
 import torch
 
-from edgeseg.convert import ConversionError, Converted, complete, map_key
+from edgeseg.convert import ConversionError, Converted, complete
 from edgeseg.convert import recognise as recognise_by
 from edgeseg.data.classes import CITYSCAPES
 from edgeseg.data.transforms import Preprocess
@@ -298,11 +298,7 @@ def convert(state: dict[str, Any], *, classes: str | None = None,
             continue
         if key == "decode_head.bottleneck.conv.weight":
             tensor = _project_to_ours(tensor)
-        ours = map_key(key, modules)
-        if ours is None:
-            continue
-        out.state_dict[ours] = tensor
-        out.used.add(key)
+        out.take(key, tensor, modules)
     complete(out, modules, f"mmsegmentation {name}")
     return out
 
