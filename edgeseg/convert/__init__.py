@@ -33,8 +33,8 @@ SOURCES: dict[str, tuple[str, str]] = {
                            "and BiSeNetV2, Cityscapes and COCO-Stuff"),
     "vainf-deeplabv3plus": ("vainf_deeplabv3plus", "VainF/DeepLabV3Plus-Pytorch: MobileNetV2, "
                             "ResNet-50/101, output stride 8/16, Cityscapes and VOC"),
-    "mmseg": ("mmseg", "open-mmlab/mmsegmentation: BiSeNetV1 R-18, BiSeNetV2 and DeepLabV3+ "
-              "R-50/101-D8, Cityscapes"),
+    "mmseg": ("mmseg", "open-mmlab/mmsegmentation: BiSeNetV1 R-18, BiSeNetV2, DeepLabV3+ "
+              "R-50/101-D8 and ICNet R-18/50/101-D8, Cityscapes"),
 }
 
 
@@ -163,6 +163,20 @@ def published() -> list[dict[str, Any]]:
             for row in source_module(name).published()]
 
 
+def release_figures(conv: Converted, rows: list[dict[str, Any]], file_name: str) -> None:
+    """When the file keeps its released name, record that release's figures: a source
+    publishes several files of one layout (schedules, pretraining) with different mIoU, and
+    without the name a source can only give the first one's."""
+    for row in rows:
+        if (row["file"], row["model"], row["classes"]) == (file_name, conv.model,
+                                                            conv.classes.name):
+            note = {"note": conv.published["note"]} if "note" in conv.published else {}
+            conv.published = {"val_miou": row["miou"], "dataset": row["dataset"],
+                              "reported_by": row["variant"], "released_as": row["file"],
+                              "matched_by": "file name", **note}
+            return
+
+
 def check(conv: Converted, source: dict[str, Any], where: str):
     """Every source tensor used or dropped with a reason, and the model loads strictly."""
     left = sorted(set(source) - conv.used - set(conv.dropped))
@@ -185,6 +199,7 @@ def convert(source: str, checkpoint: str | Path, out: str | Path, *,
     tensors = load_tensors(checkpoint, getattr(module, "UNWRAP", ("state_dict", "model")))
     conv: Converted = module.convert(tensors, **hints)
     check(conv, tensors, str(checkpoint))
+    release_figures(conv, getattr(module, "published", list)(), Path(checkpoint).name)
     save_checkpoint(out, {
         "model": {"name": conv.model, "options": conv.options,
                   "num_classes": conv.classes.num_classes},

@@ -1,6 +1,6 @@
 """open-mmlab/mmsegmentation's Cityscapes checkpoints: BiSeNetV2 (bisenetv2_fcn, 1024x1024
-crops, 160k iterations), DeepLabV3+ R-50-D8 / R-101-D8 (512x1024 crops) and BiSeNetV1 R-18-D32
-(1024x1024 crops, 160k iterations).
+crops, 160k iterations), DeepLabV3+ R-50-D8 / R-101-D8 (512x1024 crops), BiSeNetV1 R-18-D32
+(1024x1024 crops, 160k iterations) and ICNet R-18/50/101-D8 (832x832 crops).
 
 Their files are {"meta": ..., "state_dict": ...} with keys under "backbone.", "decode_head."
 and "auxiliary_head."; the architecture is recognised from the tensor names. BiSeNetV2 maps
@@ -35,6 +35,11 @@ bias, BatchNorm and ReLU before the sigmoid). Their FCN decode head (3x3 conv to
 classifier) is our head, and their two auxiliary FCN heads (3x3 conv to 64, classifier, on
 the 1/8 and 1/16 context maps) are laid out as our aux8 and aux16, so they are kept.
 
+ICNet maps onto our icnet with `layout="mmseg"` (their ICNet backbone, ICNeck and FCN heads:
+see edgeseg/models/icnet.py for the ten places it differs from the released ICNet),
+`width=64` and `resnet_depth` 18, 50 or 101 from the number of layer3 blocks. Their two
+auxiliary FCN heads are the cascade label guidance heads of that layout, so they are kept.
+
 Their data preprocessor normalises RGB in 0..255 units with the
 ImageNet mean and std below; their Cityscapes test pipeline evaluates the whole 1024x2048
 image. The README's single-scale val mIoU goes into the checkpoint's metrics.
@@ -48,6 +53,13 @@ import torch
 
 from edgeseg.convert import ConversionError, Converted, complete
 from edgeseg.convert import recognise as recognise_by
+from edgeseg.convert.mmseg_layouts import (
+    bisenetv1_modules,
+    bisenetv2_modules,
+    deeplabv3plus_modules,
+    icnet_modules,
+    resnet_depth,
+)
 from edgeseg.data.classes import CITYSCAPES
 from edgeseg.data.transforms import Preprocess
 
@@ -58,10 +70,12 @@ _MEAN, _STD = (123.675, 116.28, 103.53), (58.395, 57.12, 57.375)
 _EVAL_SIZE = (1024, 2048)  # configs/_base_/datasets/cityscapes.py: Resize to 2048x1024, whole
 
 _NAMES = {"bisenetv2": "BiSeNetV2", "deeplabv3plus": "DeepLabV3+ (ResNetV1c-D8)",
-          "bisenetv1": "BiSeNetV1 (ResNet-18)"}
+          "bisenetv1": "BiSeNetV1 (ResNet-18)", "icnet": "ICNet (ResNetV1c-D8)"}
 # _README's keys: architecture, and for DeepLabV3+ its ResNet depth
 _VARIANTS = {"bisenetv2": "BiSeNetV2", "deeplabv3plus-r50": "DeepLabV3+ R-50-D8",
-             "deeplabv3plus-r101": "DeepLabV3+ R-101-D8", "bisenetv1": "BiSeNetV1 R-18-D32"}
+             "deeplabv3plus-r101": "DeepLabV3+ R-101-D8", "bisenetv1": "BiSeNetV1 R-18-D32",
+             "icnet-r18": "ICNet R-18-D8", "icnet-r50": "ICNet R-50-D8",
+             "icnet-r101": "ICNet R-101-D8"}
 # Tensors that identify each architecture; a checkpoint with none of these sets is refused.
 _SIGNATURES = {
     "bisenetv2": ("backbone.detail.detail_branch.0.0.conv.weight",
@@ -76,6 +90,8 @@ _SIGNATURES = {
     "bisenetv1": ("backbone.context_path.backbone.conv1.weight",
                   "backbone.spatial_path.layer1.conv.weight",
                   "backbone.ffm.conv_atten.0.conv.weight", "decode_head.conv_seg.weight"),
+    "icnet": ("backbone.backbone.stem.0.weight", "backbone.psp_bottleneck.conv.weight",
+              "neck.cff_24.conv_low.conv.weight", "decode_head.conv_seg.weight"),
 }
 _CLASSIFIER = "decode_head.conv_seg.weight"
 _OPTIONS = {
@@ -84,6 +100,7 @@ _OPTIONS = {
                       "deep_stem": True, "aspp_channels": 512, "aspp_project_kernel": 3},
     "bisenetv1": {"backbone": "resnet18", "context_upsample": "nearest",
                   "ffm_attention": "conv-bn-relu"},
+    "icnet": {"width": 64, "layout": "mmseg"},
 }
 _ASPP = 512  # their ASPP width: the fusing conv reads five blocks of it
 # configs/<model>/README.md, Cityscapes: (config, released file, mIoU %, ms+flip mIoU %)
@@ -129,114 +146,50 @@ _README = {
          "bisenetv1_r18-d32_in1k-pre_4x8_1024x1024_160k_cityscapes_20210905_220322-bb8db75f.pth",
          75.16, 77.24),
     ],
+    "icnet-r18": [
+        ("icnet_r18-d8_4xb2-80k_cityscapes-832x832",
+         "icnet_r18-d8_832x832_80k_cityscapes_20210925_225521-2e36638d.pth",
+         68.14, 70.16),
+        ("icnet_r18-d8_4xb2-160k_cityscapes-832x832",
+         "icnet_r18-d8_832x832_160k_cityscapes_20210925_230153-2c6eb6e0.pth",
+         71.64, 74.18),
+        ("icnet_r18-d8-in1k-pre_4xb2-80k_cityscapes-832x832",
+         "icnet_r18-d8_in1k-pre_832x832_80k_cityscapes_20210925_230354-1cbe3022.pth",
+         72.51, 74.78),
+        ("icnet_r18-d8-in1k-pre_4xb2-160k_cityscapes-832x832",
+         "icnet_r18-d8_in1k-pre_832x832_160k_cityscapes_20210926_052702-619c8ae1.pth",
+         74.43, 76.72),
+    ],
+    "icnet-r50": [
+        ("icnet_r50-d8_4xb2-80k_cityscapes-832x832",
+         "icnet_r50-d8_832x832_80k_cityscapes_20210926_044625-c6407341.pth",
+         68.91, 69.72),
+        ("icnet_r50-d8_4xb2-160k_cityscapes-832x832",
+         "icnet_r50-d8_832x832_160k_cityscapes_20210925_232612-a95f0d4e.pth",
+         73.82, 75.67),
+        ("icnet_r50-d8-in1k-pre_4xb2-80k_cityscapes-832x832",
+         "icnet_r50-d8_in1k-pre_832x832_80k_cityscapes_20210926_032943-1743dc7b.pth",
+         74.58, 76.41),
+        ("icnet_r50-d8-in1k-pre_4xb2-160k_cityscapes-832x832",
+         "icnet_r50-d8_in1k-pre_832x832_160k_cityscapes_20210926_042715-ce310aea.pth",
+         76.29, 78.09),
+    ],
+    "icnet-r101": [
+        ("icnet_r101-d8_4xb2-80k_cityscapes-832x832",
+         "icnet_r101-d8_832x832_80k_cityscapes_20210926_072447-b52f936e.pth",
+         70.28, 71.95),
+        ("icnet_r101-d8_4xb2-160k_cityscapes-832x832",
+         "icnet_r101-d8_832x832_160k_cityscapes_20210926_092350-3a1ebf1a.pth",
+         73.80, 76.10),
+        ("icnet_r101-d8-in1k-pre_4xb2-80k_cityscapes-832x832",
+         "icnet_r101-d8_in1k-pre_832x832_80k_cityscapes_20210926_020414-7ceb12c5.pth",
+         75.57, 77.86),
+        ("icnet_r101-d8-in1k-pre_4xb2-160k_cityscapes-832x832",
+         "icnet_r101-d8_in1k-pre_832x832_160k_cityscapes_20210925_232612-9484ae8a.pth",
+         76.15, 77.98),
+    ],
 }
 _DATASET = "Cityscapes val"
-
-
-def _bisenetv2_modules() -> dict[str, str]:
-    """Their module path -> ours, for every module that owns tensors. A ConvModule of
-    theirs (children conv, bn) maps onto a ConvBNAct of ours (children conv, bn)."""
-    b = "backbone"
-    m: dict[str, str] = {}
-    i = 0
-    for stage, n in enumerate((2, 3, 3)):
-        for j in range(n):
-            m[f"{b}.detail.detail_branch.{stage}.{j}"] = f"detail.{i}"
-            i += 1
-    s = f"{b}.semantic"
-    m |= {f"{s}.stage1.conv_first": "semantic.stem.conv",
-          f"{s}.stage1.convs.0": "semantic.stem.left.0",
-          f"{s}.stage1.convs.1": "semantic.stem.left.1",
-          f"{s}.stage1.fuse_last": "semantic.stem.fuse"}
-    for stage, ours, n in ((2, "s3", 2), (3, "s4", 2), (4, "s5", 4)):
-        for j in range(n):
-            t, o = f"{s}.stage{stage}.{j}", f"semantic.{ours}.{j}"
-            m[f"{t}.conv1"] = f"{o}.body.0"
-            if j == 0:  # strided: two depthwise convs, a depthwise-separable shortcut
-                m |= {f"{t}.dwconv.0": f"{o}.body.1", f"{t}.dwconv.1": f"{o}.body.2",
-                      f"{t}.conv2.0": f"{o}.body.3",
-                      f"{t}.shortcut.0.depthwise_conv": f"{o}.shortcut.0",
-                      f"{t}.shortcut.0.pointwise_conv": f"{o}.shortcut.1"}
-            else:
-                m |= {f"{t}.dwconv.0": f"{o}.body.1", f"{t}.conv2.0": f"{o}.body.2"}
-    g = f"{b}.bga"
-    m |= {f"{s}.stage4_CEBlock.gap.1": "semantic.ce.bn",
-          f"{s}.stage4_CEBlock.conv_gap": "semantic.ce.conv_gap",
-          f"{s}.stage4_CEBlock.conv_last": "semantic.ce.conv_last",
-          f"{g}.detail_dwconv.0.depthwise_conv": "bga.detail_keep.0",
-          f"{g}.detail_dwconv.0.pointwise_conv.conv": "bga.detail_keep.1",
-          f"{g}.detail_down.0": "bga.detail_down.0",
-          f"{g}.semantic_conv.0": "bga.semantic_up",
-          f"{g}.semantic_dwconv.0.depthwise_conv": "bga.semantic_keep.0",
-          f"{g}.semantic_dwconv.0.pointwise_conv.conv": "bga.semantic_keep.1",
-          f"{g}.conv": "bga.fuse",
-          "decode_head.convs.0": "head.0", "decode_head.conv_seg": "head.2"}
-    return m
-
-
-def _deeplabv3plus_modules(depth: int) -> dict[str, str]:
-    m = {"backbone.stem.0": "backbone.stem.0.conv", "backbone.stem.1": "backbone.stem.0.bn",
-         "backbone.stem.3": "backbone.stem.1.conv", "backbone.stem.4": "backbone.stem.1.bn",
-         "backbone.stem.6": "backbone.stem.2.conv", "backbone.stem.7": "backbone.stem.2.bn"}
-    for layer, n in enumerate(_BLOCKS[depth], 1):
-        for block in range(n):
-            p = f"backbone.layer{layer}.{block}"
-            for i in (1, 2, 3):
-                m |= {f"{p}.conv{i}": f"{p}.conv{i}.conv", f"{p}.bn{i}": f"{p}.conv{i}.bn"}
-            if block == 0:  # every stage's first block changes the width
-                m |= {f"{p}.downsample.0": f"{p}.downsample.conv",
-                      f"{p}.downsample.1": f"{p}.downsample.bn"}
-    d = "decode_head"
-    m |= {f"{d}.image_pool.1": "aspp.image_pool", f"{d}.aspp_modules.0": "aspp.conv1x1",
-          f"{d}.bottleneck": "aspp.project.0", f"{d}.c1_bottleneck": "reduce_low",
-          f"{d}.conv_seg": "classifier"}
-    for i in (1, 2, 3):
-        m |= {f"{d}.aspp_modules.{i}.depthwise_conv": f"aspp.atrous.{i - 1}.depthwise",
-              f"{d}.aspp_modules.{i}.pointwise_conv": f"aspp.atrous.{i - 1}.pointwise"}
-    for i in (0, 1):
-        m |= {f"{d}.sep_bottleneck.{i}.depthwise_conv": f"decoder.{i}.depthwise",
-              f"{d}.sep_bottleneck.{i}.pointwise_conv": f"decoder.{i}.pointwise"}
-    return m
-
-
-_BLOCKS = {50: (3, 4, 6, 3), 101: (3, 4, 23, 3)}
-
-
-def _bisenetv1_modules() -> dict[str, str]:
-    cp = "backbone.context_path"
-    m = {f"{cp}.backbone.conv1": "context.backbone.stem.0.conv",
-         f"{cp}.backbone.bn1": "context.backbone.stem.0.bn"}
-    for layer in range(1, 5):
-        for block in range(2):
-            t, o = f"{cp}.backbone.layer{layer}.{block}", f"context.backbone.layer{layer}.{block}"
-            m |= {f"{t}.conv1": f"{o}.conv1.conv", f"{t}.bn1": f"{o}.conv1.bn",
-                  f"{t}.conv2": f"{o}.conv2.conv", f"{t}.bn2": f"{o}.conv2.bn"}
-            if block == 0 and layer > 1:
-                m |= {f"{t}.downsample.0": f"{o}.downsample.conv",
-                      f"{t}.downsample.1": f"{o}.downsample.bn"}
-    for arm in ("arm16", "arm32"):
-        m |= {f"{cp}.{arm}.conv_layer": f"context.{arm}.conv",
-              f"{cp}.{arm}.atten_conv_layer.1": f"context.{arm}.attention"}
-    m |= {f"{cp}.conv_head32": "context.refine32", f"{cp}.conv_head16": "context.refine16",
-          f"{cp}.gap_conv.1": "context.global_context",
-          "backbone.ffm.conv1": "ffm.blend", "backbone.ffm.conv_atten.0": "ffm.attention.0",
-          "decode_head.convs.0": "head.0", "decode_head.conv_seg": "head.1",
-          # their first auxiliary head reads the 1/8 context map, the second the 1/16 one
-          "auxiliary_head.0.convs.0": "aux8.0", "auxiliary_head.0.conv_seg": "aux8.1",
-          "auxiliary_head.1.convs.0": "aux16.0", "auxiliary_head.1.conv_seg": "aux16.1"}
-    for i in range(4):
-        m[f"backbone.spatial_path.layer{i + 1}"] = f"spatial.{i}"
-    return m
-
-
-def _depth(state: dict[str, Any]) -> int:
-    """ResNet depth from the number of layer3 blocks (6: 50, 23: 101)."""
-    n = len({k.split(".")[2] for k in state if k.startswith("backbone.layer3.")})
-    for depth, blocks in _BLOCKS.items():
-        if blocks[2] == n:
-            return depth
-    raise ConversionError(f"mmsegmentation DeepLabV3+: layer3 has {n} blocks; expected 6 "
-                          "(ResNet-50) or 23 (ResNet-101)")
 
 
 def _project_to_ours(weight: Any) -> Any:
@@ -268,15 +221,17 @@ def convert(state: dict[str, Any], *, classes: str | None = None,
                               "outputs: cityscapes")
     options = dict(_OPTIONS[arch])
     readme = arch
-    if arch == "deeplabv3plus":
-        depth = _depth(state)
+    if arch in ("deeplabv3plus", "icnet"):
+        icnet = arch == "icnet"
+        depth = resnet_depth(state, "backbone.backbone.layer3." if icnet else "backbone.layer3.",
+                             _NAMES[arch], (18, 50, 101) if icnet else (50, 101))
         options["resnet_depth"] = depth
         readme = f"{arch}-r{depth}"
-        modules = _deeplabv3plus_modules(depth)
+        modules = (icnet_modules if icnet else deeplabv3plus_modules)(depth)
     elif arch == "bisenetv1":
-        modules = _bisenetv1_modules()
+        modules = bisenetv1_modules()
     else:
-        modules = _bisenetv2_modules()
+        modules = bisenetv2_modules()
     name = _VARIANTS[readme]
     config, file, miou, miou_msf = _README[readme][0]
     out = Converted(
@@ -290,7 +245,7 @@ def convert(state: dict[str, Any], *, classes: str | None = None,
                                   f"({config}; the other {name} rows share its layout)",
                    "released_as": file})
     for key, tensor in state.items():
-        if key.startswith("auxiliary_head.") and arch != "bisenetv1":
+        if key.startswith("auxiliary_head.") and arch not in ("bisenetv1", "icnet"):
             out.dropped[key] = (
                 "auxiliary FCN head (training only; its layout is not ours, so the model is "
                 "built with aux_heads=False)" if arch == "bisenetv2" else

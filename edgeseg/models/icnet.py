@@ -15,7 +15,25 @@ upsampled coarse features of each CFF and the final 1/4 map against the labels
 the released ICNet's training definition).
 
 The released ICNet halves ResNet-50's widths (`width=32`, the default: 6.7 M parameters);
-`width=64` is the full-width ResNet-50 that mmsegmentation uses.
+`width=64` is the full-width ResNet-50 that mmsegmentation uses; `resnet_depth` 18 or 101
+swaps the ResNet.
+
+`layout="mmseg"` is the network mmsegmentation trains and publishes as ICNet (its ICNet
+backbone, ICNeck and FCN heads), which differs from the released one in these places:
+* the middle branch runs all of layer2 on the 1/2 input and a 1x1 conv-BN-ReLU projects it
+  to 256 channels; the low branch starts from that output downsampled 2x;
+* both 2x downsamplings are bilinear resizes by scale factor 0.5, i.e. exactly 2x2 average
+  pooling (the sizes are odd here: see the next point);
+* the stem's max-pool rounds its output size up (`ceil_mode`), so a 1024x2048 image gives a
+  65x129 middle branch and a 32x64 low one;
+* the first block of layer3 and layer4 runs at half the stage's rate (contract_dilation),
+  and a ResNet-18's blocks dilate only their first 3x3 conv;
+* pyramid pooling is PSPNet's: a 1x1 conv-BN-ReLU (512) per bin, concatenated with the
+  features, fused by a 3x3 conv-BN-ReLU to 512, then a 1x1 conv-BN-ReLU to 256;
+* the cascade fusion's two convs end in ReLU before the sum (and ReLU after it), and the
+  cascade label guidance heads read the coarse conv's output through a 3x3 conv-BN-ReLU and a
+  1x1 classifier (loss weights 0.4 and 0.4);
+* the classifier is a 3x3 conv-BN-ReLU and a 1x1 conv on the fused 1/8 map (not 1/4).
 """
 
 from __future__ import annotations
@@ -24,12 +42,16 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from edgeseg.models.backbones.resnet import resnet50
+from edgeseg.models.backbones.resnet import resnet18, resnet50, resnet101
 from edgeseg.models.base import SegmentationModel
 from edgeseg.models.layers import ConvBNAct, resize
 from edgeseg.models.registry import check_choice, register_model
 
 PYRAMID_BINS = (1, 2, 3, 6)
+LAYOUTS = ("released", "mmseg")
+# mmsegmentation's ICNet widths: psp_out_channels, out_channels[1:], its heads' channels
+MMSEG_PYRAMID, MMSEG_BRANCH, MMSEG_HEAD = 512, 256, 128
+_RESNETS = {18: resnet18, 50: resnet50, 101: resnet101}
 
 
 def adaptive_windows(size: int, bins: int) -> list[tuple[int, int]]:
@@ -68,50 +90,104 @@ class PyramidPoolingSum(nn.Module):
         return out
 
 
-class CascadeFeatureFusion(nn.Module):
-    def __init__(self, coarse_ch: int, fine_ch: int, out_ch: int, num_classes: int) -> None:
+class PyramidPoolingConcat(nn.Module):
+    """PSPNet's pyramid pooling: per bin, average-pool, 1x1 conv-BN-ReLU and upsample back;
+    concatenate [bins..., features] and fuse them with a 3x3 conv-BN-ReLU."""
+
+    def __init__(self, in_ch: int, ch: int, bins: tuple[int, ...] = PYRAMID_BINS) -> None:
         super().__init__()
-        self.coarse = ConvBNAct(coarse_ch, out_ch, 3, dilation=2, act=False)
-        self.fine = ConvBNAct(fine_ch, out_ch, 1, act=False)
+        self.bins = bins
+        self.stages = nn.ModuleList(ConvBNAct(in_ch, ch, 1) for _ in bins)
+        self.bottleneck = ConvBNAct(in_ch + len(bins) * ch, ch, 3)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        pooled = [resize(stage(adaptive_avg_pool_static(x, b)), x.shape[-2:])
+                  for b, stage in zip(self.bins, self.stages)]
+        return self.bottleneck(torch.cat([*pooled, x], 1))
+
+
+class CascadeFeatureFusion(nn.Module):
+    """Released: conv-BN on both inputs, sum, ReLU; the guidance head is a 1x1 classifier on
+    the upsampled coarse input. `mmseg=True`: conv-BN-ReLU on both, and the guidance head (a
+    3x3 conv-BN-ReLU and a 1x1 classifier) reads the coarse conv's output."""
+
+    def __init__(self, coarse_ch: int, fine_ch: int, out_ch: int, num_classes: int,
+                 mmseg: bool = False) -> None:
+        super().__init__()
+        self.coarse = ConvBNAct(coarse_ch, out_ch, 3, dilation=2, act=mmseg)
+        self.fine = ConvBNAct(fine_ch, out_ch, 1, act=mmseg)
         self.relu = nn.ReLU(inplace=True)
-        self.aux_head = nn.Conv2d(coarse_ch, num_classes, 1)  # cascade label guidance
+        self.mmseg = mmseg
+        self.aux_head = (  # cascade label guidance
+            nn.Sequential(ConvBNAct(out_ch, MMSEG_HEAD, 3), nn.Conv2d(MMSEG_HEAD, num_classes, 1))
+            if mmseg else nn.Conv2d(coarse_ch, num_classes, 1))
 
     def forward(
         self, coarse: torch.Tensor, fine: torch.Tensor, with_aux: bool
     ) -> tuple[torch.Tensor, torch.Tensor | None]:
         up = resize(coarse, fine.shape[-2:])
-        out = self.relu(self.coarse(up) + self.fine(fine))
-        return out, (self.aux_head(up) if with_aux else None)
+        low = self.coarse(up)
+        out = self.relu(low + self.fine(fine))
+        return out, (self.aux_head(low if self.mmseg else up) if with_aux else None)
 
 
 class ICNet(SegmentationModel):
-    def __init__(self, *, num_classes: int, width: int, in_channels: int, pad: str) -> None:
+    def __init__(self, *, num_classes: int, width: int, in_channels: int, pad: str,
+                 resnet_depth: int = 50, layout: str = "released") -> None:
+        mmseg = layout == "mmseg"
         super().__init__(num_classes=num_classes, in_channels=in_channels, pad=pad,
-                         aux_weights=(0.16, 0.4))
-        self.backbone = resnet50(in_channels=in_channels, base_width=width,
-                                 strides=(1, 2, 1, 1), dilations=(1, 1, 2, 4), deep_stem=True)
+                         aux_weights=(0.4, 0.4) if mmseg else (0.16, 0.4))
+        self.layout = layout
+        self.needs_batch_stats_on_pooled = mmseg  # BatchNorm after each pyramid bin's pooling
+        self.backbone = _RESNETS[resnet_depth](
+            in_channels=in_channels, base_width=width, strides=(1, 2, 1, 1),
+            dilations=(1, 1, 2, 4), deep_stem=True, dilate_first_block=not mmseg,
+            ceil_pool=mmseg, basic_dilate_conv2=not mmseg)
         c3, c5 = self.backbone.out_channels[1], self.backbone.out_channels[3]
         self.sub1 = nn.Sequential(
             ConvBNAct(in_channels, 32, 3, 2), ConvBNAct(32, 32, 3, 2), ConvBNAct(32, 64, 3, 2)
         )
-        self.ppm = PyramidPoolingSum()
-        self.reduce4 = ConvBNAct(c5, c5 // 4, 1)
-        self.cff24 = CascadeFeatureFusion(c5 // 4, c3, 128, num_classes)
-        self.cff12 = CascadeFeatureFusion(128, 64, 128, num_classes)
-        self.classifier = nn.Conv2d(128, num_classes, 1)
+        if mmseg:
+            self.ppm: nn.Module = PyramidPoolingConcat(c5, MMSEG_PYRAMID)
+            self.reduce2: nn.Module = ConvBNAct(c3, MMSEG_BRANCH, 1)
+            self.reduce4 = ConvBNAct(MMSEG_PYRAMID, MMSEG_BRANCH, 1)
+            middle, low = MMSEG_BRANCH, MMSEG_BRANCH
+            self.head_conv: nn.Module = ConvBNAct(128, MMSEG_HEAD, 3)
+        else:
+            self.ppm = PyramidPoolingSum()
+            self.reduce2 = nn.Identity()
+            self.reduce4 = ConvBNAct(c5, c5 // 4, 1)
+            middle, low = c3, c5 // 4
+            self.head_conv = nn.Identity()
+        self.cff24 = CascadeFeatureFusion(low, middle, 128, num_classes, mmseg)
+        self.cff12 = CascadeFeatureFusion(128, 64, 128, num_classes, mmseg)
+        self.classifier = nn.Conv2d(MMSEG_HEAD if mmseg else 128, num_classes, 1)
+
+    def _branches(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """The middle (1/16) and low (1/32, before pyramid pooling) branches."""
+        bb = self.backbone
+        h, w = x.shape[-2:]
+        if self.layout == "mmseg":
+            # theirs: bilinear resizes by scale factor 0.5 (half-pixel centres), which read
+            # pixels 2i and 2i+1 with equal weights: 2x2 average pooling, exactly
+            f2 = bb.layer2(bb.layer1(bb.stem(F.avg_pool2d(x, 2))))
+            return self.reduce2(f2), bb.layer4(bb.layer3(F.avg_pool2d(f2, 2)))
+        # Middle branch: 1/2 input through stem, layer1, layer2's strided block -> 1/16.
+        f2 = bb.layer2[0](bb.layer1(bb.stem(resize(x, (h // 2, w // 2)))))
+        # Low branch: downsample those features once more (1/32) and run the rest, dilated.
+        f4 = resize(f2, (h // 32, w // 32))
+        return f2, bb.layer4(bb.layer3(bb.layer2[1:](f4)))
 
     def _forward(self, x: torch.Tensor) -> tuple[torch.Tensor, list[torch.Tensor]]:
         h, w = x.shape[-2:]
-        bb = self.backbone
-        # Middle branch: 1/2 input through stem, layer1, layer2's strided block -> 1/16.
-        x2 = resize(x, (h // 2, w // 2))
-        f2 = bb.layer2[0](bb.layer1(bb.stem(x2)))
-        # Low branch: downsample those features once more (1/32) and run the rest, dilated.
-        f4 = resize(f2, (h // 32, w // 32))
-        f4 = self.reduce4(self.ppm(bb.layer4(bb.layer3(bb.layer2[1:](f4)))))
+        f2, f4 = self._branches(x)
+        f4 = self.reduce4(self.ppm(f4))
         f24, aux4 = self.cff24(f4, f2, self.training)
         f124, aux24 = self.cff12(f24, self.sub1(x), self.training)
-        main = self.classifier(resize(f124, (h // 4, w // 4)))
+        if self.layout == "mmseg":
+            main = self.classifier(self.head_conv(f124))
+        else:
+            main = self.classifier(resize(f124, (h // 4, w // 4)))
         return main, ([aux4, aux24] if self.training else [])
 
 
@@ -121,8 +197,15 @@ class ICNet(SegmentationModel):
     variants={"resnet50-half": {"width": 32}},
 )
 def icnet(
-    *, num_classes: int, width: int = 32, in_channels: int = 3, pad: str = "pad"
+    *, num_classes: int, width: int = 32, in_channels: int = 3, pad: str = "pad",
+    resnet_depth: int = 50, layout: str = "released",
 ) -> ICNet:
-    """ICNet; `width` 32 (default: the paper's half-width ResNet-50) or 64 (full width)."""
+    """ICNet; `width` 32 (default: the paper's half-width ResNet) or 64 (full width);
+    `resnet_depth` 50 (default), 18 or 101; `layout` "released" (default: hszhao/ICNet's
+    network) or "mmseg" (mmsegmentation's ICNet, whose published weights `edgeseg convert`
+    reads; see the module docstring for what differs)."""
     check_choice("icnet", "width", width, (32, 64))
-    return ICNet(num_classes=num_classes, width=width, in_channels=in_channels, pad=pad)
+    check_choice("icnet", "resnet_depth", resnet_depth, tuple(_RESNETS))
+    check_choice("icnet", "layout", layout, LAYOUTS)
+    return ICNet(num_classes=num_classes, width=width, in_channels=in_channels, pad=pad,
+                 resnet_depth=resnet_depth, layout=layout)

@@ -1,5 +1,5 @@
 """mmseg: open-mmlab/mmsegmentation's Cityscapes BiSeNetV2, DeepLabV3+ R-50/101-D8 and
-BiSeNetV1 R-18-D32 checkpoints.
+BiSeNetV1 R-18-D32 checkpoints (ICNet: test_mmseg_icnet.py).
 
 The fixtures list the tensor names and shapes of their models' state dicts, derived by hand
 from their configs/_base_/models/*.py, backbones and heads (mmcv, which their modules need,
@@ -162,7 +162,7 @@ def test_bga_pointwise_bias_adds_a_bias_after_each_depthwise_conv():
 
 
 def test_published_rows():
-    rows = mmseg.published()
+    rows = [r for r in mmseg.published() if r["model"] != "icnet"]  # ICNet: its own tests
     assert [r["miou"] for r in rows] == [0.7321, 0.7357, 0.7576, 0.7307,
                                          0.7961, 0.8009, 0.8021, 0.8097,
                                          0.7444, 0.7437, 0.7516]

@@ -1,4 +1,4 @@
-"""ResNet-18/50 (He et al. 2016) with atrous stages for dense prediction.
+"""ResNet-18/50/101 (He et al. 2016) with atrous stages for dense prediction.
 
 `strides`/`dilations` per stage (layer1..layer4) turn the last strides into dilations, as
 DeepLab and PSPNet do; `base_width` scales every stage (ICNet uses half width, 32);
@@ -6,7 +6,11 @@ DeepLab and PSPNet do; `base_width` scales every stage (ICNet uses half width, 3
 ICNet's stem); `dilate_first_block=False` gives the first block of a stage whose rate grew
 the previous stage's rate, as torchvision's `replace_stride_with_dilation` does (and the
 DeepLab ports built on it, VainF/DeepLabV3Plus-Pytorch among them), so that their weights
-see the receptive fields they were trained with.
+see the receptive fields they were trained with. mmsegmentation's ResNetV1c, under its ICNet,
+differs in two more places, each an option: `ceil_pool=True` (the stem's max-pool rounds its
+output size up, keeping the last row and column of a map whose size is even) and
+`basic_dilate_conv2=False` (a BasicBlock dilates its first 3x3 conv only; the second keeps
+rate 1).
 """
 
 from __future__ import annotations
@@ -20,11 +24,12 @@ from edgeseg.models.layers import ConvBNAct
 class BasicBlock(nn.Module):
     expansion = 1
 
-    def __init__(self, in_ch: int, planes: int, stride: int, dilation: int) -> None:
+    def __init__(self, in_ch: int, planes: int, stride: int, dilation: int,
+                 dilate_conv2: bool = True) -> None:
         super().__init__()
         out = planes * self.expansion
         self.conv1 = ConvBNAct(in_ch, planes, 3, stride, dilation)
-        self.conv2 = ConvBNAct(planes, out, 3, 1, dilation, act=False)
+        self.conv2 = ConvBNAct(planes, out, 3, 1, dilation if dilate_conv2 else 1, act=False)
         self.downsample = _shortcut(in_ch, out, stride)
         self.relu = nn.ReLU(inplace=True)
 
@@ -35,8 +40,9 @@ class BasicBlock(nn.Module):
 class Bottleneck(nn.Module):
     expansion = 4
 
-    def __init__(self, in_ch: int, planes: int, stride: int, dilation: int) -> None:
-        super().__init__()
+    def __init__(self, in_ch: int, planes: int, stride: int, dilation: int,
+                 dilate_conv2: bool = True) -> None:
+        super().__init__()  # dilate_conv2: a BasicBlock option; a Bottleneck has one 3x3
         out = planes * self.expansion
         self.conv1 = ConvBNAct(in_ch, planes, 1)
         self.conv2 = ConvBNAct(planes, planes, 3, stride, dilation)
@@ -68,17 +74,20 @@ class ResNet(nn.Module):
         dilations: tuple[int, int, int, int] = (1, 1, 1, 1),
         deep_stem: bool = False,
         dilate_first_block: bool = True,
+        ceil_pool: bool = False,
+        basic_dilate_conv2: bool = True,
     ) -> None:
         super().__init__()
+        pool = nn.MaxPool2d(3, 2, 1, ceil_mode=ceil_pool)
         if deep_stem:
             stem_ch = 64
             self.stem = nn.Sequential(
                 ConvBNAct(in_channels, 32, 3, 2), ConvBNAct(32, 32, 3), ConvBNAct(32, stem_ch, 3),
-                nn.MaxPool2d(3, 2, 1),
+                pool,
             )
         else:
             stem_ch = base_width
-            self.stem = nn.Sequential(ConvBNAct(in_channels, stem_ch, 7, 2), nn.MaxPool2d(3, 2, 1))
+            self.stem = nn.Sequential(ConvBNAct(in_channels, stem_ch, 7, 2), pool)
         stages, in_ch, self.out_channels = [], stem_ch, []
         for i, (n, s, d) in enumerate(zip(layers, strides, dilations)):
             planes = base_width * 2**i
@@ -88,7 +97,8 @@ class ResNet(nn.Module):
                 # By default every block of a dilated stage uses the stage's rate, as the
                 # released PSPNet/ICNet and TF DeepLab do; torchvision's weights expect the
                 # first block at the previous rate (dilate_first_block=False).
-                blocks.append(block(in_ch, planes, s if j == 0 else 1, first_d if j == 0 else d))
+                blocks.append(block(in_ch, planes, s if j == 0 else 1, first_d if j == 0 else d,
+                                    basic_dilate_conv2))
                 in_ch = planes * block.expansion
             stages.append(nn.Sequential(*blocks))
             self.out_channels.append(in_ch)
