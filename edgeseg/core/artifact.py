@@ -17,6 +17,10 @@ meta.json, schema version 1:
     files       {name: sha256}
     versions    {package: version} of capabilities.VERSIONED_PACKAGES
     builds      []  (engines built from this artifact: backend, file, device, versions)
+    runtime     optional, written by `edgeseg optimize`: {engine, inference_precision (OpenVINO
+                f32|bf16|f16, or null), latency_ms, miou, reference_miou, isa, ...}: how the
+                artifact measured fastest within its budget here; the Python Segmenter's
+                "auto" runs it that way (the C++ runtime does not read it yet)
 """
 
 from __future__ import annotations

@@ -53,6 +53,10 @@ def choose_backend(meta: dict, requested: str = "auto") -> tuple[str, str, str]:
     if meta.get("precision") == "int8" and target in order:
         order.remove(target)
         order.insert(0, target)
+    chosen = (meta.get("runtime") or {}).get("engine")
+    if chosen in order:  # `edgeseg optimize` measured it fastest within the budget here
+        order.remove(chosen)
+        order.insert(0, chosen)
     skipped = []
     for name in order:
         file, why_not = usable(name)
@@ -60,11 +64,30 @@ def choose_backend(meta: dict, requested: str = "auto") -> tuple[str, str, str]:
             why = "first usable of " + ", ".join(order)
             if name == target and meta.get("precision") == "int8":
                 why = f"the INT8 graph was calibrated for {target}"
+            if name == chosen:
+                why = "chosen by edgeseg optimize (meta.json runtime)"
             if skipped:
                 why += " (skipped " + "; ".join(skipped) + ")"
             return name, file, why
         skipped.append(why_not)
     raise EngineUnavailable("no backend can run this artifact: " + "; ".join(skipped))
+
+
+def runtime_precision(meta: dict, backend: str, requested: str | None) -> str | None:
+    """The inference precision hint for the runner: the one asked for (OpenVINO only), else
+    the one `edgeseg optimize` recorded for this backend in meta.json's runtime, else None
+    (the runner's own default: f32 for OpenVINO)."""
+    if requested is not None:
+        if backend != "openvino":
+            raise UsageError(f"inference_precision={requested!r} is an OpenVINO setting; the "
+                             f"backend is {backend} (ask for backend='openvino')")
+        if requested not in ("f32", "bf16", "f16"):
+            raise UsageError(f"inference_precision={requested!r}: choose f32, bf16 or f16")
+        return requested
+    runtime = meta.get("runtime") or {}
+    if runtime.get("engine") == backend:
+        return runtime.get("inference_precision")
+    return None
 
 
 class Segmenter:
@@ -79,10 +102,14 @@ class Segmenter:
     color: the channel order of the frames you pass ("BGR" for OpenCV frames).
     verify: check every artifact file's sha256 against meta.json (a tampered or truncated
     file is refused before it is loaded).
+    inference_precision: OpenVINO's INFERENCE_PRECISION_HINT (f32, bf16, f16) for the ops the
+    graph leaves in float; None: what meta.json's runtime says (written by `edgeseg
+    optimize`), else f32.
     """
 
     def __init__(self, artifact_dir: str | Path, backend: str = "auto", device: str | None = None,
-                 *, color: str = "RGB", threads: int | None = None, verify: bool = True) -> None:
+                 *, color: str = "RGB", threads: int | None = None, verify: bool = True,
+                 inference_precision: str | None = None) -> None:
 
         self.directory = Path(artifact_dir)
         self.meta = read_meta(self.directory, verify=verify)
@@ -97,8 +124,11 @@ class Segmenter:
                    fix="re-export the artifact at a smaller --size")
         self.backend, self.model_file, self.backend_reason = choose_backend(self.meta, backend)
         self.input_name = self.meta["input"]["name"]
+        self.inference_precision = runtime_precision(self.meta, self.backend,
+                                                     inference_precision)
+        options = {"precision": self.inference_precision} if self.inference_precision else {}
         runner = get_runner(self.backend, self.directory / self.model_file, device=device,
-                            threads=threads)
+                            threads=threads, **options)
         runner.__enter__()
         try:
             outputs = runner.outputs

@@ -110,6 +110,20 @@ def _name(port, preferred: set[str] = frozenset()) -> str:
     return (hit or plain or names or [port.get_any_name()])[0]
 
 
+# INFERENCE_PRECISION_HINT values by the CPU plugin's OPTIMIZATION_CAPABILITIES entry
+_HINTS = {"BF16": "bf16", "FP16": "f16"}
+
+
+def inference_precisions(device: str = "CPU") -> list[str]:
+    """The inference precisions (INFERENCE_PRECISION_HINT values) OpenVINO offers for float
+    ops on `device`: f32 always, bf16 and f16 where the device reports them (AVX-512 BF16 /
+    AMX, AVX-512 FP16 CPUs)."""
+    import openvino as ov
+
+    caps = ov.Core().get_property(device, "OPTIMIZATION_CAPABILITIES")
+    return ["f32", *(hint for cap, hint in _HINTS.items() if cap in caps)]
+
+
 def device_options(device: Device) -> dict:
     """Runner options for a device of the one grammar (core/devices.py): OpenVINO's names."""
     name = device.kind.upper()

@@ -1,0 +1,176 @@
+"""`edgeseg optimize`: the fastest artifact that meets an accuracy budget on this machine,
+chosen by measurement.
+
+A candidate is one way to deploy the model here: an artifact (FP32, or INT8 for one of the
+quantization targets) x its graph I/O (logits with a host argmax, labels, labels_lowres; host
+or fused uint8 preprocessing) x an engine available here x, for OpenVINO, the inference
+precision of the ops left in float (f32, and bf16 / f16 where this CPU has them). Each is
+timed end to end, a uint8 frame at the deployment size to its full-resolution label map
+(runtime.Segmenter, so the host's pre- and postprocessing count), and scored on the val
+split against the FP32 graph in ONNX Runtime.
+
+The search has two phases, so that INT8 graphs are quantized only where they can win:
+1. precision x engine: every candidate with logits and host preprocessing;
+2. graph I/O: the `finalists` fastest configurations of phase 1 that meet the budget get the
+   other outputs and the fused preprocessing.
+Then every candidate with an artifact is timed again, all in one interleaved run, so that
+the reported latencies and their ratios come from the same minutes of this shared machine.
+
+Artifacts (exported and quantized) and accuracies are cached in the work directory, keyed by
+the source and the deployment size; a rerun re-times but rebuilds and re-scores nothing.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import replace
+from pathlib import Path
+
+from edgeseg.backends import is_available
+from edgeseg.bench.sysinfo import system_profile
+from edgeseg.core.artifact import read_meta
+from edgeseg.core.errors import MissingInput, OutputExists
+from edgeseg.data.datasets import open_dataset
+from edgeseg.pipeline.optimize.candidates import (
+    Candidate,
+    OptimizeConfig,
+    Result,
+    engine_hints,
+    first_variant,
+    phase1,
+    resolve_source,
+    variants,
+)
+from edgeseg.pipeline.optimize.measure import Builder, build, frame, score, time_all
+from edgeseg.pipeline.optimize.write import write
+
+__all__ = ["Candidate", "OptimizeConfig", "Result", "run"]
+
+Log = Callable[[str], None]
+
+
+def run(cfg: OptimizeConfig, *, log: Log = print, progress: bool = False) -> Result:
+    out = Path(cfg.out)
+    if out.exists() and (not out.is_dir() or any(out.iterdir())) and not cfg.force:
+        raise OutputExists(f"{out} already exists and is not empty; choose another path or "
+                           "pass --force to replace it (checked before measuring anything)")
+    source = resolve_source(cfg)
+    source.plan = replace(source.plan, workdir=Path(source.plan.workdir) / source.key)
+    plan = source.plan
+    if not Path(cfg.val).is_dir():
+        raise MissingInput(f"--val {cfg.val}: dataset directory not found")
+    dataset = open_dataset(cfg.val, "val")
+    log(f"optimize: {cfg.source} at {plan.size[0]}x{plan.size[1]}, budget {cfg.max_drop} "
+        f"mIoU points; work directory {plan.workdir}")
+    res = Result(system=system_profile(threads=cfg.threads))
+    pairs, unavailable = engine_hints(cfg, log)
+    output, fused = first_variant(cfg)
+    for name, why in unavailable:
+        engine, _, hint = name.partition("/")
+        res.candidates.append(Candidate("fp32", output, fused, engine, hint or None,
+                                        status="skipped", why=why))
+    if "fp16" in cfg.precisions and not any(h == "f16" for _, h in pairs):
+        res.candidates.append(Candidate("fp16", output, fused, "onnxruntime", status="skipped",
+                                        why="an FP16 graph is for GPUs: none here, and ONNX "
+                                        "Runtime's CPU kernels run FP16 slower than FP32"))
+    builder = Builder(source, log)
+    first = phase1(cfg, pairs)
+    res.reference = _reference(first, builder)
+    res.candidates += first
+    log(f"phase 1: {len(first)} precision x engine candidates ({output}"
+        f"{', fused preprocessing' if fused else ''})")
+    build(builder, first)
+    ok = [c for c in first if c.artifact is not None]
+    score([res.reference, *[c for c in ok if c is not res.reference]], plan, dataset,
+          progress=progress, log=log)
+    _budget(ok, res.reference, cfg.max_drop)
+    image = frame(dataset, plan.size, _meta(res.reference))
+    quick = [c for c in ok if c.status == "measured"]
+    time_all(quick, image, threads=cfg.threads, warmup=1, rounds=max(3, cfg.rounds // 4))
+    finalists = _finalists(quick, cfg.finalists)
+    second = _phase2(cfg, first, finalists)
+    res.candidates += second
+    log(f"phase 2: {len(second)} graph I/O variants of {len(finalists)} finalist(s)")
+    build(builder, second)
+    ok2 = [c for c in second if c.artifact is not None]
+    if ok2:
+        score(ok2, plan, dataset, progress=progress, log=log)
+        _budget(ok2, res.reference, cfg.max_drop)
+    timed = [c for c in res.candidates if c.status in ("measured", "over budget")]
+    log(f"timing: {len(timed)} candidates, {cfg.rounds} interleaved rounds after "
+        f"{cfg.warmup} warm-up runs each")
+    time_all(timed, image, threads=cfg.threads, warmup=cfg.warmup, rounds=cfg.rounds)
+    res.winner = _select(res.candidates, cfg.max_drop)
+    res.out = write(res, cfg, log=log)
+    return res
+
+
+def _meta(c: Candidate) -> dict:
+    return read_meta(c.artifact, verify=False)
+
+
+def _reference(first: list[Candidate], builder: Builder) -> Candidate:
+    """The FP32 graph with logits and host preprocessing in ONNX Runtime (the source
+    artifact's own I/O when it cannot be re-exported): what every drop is measured from."""
+    fixed = builder.source.fixed
+    io = ("logits", False) if fixed is None else (
+        fixed["output"]["kind"], bool(fixed["input"].get("fused_preprocess")))
+    engine, hint = ("onnxruntime", None) if is_available("onnxruntime") else ("openvino", "f32")
+    for c in first:
+        if (c.artifact_kind, c.engine, c.hint, c.output, c.fused) == ("fp32", engine, hint, *io):
+            return c
+    ref = Candidate("fp32", *io, engine, hint, phase=0, status="reference",
+                    why="the reference (not a candidate: its engine or I/O was left out)")
+    ref.artifact = builder.fp32(*io)
+    return ref
+
+
+def _budget(cands: list[Candidate], ref: Candidate, max_drop: float) -> None:
+    for c in cands:
+        if c.miou is None:
+            continue
+        c.drop = 100 * (ref.miou - c.miou)
+        if c.status != "pending":
+            continue
+        if c.drop <= max_drop + 1e-9:
+            c.status = "measured"
+        else:
+            c.status = "over budget"
+            c.why = (f"mIoU {c.miou:.4f} is {c.drop:.2f} points below the FP32 reference "
+                     f"({ref.miou:.4f}); the budget is {max_drop}")
+
+
+def _finalists(quick: list[Candidate], n: int) -> list[tuple]:
+    """The n fastest phase-1 configurations within the budget."""
+    out: list[tuple] = []
+    for c in sorted(quick, key=lambda c: c.latency["p50"]):
+        if c.config not in out and len(out) < n:
+            out.append(c.config)
+    for c in quick:
+        if c.config not in out:
+            c.why = "no graph I/O variants tried: not among the fastest in phase 1"
+    return out
+
+
+def _phase2(cfg: OptimizeConfig, first: list[Candidate], finalists: list[tuple]
+            ) -> list[Candidate]:
+    done = first_variant(cfg)
+    return [Candidate(kind, output, fused, engine, hint, phase=2)
+            for kind, engine, hint in finalists for output, fused in variants(cfg)
+            if (output, fused) != done]
+
+
+def _select(cands: list[Candidate], max_drop: float) -> Candidate | None:
+    """The fastest candidate within the budget; every other one gets why it lost."""
+    ok = [c for c in cands if c.status == "measured"]
+    if not ok:
+        return None
+    winner = min(ok, key=lambda c: c.latency["p50"])
+    best = winner.latency["p50"]
+    winner.why = f"fastest within the budget ({max_drop} mIoU points)"
+    for c in ok:
+        if c is not winner:
+            slower = c.latency["p50"] / best - 1
+            c.why = (f"slower: p50 {c.latency['p50']:.2f} ms vs {best:.2f} ms "
+                     f"(+{100 * slower:.0f}%)" + (f"; {c.why}" if c.why else ""))
+    return winner

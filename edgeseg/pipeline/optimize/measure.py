@@ -1,0 +1,195 @@
+"""Making and measuring optimize's candidates: artifacts and mIoU (both cached in the work
+directory), and latency (interleaved, never cached)."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Callable
+from contextlib import ExitStack
+from pathlib import Path
+
+import numpy as np
+
+from edgeseg.backends import get_runner, model_file
+from edgeseg.bench.latency import interleaved
+from edgeseg.core.artifact import read_meta
+from edgeseg.core.errors import EdgesegError
+from edgeseg.core.preprocess import input_preprocess
+from edgeseg.data.calibration import CalibrationSet
+from edgeseg.evaluate import GraphPredictor, evaluate_side_by_side
+from edgeseg.pipeline import Plan, calibration_stage, export_stage, quantize_stage
+from edgeseg.pipeline.optimize.candidates import Candidate, Source
+from edgeseg.quant.config import QuantizationError
+from edgeseg.runtime.segmenter import Segmenter
+
+Log = Callable[[str], None]
+
+
+class Builder:
+    """The artifacts of the candidates, made once per (kind, graph I/O) and kept in the work
+    directory: FP32 by export_stage, INT8 by quantize_stage from the FP32 graph of the same
+    I/O (a refusal is kept too, so a rerun does not quantize again)."""
+
+    def __init__(self, source: Source, log: Log) -> None:
+        self.source, self.plan, self.log = source, source.plan, log
+        self._calib: CalibrationSet | None = None
+
+    def path(self, kind: str, output: str, fused: bool) -> Path:
+        return (Path(self.plan.workdir) / "artifacts"
+                / f"{kind}-{output}{'-fused' if fused else ''}")
+
+    def get(self, c: Candidate) -> Path:
+        """The candidate's artifact; QuantizationError when INT8 was refused, UsageError when
+        a fixed artifact (no checkpoint) cannot give this graph I/O."""
+        if c.artifact_kind == "fp32":
+            return self.fp32(c.output, c.fused)
+        return self.int8(c.artifact_kind.removeprefix("int8-"), c.output, c.fused)
+
+    def fp32(self, output: str, fused: bool) -> Path:
+        fixed = self.source.fixed
+        if fixed is not None:
+            have = (fixed["output"]["kind"], bool(fixed["input"].get("fused_preprocess")))
+            if have != (output, fused):
+                raise _NotBuildable(
+                    f"needs a re-export with output {output}"
+                    f"{' and fused preprocessing' if fused else ''}, and the artifact's "
+                    "checkpoint is not at the path meta.json records")
+            return self.source.artifact
+        out = self.path("fp32", output, fused)
+        if not _valid(out):
+            self.log(f"export: fp32 {output}{' fused' if fused else ''}")
+            export_stage(self.plan, "fp32", out, log=_quiet(self.log), output=output,
+                         fuse_preprocess=fused)
+        return out
+
+    def int8(self, target: str, output: str, fused: bool) -> Path:
+        out = self.path(f"int8-{target}", output, fused)
+        refused = out.parent / f"{out.name}.refused.txt"
+        if _valid(out):
+            return out
+        if refused.is_file():
+            raise QuantizationError(refused.read_text())
+        fp32 = self.fp32(output, fused)
+        self.log(f"quantize: int8 for {target}, {output}{' fused' if fused else ''}")
+        try:
+            quantize_stage(self.plan, fp32, self.calibration(), target, out,
+                           log=_quiet(self.log),
+                           range_cache=str(Path(self.plan.workdir) / "ranges"))
+        except QuantizationError as e:
+            refused.parent.mkdir(parents=True, exist_ok=True)
+            refused.write_text(str(e))
+            raise
+        return out
+
+    def calibration(self) -> Path:
+        root = Path(self.plan.workdir) / "calibration"
+        if not (root / "calibration.json").is_file():
+            self.log(f"calibration: {self.plan.calib_images} train images")
+            calibration_stage(self.plan, root, log=_quiet(self.log))
+        return root
+
+
+class _NotBuildable(EdgesegError):
+    pass
+
+
+def build(builder: Builder, cands: list[Candidate]) -> None:
+    """Give each pending candidate its artifact, or a status that says why it has none."""
+    for c in cands:
+        if c.status != "pending":
+            continue
+        try:
+            c.artifact = builder.get(c)
+        except QuantizationError as e:
+            c.status, c.why = "refused", f"quantize refused it: {_first_line(e)}"
+        except _NotBuildable as e:
+            c.status, c.why = "skipped", str(e)
+
+
+def _valid(path: Path) -> bool:
+    try:
+        read_meta(path)
+        return True
+    except EdgesegError:
+        return False
+
+
+def _quiet(log: Log) -> Log:
+    """The stages' own lines, indented under optimize's."""
+    return lambda line: log("    " + line)
+
+
+def _first_line(e: Exception) -> str:
+    return str(e).strip().splitlines()[0]
+
+
+# -- accuracy ----------------------------------------------------------------------------
+def _score_key(c: Candidate, val: str, limit: int | None) -> str:
+    meta = read_meta(c.artifact, verify=False)
+    text = json.dumps([meta["files"], c.engine, c.hint, str(Path(val).resolve()), limit])
+    return hashlib.sha256(text.encode()).hexdigest()[:24]
+
+
+def score(cands: list[Candidate], plan: Plan, dataset, *, progress: bool, log: Log) -> None:
+    """mIoU on the val split for every candidate with an artifact, side by side in one pass
+    over the images for those not scored before (the rest come from the cache)."""
+    cache = Path(plan.workdir) / "scores"
+    cache.mkdir(parents=True, exist_ok=True)
+    keys = {c.name: _score_key(c, plan.data, plan.val_limit) for c in cands}
+    todo = [c for c in cands if not (cache / f"{keys[c.name]}.json").is_file()]
+    if todo:
+        log(f"score: {len(todo)} candidate(s) on "
+            f"{min(plan.val_limit or len(dataset), len(dataset))} val images")
+        with ExitStack() as stack:
+            predictors = {}
+            for c in todo:
+                meta = read_meta(c.artifact)
+                try:
+                    runner = stack.enter_context(get_runner(
+                        c.engine, c.artifact / model_file(meta, c.engine),
+                        threads=plan.threads, output_names=[meta["output"]["name"]],
+                        **({"precision": c.hint} if c.hint else {})))
+                except EdgesegError as e:  # e.g. OpenVINO cannot compile a U8 graph for f16
+                    (cache / f"{keys[c.name]}.json").write_text(json.dumps(
+                        {"failed": f"the engine cannot load it: {_first_line(e)}",
+                         "candidate": c.name}))
+                    continue
+                predictors[c.name] = GraphPredictor(runner, meta)
+            metrics, _ = evaluate_side_by_side(predictors, dataset, progress=progress,
+                                               limit=plan.val_limit) if predictors else ({}, {})
+        for c in todo:
+            if c.name in metrics:
+                m = metrics[c.name]
+                (cache / f"{keys[c.name]}.json").write_text(json.dumps(
+                    {"miou": m.miou, "images": m.images, "candidate": c.name}))
+    for c in cands:
+        got = json.loads((cache / f"{keys[c.name]}.json").read_text())
+        if "failed" in got:
+            c.status, c.why = "failed", got["failed"]
+        else:
+            c.miou = got["miou"]
+
+
+# -- latency -----------------------------------------------------------------------------
+def frame(dataset, size: tuple[int, int], meta: dict) -> np.ndarray:
+    """The timed input: the first val image at the deployment size, uint8 HxWx3."""
+    image, _ = dataset[0]
+    return input_preprocess({**meta["input"], "size": list(size)}).resize_image(image)
+
+
+def time_all(cands: list[Candidate], image: np.ndarray, *, threads: int | None, warmup: int,
+             rounds: int) -> None:
+    """Frame to full-resolution label map through runtime.Segmenter (the host's pre- and
+    postprocessing included), every candidate side by side in interleaved rounds."""
+    with ExitStack() as stack:
+        segs = {c.name: stack.enter_context(Segmenter(c.artifact, backend=c.engine,
+                                                      threads=threads,
+                                                      inference_precision=c.hint))
+                for c in cands}
+        stats = interleaved({k: (lambda s=s: s.predict(image)) for k, s in segs.items()},
+                            warmup=warmup, rounds=rounds)
+    for c in cands:
+        s = stats[c.name]
+        c.latency = {"p50": s.median_ms, "p99": s.p99_ms, "mean": s.mean_ms, "min": s.min_ms,
+                     "rounds": s.iters}

@@ -1,0 +1,143 @@
+"""optimize's outputs: the picked artifact (meta.json's `runtime` says which engine and
+inference precision to run it with, and what was measured) and the report beside it in
+<out>/optimize/: report.json, report.md and pareto.png."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from edgeseg.core.artifact import read_meta, write_meta
+from edgeseg.core.errors import GoalMissed
+from edgeseg.data.io import atomic_output_dir
+from edgeseg.pipeline.optimize.candidates import Candidate, OptimizeConfig, Result
+
+Log = Callable[[str], None]
+ISA_FLAGS = ("avx2", "avx512f", "avx512_vnni", "avx512_bf16", "avx512_fp16", "amx_int8",
+             "amx_bf16")
+
+
+def isa(system: dict[str, Any]) -> str:
+    flags = set((system.get("cpu") or {}).get("flags") or ())
+    return ", ".join(f for f in ISA_FLAGS if f in flags) or "no AVX2"
+
+
+def num(value: float | None, fmt: str) -> str:
+    return "-" if value is None else format(value, fmt)
+
+
+def pareto(cands: list[Candidate]) -> list[Candidate]:
+    """Candidates no other one beats on both latency (p50) and mIoU."""
+    timed = [c for c in cands if c.latency and c.miou is not None]
+    return [c for c in timed
+            if not any(d is not c and d.latency["p50"] <= c.latency["p50"]
+                       and d.miou >= c.miou and (d.latency["p50"] < c.latency["p50"]
+                                                 or d.miou > c.miou) for d in timed)]
+
+
+def report_dict(res: Result, cfg: OptimizeConfig) -> dict[str, Any]:
+    front = {c.name for c in pareto(res.candidates)}
+    order = sorted(res.candidates, key=lambda c: (c.latency is None,
+                                                  (c.latency or {}).get("p50", 0)))
+    return {
+        "schema": "edgeseg-optimize", "schema_version": 1,
+        "source": cfg.source, "val": str(Path(cfg.val).resolve()), "val_limit": cfg.val_limit,
+        "max_drop_points": cfg.max_drop, "rounds": cfg.rounds, "warmup": cfg.warmup,
+        "threads": cfg.threads, "isa": isa(res.system), "system": res.system,
+        "reference": res.reference.row() if res.reference else None,
+        "winner": res.winner.name if res.winner else None,
+        "candidates": [{**c.row(), "pareto": c.name in front} for c in order],
+    }
+
+
+def markdown(rep: dict[str, Any]) -> str:
+    ref = rep["reference"]
+    lines = [
+        f"# edgeseg optimize: {rep['source']}", "",
+        f"Host: {rep['system']['cpu'].get('model')} ({rep['isa']}), "
+        f"{rep['threads'] or 'default'} threads. Budget: {rep['max_drop_points']} mIoU points "
+        f"below the FP32 graph in {ref['engine']} (mIoU {ref['miou']:.4f} on the val split of "
+        f"`{rep['val']}`).",
+        f"Latency: a uint8 frame at the deployment size to its full-resolution label map "
+        f"(runtime.Segmenter), {rep['rounds']} interleaved rounds after {rep['warmup']} "
+        "warm-up runs, all candidates in one run.", "",
+        f"**Picked: {rep['winner'] or 'nothing (no candidate met the budget)'}**", "",
+        "| candidate | precision | output | fused | p50 ms | p99 ms | mIoU | drop | "
+        "Pareto | status | why |",
+        "| --- | --- | --- | --- | ---: | ---: | ---: | ---: | --- | --- | --- |"]
+    for c in rep["candidates"]:
+        lat = c["latency_ms"] or {}
+        lines.append(
+            f"| {c['name']} | {c['precision']} | {c['output']} | "
+            f"{'yes' if c['fused_preprocess'] else 'no'} | {num(lat.get('p50'), '.2f')} | "
+            f"{num(lat.get('p99'), '.2f')} | {num(c['miou'], '.4f')} | "
+            f"{num(c['drop_points'], '+.2f')} | {'*' if c['pareto'] else ''} | {c['status']} | "
+            f"{c['why']} |")
+    return "\n".join(lines) + "\n"
+
+
+def plot(rep: dict[str, Any], path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    rows = [c for c in rep["candidates"] if c["latency_ms"] and c["miou"] is not None]
+    fig, ax = plt.subplots(figsize=(8, 5))
+    for status, style in (("measured", "o"), ("over budget", "x")):
+        pts = [c for c in rows if c["status"] == status]
+        ax.scatter([c["latency_ms"]["p50"] for c in pts], [c["miou"] for c in pts],
+                   marker=style, label=status, alpha=0.7)
+    front = sorted((c for c in rows if c["pareto"]), key=lambda c: c["latency_ms"]["p50"])
+    ax.plot([c["latency_ms"]["p50"] for c in front], [c["miou"] for c in front], "k--",
+            lw=1, label="Pareto front")
+    ref = rep["reference"]["miou"]
+    ax.axhline(ref - rep["max_drop_points"] / 100, color="r", lw=0.8,
+               label=f"budget (-{rep['max_drop_points']} points)")
+    for c in rows:
+        if c["name"] == rep["winner"]:
+            ax.scatter([c["latency_ms"]["p50"]], [c["miou"]], marker="*", s=250, c="gold",
+                       edgecolors="k", zorder=5, label=f"picked: {c['name']}")
+    ax.set_xlabel("p50 latency, frame to label map (ms)")
+    ax.set_ylabel("mIoU (val)")
+    ax.set_title(f"edgeseg optimize ({rep['isa']})", fontsize=9)
+    ax.legend(fontsize=7)
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+
+
+def write(res: Result, cfg: OptimizeConfig, *, log: Log = print) -> Path:
+    """The picked artifact at cfg.out with its report; GoalMissed when nothing met the
+    budget (the report is still written, into the work directory)."""
+    rep = report_dict(res, cfg)
+    if res.winner is None:
+        where = Path(res.reference.artifact).parent.parent / "report"
+        _report(rep, where)
+        raise GoalMissed(f"no candidate met the budget of {cfg.max_drop} mIoU points; "
+                         f"see {where / 'report.md'}")
+    w = res.winner
+    with atomic_output_dir(Path(cfg.out), overwrite=cfg.force, flag="--force") as tmp:
+        shutil.copytree(w.artifact, tmp, dirs_exist_ok=True)
+        meta = read_meta(tmp)
+        meta["runtime"] = {
+            "engine": w.engine, "inference_precision": w.hint, "chosen_by": "edgeseg optimize",
+            "latency_ms": {k: round(v, 3) for k, v in w.latency.items()},
+            "miou": w.miou, "reference_miou": res.reference.miou,
+            "max_drop_points": cfg.max_drop, "isa": rep["isa"],
+            "threads": cfg.threads, "report": "optimize/report.json"}
+        write_meta(tmp, meta)
+        _report(rep, tmp / "optimize")
+    log(f"picked {w.name}: p50 {w.latency['p50']:.2f} ms, mIoU {w.miou:.4f} "
+        f"({w.drop:.2f} points below FP32) -> {cfg.out} (report: {cfg.out}/optimize/report.md)")
+    return Path(cfg.out)
+
+
+def _report(rep: dict[str, Any], where: Path) -> None:
+    where.mkdir(parents=True, exist_ok=True)
+    (where / "report.json").write_text(json.dumps(rep, indent=2) + "\n")
+    (where / "report.md").write_text(markdown(rep))
+    plot(rep, where / "pareto.png")

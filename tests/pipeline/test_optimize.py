@@ -1,0 +1,122 @@
+"""`edgeseg optimize`: candidates built, scored and timed; the pick, its report and cache."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from edgeseg.cli.main import main
+from edgeseg.core.errors import MissingInput, UsageError
+from edgeseg.pipeline.optimize import Candidate, OptimizeConfig, _budget, _select, run
+from edgeseg.pipeline.optimize.write import pareto
+from edgeseg.runtime.segmenter import Segmenter
+
+SIZE = (32, 64)
+
+
+@pytest.fixture(scope="module")
+def data(tmp_path_factory):
+    from edgeseg.data.synthetic import write_dataset
+
+    root = tmp_path_factory.mktemp("data") / "synth"
+    write_dataset(root, 48, SIZE, seed=0, progress=False)  # 32+ train images to calibrate
+    return root
+
+
+@pytest.fixture(scope="module")
+def checkpoint(tmp_path_factory, data):
+    from edgeseg.train import TrainConfig, train
+
+    out = tmp_path_factory.mktemp("ckpt") / "icnet.pt"
+    train(TrainConfig(model="icnet", data=str(data), out=str(out), size=SIZE, iters=2,
+                      batch=2, val_every=10, val_limit=2), progress=False, log=lambda m: None)
+    return out
+
+
+def test_optimize_writes_the_fastest_candidate_within_the_budget(tmp_path, data, checkpoint):
+    lines: list[str] = []
+    cfg = OptimizeConfig(source=str(checkpoint), out=str(tmp_path / "pick"), val=str(data),
+                         max_drop=5.0, precisions=("fp32", "int8"), targets=("onnxruntime",),
+                         outputs=("logits",), finalists=1, val_limit=4, rounds=2, warmup=0,
+                         threads=1, work=str(tmp_path / "work"))
+    res = run(cfg, log=lines.append)
+    measured = [c for c in res.candidates if c.status == "measured"]
+    assert res.winner in measured
+    assert res.winner.latency["p50"] == min(c.latency["p50"] for c in measured)
+    assert all(c.why for c in res.candidates), "every candidate says why it won or lost"
+    assert {c.phase for c in res.candidates if c.artifact} == {1, 2}
+    assert any(c.fused for c in res.candidates if c.phase == 2)
+    meta = json.loads((tmp_path / "pick" / "meta.json").read_text())
+    assert meta["runtime"]["engine"] == res.winner.engine
+    assert meta["runtime"]["inference_precision"] == res.winner.hint
+    assert meta["runtime"]["miou"] == res.winner.miou
+    rep = json.loads((tmp_path / "pick" / "optimize" / "report.json").read_text())
+    assert rep["winner"] == res.winner.name and rep["isa"]
+    assert len(rep["candidates"]) == len(res.candidates)
+    assert (tmp_path / "pick" / "optimize" / "pareto.png").stat().st_size > 1000
+    assert "**Picked: " in (tmp_path / "pick" / "optimize" / "report.md").read_text()
+    with Segmenter(tmp_path / "pick") as seg:
+        assert seg.backend == res.winner.engine
+        assert seg.inference_precision == res.winner.hint
+    # a rerun rebuilds and re-scores nothing, re-times everything
+    again: list[str] = []
+    res2 = run(OptimizeConfig(**{**cfg.__dict__, "force": True}), log=again.append)
+    assert not [x for x in again if x.startswith(("export:", "quantize:", "score:"))]
+    assert any(x.startswith("export:") for x in lines) and any(
+        x.startswith("score:") for x in lines)
+    assert [c.miou for c in res2.candidates] == [c.miou for c in res.candidates]
+
+
+def test_an_existing_output_is_kept_without_force(tmp_path, data, checkpoint):
+    (tmp_path / "pick").mkdir()
+    (tmp_path / "pick" / "keep.txt").write_text("mine")
+    code = main(["optimize", str(checkpoint), "--val", str(data), "--out",
+                 str(tmp_path / "pick"), "--precisions", "fp32", "--outputs", "logits",
+                 "--no-fused", "--backends", "onnxruntime", "--rounds", "1", "--warmup", "0",
+                 "--val-limit", "2", "--work", str(tmp_path / "work"), "--no-progress"])
+    assert code == 2 and (tmp_path / "pick" / "keep.txt").read_text() == "mine"
+
+
+def test_bad_sources_are_named_errors(tmp_path, data):
+    with pytest.raises(MissingInput, match="not a checkpoint file, an artifact directory or "
+                       "a registry model"):
+        run(OptimizeConfig(source="nonet", out=str(tmp_path / "o"), val=str(data)))
+    with pytest.raises(MissingInput, match="--val .*dataset directory not found"):
+        run(OptimizeConfig(source="icnet", out=str(tmp_path / "o"), val=str(tmp_path / "no"),
+                           work=str(tmp_path / "w")))
+    with pytest.raises(UsageError, match="unknown or no precision"):
+        OptimizeConfig(source="icnet", out="o", val="v", precisions=("int4",))
+
+
+def _cand(name: str, p50: float, miou: float, status: str = "pending") -> Candidate:
+    c = Candidate("fp32", "logits", False, name, status=status)
+    c.latency, c.miou = {"p50": p50}, miou
+    return c
+
+
+def test_budget_selection_and_pareto_front():
+    ref = _cand("ref", 10.0, 0.70)
+    fast_bad = _cand("a", 2.0, 0.60)
+    fast_ok = _cand("b", 3.0, 0.698)
+    slow_ok = _cand("c", 8.0, 0.70)
+    dominated = _cand("d", 9.0, 0.65)
+    cands = [fast_bad, fast_ok, slow_ok, dominated]
+    _budget(cands, ref, max_drop=0.5)
+    assert fast_bad.status == dominated.status == "over budget"
+    assert "10.00 points below the FP32 reference (0.7000); the budget is 0.5" in fast_bad.why
+    assert fast_ok.status == slow_ok.status == "measured"
+    assert _select(cands, 0.5) is fast_ok
+    assert slow_ok.why.startswith("slower: p50 8.00 ms vs 3.00 ms (+167%)")
+    assert {c.engine for c in pareto(cands)} == {"a", "b", "c"}
+    assert _select([fast_bad], 0.5) is None
+
+
+def test_inference_precision_is_an_openvino_setting(tmp_path, checkpoint):
+    from edgeseg.runtime.segmenter import runtime_precision
+
+    with pytest.raises(UsageError, match="an OpenVINO setting; the backend is onnxruntime"):
+        runtime_precision({}, "onnxruntime", "bf16")
+    meta = {"runtime": {"engine": "openvino", "inference_precision": "bf16"}}
+    assert runtime_precision(meta, "openvino", None) == "bf16"
+    assert runtime_precision(meta, "onnxruntime", None) is None
