@@ -28,6 +28,15 @@ def require(name: str) -> None:
         raise EngineUnavailable(f"the {e.name} backend is not installed: {e.install}")
 
 
+def inference_precisions(name: str) -> list[str]:
+    """The inference precisions (ENGINES' precision_hints) engine `name` offers for float ops
+    on this machine's CPU, default first; [] for an engine without the setting."""
+    if not ENGINES[engine(name).name].precision_hints:
+        return []
+    require(name)
+    return importlib.import_module(f"edgeseg.backends.{engine(name).name}").inference_precisions()
+
+
 def get_runner(name: str, model_path, *, device: str | Device | None = None, **options):
     """The Runner of engine `name` (or an alias) for a model file (the artifact directory for
     torch), not yet entered. `device` is written in the one device grammar (cpu, gpu:N, ...);

@@ -24,7 +24,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                    "against the classifier's width")
     p.add_argument("--model", default=None,
                    help="coincheung-bisenet (bisenetv1, bisenetv2), mmseg (bisenetv1, "
-                   "bisenetv2, deeplabv3plus): the "
+                   "bisenetv2, deeplabv3plus, icnet): the "
                    "architecture you expect; checked against the tensors")
     p.add_argument("--output-stride", type=int, choices=(8, 16), default=None,
                    help="vainf-deeplabv3plus: the stride the checkpoint was trained at (not "

@@ -167,13 +167,16 @@ def release_figures(conv: Converted, rows: list[dict[str, Any]], file_name: str)
     """When the file keeps its released name, record that release's figures: a source
     publishes several files of one layout (schedules, pretraining) with different mIoU, and
     without the name a source can only give the first one's."""
-    for row in rows:
-        if (row["file"], row["model"], row["classes"]) == (file_name, conv.model,
-                                                            conv.classes.name):
-            note = {"note": conv.published["note"]} if "note" in conv.published else {}
-            conv.published = {"val_miou": row["miou"], "dataset": row["dataset"],
-                              "reported_by": row["variant"], "released_as": row["file"],
-                              "matched_by": "file name", **note}
+    layout = conv.variant.split(",")[0]  # e.g. "ICNet R-50-D8": a row of another depth
+    for row in rows:                      # under this name is not this file's release
+        if ((row["file"], row["model"], row["classes"]) == (file_name, conv.model,
+                                                             conv.classes.name)
+                and row["variant"].startswith(layout)):
+            if row["file"] == conv.published.get("released_as"):
+                return  # the source's own figures are this release's
+            conv.published.pop("miou_percent", None)  # another release's
+            conv.published.update(val_miou=row["miou"], released_as=row["file"],
+                                  release=row["variant"], matched_by="file name")
             return
 
 

@@ -25,6 +25,9 @@ class Engine:
     summary: str
     cpu: bool = False  # runs the ONNX graph on any CPU (CPU_ENGINES)
     title: str = ""  # how messages name it
+    # inference precisions it can run a graph's float ops in (its own names), default first;
+    # which ones a device offers, its backend package's inference_precisions() says
+    precision_hints: tuple[str, ...] = ()
 
 
 ENGINES: dict[str, Engine] = {e.name: e for e in (
@@ -38,7 +41,7 @@ ENGINES: dict[str, Engine] = {e.name: e for e in (
     Engine("openvino", ("ov",), "openvino", ("model.xml", "model.onnx"), ("fp32", "fp16", "int8"),
            "OpenVINO device name (CPU, GPU, NPU)", "pip install openvino",
            runtime=True, cpp=True, summary="Intel CPUs, GPUs and NPUs: the IR, else the ONNX "
-           "graph", cpu=True, title="OpenVINO"),
+           "graph", cpu=True, title="OpenVINO", precision_hints=("f32", "bf16", "f16")),
     Engine("onnxruntime", ("ort",), "onnxruntime", ("model.onnx",), ("fp32", "fp16", "int8"),
            "cpu or cuda", "pip install onnxruntime",
            runtime=True, cpp=False, summary="any CPU (and CUDA with onnxruntime-gpu): the ONNX "

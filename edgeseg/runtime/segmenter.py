@@ -73,19 +73,24 @@ def choose_backend(meta: dict, requested: str = "auto") -> tuple[str, str, str]:
     raise EngineUnavailable("no backend can run this artifact: " + "; ".join(skipped))
 
 
-def runtime_precision(meta: dict, backend: str, requested: str | None) -> str | None:
+def runtime_precision(meta: dict, backend: str, requested: str | None,
+                      device: str | None = None) -> str | None:
     """The inference precision hint for the runner: the one asked for (OpenVINO only), else
     the one `edgeseg optimize` recorded for this backend in meta.json's runtime, else None
     (the runner's own default: f32 for OpenVINO)."""
     if requested is not None:
-        if backend != "openvino":
-            raise UsageError(f"inference_precision={requested!r} is an OpenVINO setting; the "
-                             f"backend is {backend} (ask for backend='openvino')")
-        if requested not in ("f32", "bf16", "f16"):
-            raise UsageError(f"inference_precision={requested!r}: choose f32, bf16 or f16")
+        hints = ENGINES[backend].precision_hints
+        if not hints:
+            takes = [e.name for e in ENGINES.values() if e.precision_hints]
+            raise UsageError(f"inference_precision={requested!r}: the backend {backend} has no "
+                             f"such setting (ask for backend={' or '.join(takes)})")
+        if requested not in hints:
+            raise UsageError(f"inference_precision={requested!r}: {backend} takes "
+                             f"{', '.join(hints)}")
         return requested
     runtime = meta.get("runtime") or {}
-    if runtime.get("engine") == backend:
+    # measured on a CPU: another device gets its plugin's own default
+    if runtime.get("engine") == backend and str(device or "cpu").lower() == "cpu":
         return runtime.get("inference_precision")
     return None
 
@@ -125,7 +130,7 @@ class Segmenter:
         self.backend, self.model_file, self.backend_reason = choose_backend(self.meta, backend)
         self.input_name = self.meta["input"]["name"]
         self.inference_precision = runtime_precision(self.meta, self.backend,
-                                                     inference_precision)
+                                                     inference_precision, device)
         options = {"precision": self.inference_precision} if self.inference_precision else {}
         runner = get_runner(self.backend, self.directory / self.model_file, device=device,
                             threads=threads, **options)

@@ -38,7 +38,7 @@ def test_optimize_writes_the_fastest_candidate_within_the_budget(tmp_path, data,
     lines: list[str] = []
     cfg = OptimizeConfig(source=str(checkpoint), out=str(tmp_path / "pick"), val=str(data),
                          max_drop=5.0, precisions=("fp32", "int8"), targets=("onnxruntime",),
-                         outputs=("logits",), finalists=1, val_limit=4, rounds=2, warmup=0,
+                         outputs=("logits",), finalists=20, val_limit=4, rounds=2, warmup=0,
                          threads=1, work=str(tmp_path / "work"))
     res = run(cfg, log=lines.append)
     measured = [c for c in res.candidates if c.status == "measured"]
@@ -65,7 +65,7 @@ def test_optimize_writes_the_fastest_candidate_within_the_budget(tmp_path, data,
     assert not [x for x in again if x.startswith(("export:", "quantize:", "score:"))]
     assert any(x.startswith("export:") for x in lines) and any(
         x.startswith("score:") for x in lines)
-    assert [c.miou for c in res2.candidates] == [c.miou for c in res.candidates]
+    assert {c.name: c.miou for c in res2.candidates} == {c.name: c.miou for c in res.candidates}
 
 
 def test_an_existing_output_is_kept_without_force(tmp_path, data, checkpoint):
@@ -115,8 +115,28 @@ def test_budget_selection_and_pareto_front():
 def test_inference_precision_is_an_openvino_setting(tmp_path, checkpoint):
     from edgeseg.runtime.segmenter import runtime_precision
 
-    with pytest.raises(UsageError, match="an OpenVINO setting; the backend is onnxruntime"):
+    with pytest.raises(UsageError, match="the backend onnxruntime has no such setting .ask "
+                       "for backend=openvino"):
         runtime_precision({}, "onnxruntime", "bf16")
     meta = {"runtime": {"engine": "openvino", "inference_precision": "bf16"}}
     assert runtime_precision(meta, "openvino", None) == "bf16"
     assert runtime_precision(meta, "onnxruntime", None) is None
+
+
+def test_an_artifact_without_its_checkpoint_is_measured_as_it_is(tmp_path, data, checkpoint):
+    """Its own graph I/O (here labels) in phase 1; other I/O needs the checkpoint: skipped."""
+    import shutil
+
+    copy = tmp_path / "gone.pt"
+    shutil.copy(checkpoint, copy)
+    art = tmp_path / "labels-fp32"
+    assert main(["export", "--checkpoint", str(copy), "--size", "32x64", "--output", "labels",
+                 "--out", str(art)]) == 0
+    copy.unlink()
+    res = run(OptimizeConfig(source=str(art), out=str(tmp_path / "pick"), val=str(data),
+                             precisions=("fp32",), engines=("onnxruntime",), finalists=1,
+                             outputs=("logits", "labels"), fused=(False,), val_limit=2,
+                             rounds=1, warmup=0, work=str(tmp_path / "work")))
+    assert res.winner.output == "labels" and res.winner.artifact == art
+    skipped = [c for c in res.candidates if c.phase == 2]
+    assert skipped and all(c.status == "skipped" and "re-export" in c.why for c in skipped)

@@ -29,7 +29,8 @@ from pathlib import Path
 from edgeseg.backends import is_available
 from edgeseg.bench.sysinfo import system_profile
 from edgeseg.core.artifact import read_meta
-from edgeseg.core.errors import MissingInput, OutputExists
+from edgeseg.core.capabilities import CPU_ENGINES, ENGINES
+from edgeseg.core.errors import EngineUnavailable, MissingInput, OutputExists
 from edgeseg.data.datasets import open_dataset
 from edgeseg.pipeline.optimize.candidates import (
     Candidate,
@@ -62,19 +63,19 @@ def run(cfg: OptimizeConfig, *, log: Log = print, progress: bool = False) -> Res
     dataset = open_dataset(cfg.val, "val")
     log(f"optimize: {cfg.source} at {plan.size[0]}x{plan.size[1]}, budget {cfg.max_drop} "
         f"mIoU points; work directory {plan.workdir}")
-    res = Result(system=system_profile(threads=cfg.threads))
+    res = Result(system=system_profile(threads=cfg.threads), workdir=Path(plan.workdir))
     pairs, unavailable = engine_hints(cfg, log)
-    output, fused = first_variant(cfg)
+    output, fused = first_variant(cfg, source.fixed)
     for name, why in unavailable:
         engine, _, hint = name.partition("/")
         res.candidates.append(Candidate("fp32", output, fused, engine, hint or None,
                                         status="skipped", why=why))
     if "fp16" in cfg.precisions and not any(h == "f16" for _, h in pairs):
-        res.candidates.append(Candidate("fp16", output, fused, "onnxruntime", status="skipped",
+        res.candidates.append(Candidate("fp16", output, fused, CPU_ENGINES[0], status="skipped",
                                         why="an FP16 graph is for GPUs: none here, and ONNX "
                                         "Runtime's CPU kernels run FP16 slower than FP32"))
     builder = Builder(source, log)
-    first = phase1(cfg, pairs)
+    first = phase1(cfg, pairs, source.fixed)
     res.reference = _reference(first, builder)
     res.candidates += first
     log(f"phase 1: {len(first)} precision x engine candidates ({output}"
@@ -83,12 +84,15 @@ def run(cfg: OptimizeConfig, *, log: Log = print, progress: bool = False) -> Res
     ok = [c for c in first if c.artifact is not None]
     score([res.reference, *[c for c in ok if c is not res.reference]], plan, dataset,
           progress=progress, log=log)
+    if res.reference.miou is None:
+        raise EngineUnavailable(f"the FP32 reference ({res.reference.name}) could not be "
+                                f"scored: {res.reference.why}")
     _budget(ok, res.reference, cfg.max_drop)
     image = frame(dataset, plan.size, _meta(res.reference))
     quick = [c for c in ok if c.status == "measured"]
     time_all(quick, image, threads=cfg.threads, warmup=1, rounds=max(3, cfg.rounds // 4))
     finalists = _finalists(quick, cfg.finalists)
-    second = _phase2(cfg, first, finalists)
+    second = _phase2(cfg, first, finalists, source.fixed)
     res.candidates += second
     log(f"phase 2: {len(second)} graph I/O variants of {len(finalists)} finalist(s)")
     build(builder, second)
@@ -115,7 +119,8 @@ def _reference(first: list[Candidate], builder: Builder) -> Candidate:
     fixed = builder.source.fixed
     io = ("logits", False) if fixed is None else (
         fixed["output"]["kind"], bool(fixed["input"].get("fused_preprocess")))
-    engine, hint = ("onnxruntime", None) if is_available("onnxruntime") else ("openvino", "f32")
+    engine = next((e for e in CPU_ENGINES if is_available(e)), CPU_ENGINES[0])
+    hint = (ENGINES[engine].precision_hints or (None,))[0]
     for c in first:
         if (c.artifact_kind, c.engine, c.hint, c.output, c.fused) == ("fp32", engine, hint, *io):
             return c
@@ -152,9 +157,9 @@ def _finalists(quick: list[Candidate], n: int) -> list[tuple]:
     return out
 
 
-def _phase2(cfg: OptimizeConfig, first: list[Candidate], finalists: list[tuple]
-            ) -> list[Candidate]:
-    done = first_variant(cfg)
+def _phase2(cfg: OptimizeConfig, first: list[Candidate], finalists: list[tuple],
+            fixed: dict | None = None) -> list[Candidate]:
+    done = first_variant(cfg, fixed)
     return [Candidate(kind, output, fused, engine, hint, phase=2)
             for kind, engine, hint in finalists for output, fused in variants(cfg)
             if (output, fused) != done]

@@ -9,8 +9,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from edgeseg.backends import is_available
-from edgeseg.backends.openvino import inference_precisions
+from edgeseg.backends import inference_precisions, is_available
 from edgeseg.checkpoint import read_checkpoint
 from edgeseg.core.artifact import read_meta, sha256
 from edgeseg.core.capabilities import CPU_ENGINES, ENGINES, TARGETS
@@ -55,6 +54,7 @@ class OptimizeConfig:
             if bad or not names:
                 raise UsageError(f"optimize: unknown or no {kind}(s) {bad}; choose from "
                                  f"{', '.join(known)}")
+        object.__setattr__(self, "engines", tuple(dict.fromkeys(self.engines)))
         if self.max_drop < 0:
             raise UsageError(f"--max-drop {self.max_drop}: must be >= 0 (mIoU points)")
         if self.rounds < 1 or self.warmup < 0 or self.finalists < 1:
@@ -81,6 +81,8 @@ class Candidate:
         """What the model computes in: int8, or the float precision the engine runs."""
         if self.artifact_kind.startswith("int8"):
             return "int8" if self.hint in (None, "f32") else f"int8+{self.hint}"
+        if self.artifact_kind == "fp16":
+            return "fp16"
         return _HINT_PRECISION[self.hint or "f32"]
 
     @property
@@ -113,6 +115,7 @@ class Result:
     reference: Candidate | None = None
     system: dict[str, Any] = field(default_factory=dict)
     out: Path | None = None
+    workdir: Path | None = None
 
 
 # -- the source and the work directory ---------------------------------------------------
@@ -177,28 +180,31 @@ def engine_hints(cfg: OptimizeConfig, log: Log) -> tuple[list[tuple[str, str | N
                             f"{engine} is measured with `edgeseg bench` on its device"))
         elif not is_available(engine):
             skipped.append((engine, f"not installed ({ENGINES[engine].install})"))
-        elif engine == "openvino":
-            hints = inference_precisions()
+        elif ENGINES[engine].precision_hints:
+            hints = inference_precisions(engine)
             pairs += [(engine, h) for h in hints]
-            for h in ("bf16", "f16"):
+            for h in ENGINES[engine].precision_hints:
                 if h not in hints:
-                    skipped.append((f"openvino/{h}", "this CPU has no native "
-                                    f"{h} (OpenVINO's OPTIMIZATION_CAPABILITIES)"))
+                    skipped.append((f"{engine}/{h}", f"this CPU has no native {h} "
+                                    f"({ENGINES[engine].title} does not offer it here)"))
         else:
             pairs.append((engine, None))
     return pairs, skipped
 
 
-def first_variant(cfg: OptimizeConfig) -> tuple[str, bool]:
-    """Phase 1's graph I/O: logits and host preprocessing, unless they were left out."""
+def first_variant(cfg: OptimizeConfig, fixed: dict | None = None) -> tuple[str, bool]:
+    """Phase 1's graph I/O: logits and host preprocessing, unless they were left out; a
+    fixed artifact's own (the only one it can give)."""
+    if fixed is not None:
+        return fixed["output"]["kind"], bool(fixed["input"].get("fused_preprocess"))
     return ("logits" if "logits" in cfg.outputs else cfg.outputs[0],
             False if False in cfg.fused else cfg.fused[0])
 
 
-def phase1(cfg: OptimizeConfig, pairs) -> list[Candidate]:
+def phase1(cfg: OptimizeConfig, pairs, fixed: dict | None = None) -> list[Candidate]:
     """Every precision x engine (x OpenVINO hint) with phase 1's graph I/O. An INT8 graph
     runs in OpenVINO with f32 float ops, and with bf16/f16 ones when those are asked for."""
-    output, fused = first_variant(cfg)
+    output, fused = first_variant(cfg, fixed)
     out = []
     want = set(cfg.precisions)
     for engine, hint in pairs:

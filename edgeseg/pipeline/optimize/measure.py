@@ -13,10 +13,9 @@ import numpy as np
 
 from edgeseg.backends import get_runner, model_file
 from edgeseg.bench.latency import interleaved
-from edgeseg.core.artifact import read_meta
+from edgeseg.core.artifact import package_versions, read_meta
 from edgeseg.core.errors import EdgesegError
 from edgeseg.core.preprocess import input_preprocess
-from edgeseg.data.calibration import CalibrationSet
 from edgeseg.evaluate import GraphPredictor, evaluate_side_by_side
 from edgeseg.pipeline import Plan, calibration_stage, export_stage, quantize_stage
 from edgeseg.pipeline.optimize.candidates import Candidate, Source
@@ -33,11 +32,16 @@ class Builder:
 
     def __init__(self, source: Source, log: Log) -> None:
         self.source, self.plan, self.log = source, source.plan, log
-        self._calib: CalibrationSet | None = None
+        # what an INT8 graph (and a refusal) depends on besides the source and size: the
+        # calibration set and the budget quantize tunes and judges it on
+        p = self.plan
+        self.calib_key = _hash([str(Path(p.data).resolve()), p.calib_images])
+        self.quant_key = _hash([self.calib_key, p.val_limit, p.quant])
 
     def path(self, kind: str, output: str, fused: bool) -> Path:
+        tag = f"-{self.quant_key}" if kind.startswith("int8") else ""
         return (Path(self.plan.workdir) / "artifacts"
-                / f"{kind}-{output}{'-fused' if fused else ''}")
+                / f"{kind}{tag}-{output}{'-fused' if fused else ''}")
 
     def get(self, c: Candidate) -> Path:
         """The candidate's artifact; QuantizationError when INT8 was refused, UsageError when
@@ -83,7 +87,7 @@ class Builder:
         return out
 
     def calibration(self) -> Path:
-        root = Path(self.plan.workdir) / "calibration"
+        root = Path(self.plan.workdir) / f"calibration-{self.calib_key}"
         if not (root / "calibration.json").is_file():
             self.log(f"calibration: {self.plan.calib_images} train images")
             calibration_stage(self.plan, root, log=_quiet(self.log))
@@ -92,6 +96,10 @@ class Builder:
 
 class _NotBuildable(EdgesegError):
     pass
+
+
+def _hash(obj) -> str:
+    return hashlib.sha256(json.dumps(obj, sort_keys=True).encode()).hexdigest()[:10]
 
 
 def build(builder: Builder, cands: list[Candidate]) -> None:
@@ -127,7 +135,9 @@ def _first_line(e: Exception) -> str:
 # -- accuracy ----------------------------------------------------------------------------
 def _score_key(c: Candidate, val: str, limit: int | None) -> str:
     meta = read_meta(c.artifact, verify=False)
-    text = json.dumps([meta["files"], c.engine, c.hint, str(Path(val).resolve()), limit])
+    # engine versions too: a failure to load (cached like a score) may be fixed by an upgrade
+    text = json.dumps([meta["files"], c.engine, c.hint, str(Path(val).resolve()), limit,
+                       package_versions()])
     return hashlib.sha256(text.encode()).hexdigest()[:24]
 
 
@@ -183,13 +193,21 @@ def time_all(cands: list[Candidate], image: np.ndarray, *, threads: int | None, 
     """Frame to full-resolution label map through runtime.Segmenter (the host's pre- and
     postprocessing included), every candidate side by side in interleaved rounds."""
     with ExitStack() as stack:
-        segs = {c.name: stack.enter_context(Segmenter(c.artifact, backend=c.engine,
-                                                      threads=threads,
-                                                      inference_precision=c.hint))
-                for c in cands}
+        segs = {}
+        for c in cands:
+            try:
+                seg = stack.enter_context(Segmenter(c.artifact, backend=c.engine,
+                                                    threads=threads, inference_precision=c.hint))
+                seg.predict(image)  # one run here, so that a failing one fails alone
+            except EdgesegError as e:
+                c.status, c.why, c.latency = "failed", f"cannot run it: {_first_line(e)}", None
+                continue
+            segs[c.name] = seg
         stats = interleaved({k: (lambda s=s: s.predict(image)) for k, s in segs.items()},
                             warmup=warmup, rounds=rounds)
     for c in cands:
+        if c.name not in stats:
+            continue
         s = stats[c.name]
         c.latency = {"p50": s.median_ms, "p99": s.p99_ms, "mean": s.mean_ms, "min": s.min_ms,
                      "rounds": s.iters}

@@ -115,10 +115,12 @@ def write(res: Result, cfg: OptimizeConfig, *, log: Log = print) -> Path:
     budget (the report is still written, into the work directory)."""
     rep = report_dict(res, cfg)
     if res.winner is None:
-        where = Path(res.reference.artifact).parent.parent / "report"
+        where = Path(res.workdir) / "report"
         _report(rep, where)
-        raise GoalMissed(f"no candidate met the budget of {cfg.max_drop} mIoU points; "
-                         f"see {where / 'report.md'}")
+        measured = [c for c in res.candidates if c.miou is not None]
+        why = (f"no candidate met the budget of {cfg.max_drop} mIoU points" if measured else
+               "no candidate could be measured here (see each one's why)")
+        raise GoalMissed(f"{why}; see {where / 'report.md'}")
     w = res.winner
     with atomic_output_dir(Path(cfg.out), overwrite=cfg.force, flag="--force") as tmp:
         shutil.copytree(w.artifact, tmp, dirs_exist_ok=True)
