@@ -39,8 +39,10 @@ def test_optimize_writes_the_fastest_candidate_within_the_budget(tmp_path, data,
     cfg = OptimizeConfig(source=str(checkpoint), out=str(tmp_path / "pick"), val=str(data),
                          max_drop=5.0, precisions=("fp32", "int8"), targets=("onnxruntime",),
                          outputs=("logits",), finalists=20, val_limit=4, rounds=2, warmup=0,
-                         threads=1, work=str(tmp_path / "work"))
+                         threads=1, work=str(tmp_path / "work"), throughput_seconds=0.3)
     res = run(cfg, log=lines.append)
+    assert [t["streams"] for t in res.throughput] == [1, 2]
+    assert all(t["fps"] > 0 and t["frames"] > 0 for t in res.throughput)
     measured = [c for c in res.candidates if c.status == "measured"]
     assert res.winner in measured
     assert res.winner.latency["p50"] == min(c.latency["p50"] for c in measured)
@@ -74,7 +76,8 @@ def test_an_existing_output_is_kept_without_force(tmp_path, data, checkpoint):
     code = main(["optimize", str(checkpoint), "--val", str(data), "--out",
                  str(tmp_path / "pick"), "--precisions", "fp32", "--outputs", "logits",
                  "--no-fused", "--backends", "onnxruntime", "--rounds", "1", "--warmup", "0",
-                 "--val-limit", "2", "--work", str(tmp_path / "work"), "--no-progress"])
+                 "--val-limit", "2", "--work", str(tmp_path / "work"), "--no-progress",
+                 "--throughput-seconds", "0"])
     assert code == 2 and (tmp_path / "pick" / "keep.txt").read_text() == "mine"
 
 
@@ -136,7 +139,8 @@ def test_an_artifact_without_its_checkpoint_is_measured_as_it_is(tmp_path, data,
     res = run(OptimizeConfig(source=str(art), out=str(tmp_path / "pick"), val=str(data),
                              precisions=("fp32",), engines=("onnxruntime",), finalists=1,
                              outputs=("logits", "labels"), fused=(False,), val_limit=2,
-                             rounds=1, warmup=0, work=str(tmp_path / "work")))
+                             rounds=1, warmup=0, work=str(tmp_path / "work"),
+                             throughput_seconds=0))
     assert res.winner.output == "labels" and res.winner.artifact == art
     skipped = [c for c in res.candidates if c.phase == 2]
     assert skipped and all(c.status == "skipped" and "re-export" in c.why for c in skipped)

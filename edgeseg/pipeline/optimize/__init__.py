@@ -22,6 +22,7 @@ the source and the deployment size; a rerun re-times but rebuilds and re-scores 
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
@@ -42,7 +43,14 @@ from edgeseg.pipeline.optimize.candidates import (
     resolve_source,
     variants,
 )
-from edgeseg.pipeline.optimize.measure import Builder, build, frame, score, time_all
+from edgeseg.pipeline.optimize.measure import (
+    Builder,
+    build,
+    frame,
+    score,
+    throughput,
+    time_all,
+)
 from edgeseg.pipeline.optimize.write import write
 
 __all__ = ["Candidate", "OptimizeConfig", "Result", "run"]
@@ -105,6 +113,15 @@ def run(cfg: OptimizeConfig, *, log: Log = print, progress: bool = False) -> Res
         f"{cfg.warmup} warm-up runs each")
     time_all(timed, image, threads=cfg.threads, warmup=cfg.warmup, rounds=cfg.rounds)
     res.winner = _select(res.candidates, cfg.max_drop)
+    if res.winner is not None and cfg.throughput_seconds > 0:
+        total = cfg.threads or os.cpu_count() or 1
+        for streams in (1, 2):
+            per = cfg.threads if streams == 1 else max(1, total // streams)
+            res.throughput.append({**throughput(res.winner, image, streams=streams,
+                                                seconds=cfg.throughput_seconds, threads=per),
+                                   "threads_per_stream": per})
+            log(f"throughput of the pick: {res.throughput[-1]['fps']:.1f} frames/s with "
+                f"{streams} stream(s) x {per} thread(s)")
     res.out = write(res, cfg, log=log)
     return res
 

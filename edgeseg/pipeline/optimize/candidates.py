@@ -43,6 +43,7 @@ class OptimizeConfig:
     warmup: int = 3
     threads: int | None = None
     work: str | None = None  # default ~/.cache/edgeseg/optimize/<source>-<size>
+    throughput_seconds: float = 5.0  # the pick's frames/s with 1 and 2 streams (0: skip)
     force: bool = False
 
     def __post_init__(self) -> None:
@@ -116,6 +117,7 @@ class Result:
     system: dict[str, Any] = field(default_factory=dict)
     out: Path | None = None
     workdir: Path | None = None
+    throughput: list[dict[str, Any]] = field(default_factory=list)  # the pick's, per streams
 
 
 # -- the source and the work directory ---------------------------------------------------

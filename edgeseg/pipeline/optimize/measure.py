@@ -211,3 +211,39 @@ def time_all(cands: list[Candidate], image: np.ndarray, *, threads: int | None, 
         s = stats[c.name]
         c.latency = {"p50": s.median_ms, "p99": s.p99_ms, "mean": s.mean_ms, "min": s.min_ms,
                      "rounds": s.iters}
+
+
+def throughput(c: Candidate, image: np.ndarray, *, streams: int, seconds: float,
+               threads: int | None) -> dict[str, float]:
+    """Frames per second with `streams` callers sharing one Segmenter (OpenVINO gives each
+    its own infer request, ONNX Runtime runs concurrent calls on one session), each looping
+    frame -> label map for `seconds` after one warm-up call each. A camera pipeline with
+    several streams wants this figure; one stream's is 1000 / latency plus overhead."""
+    import threading
+    import time
+
+    counts = [0] * streams
+    with Segmenter(c.artifact, backend=c.engine, threads=threads,
+                   inference_precision=c.hint) as seg:
+        seg.predict(image)
+        start = threading.Barrier(streams + 1)
+        stop = time.perf_counter() + seconds + 3600  # replaced once every stream is ready
+
+        def loop(i: int) -> None:
+            seg.predict(image)
+            start.wait()
+            while time.perf_counter() < stop:
+                seg.predict(image)
+                counts[i] += 1
+
+        workers = [threading.Thread(target=loop, args=(i,)) for i in range(streams)]
+        for w in workers:
+            w.start()
+        start.wait()
+        t0 = time.perf_counter()
+        stop = t0 + seconds
+        for w in workers:
+            w.join()
+        elapsed = time.perf_counter() - t0
+    return {"streams": streams, "fps": round(sum(counts) / elapsed, 2),
+            "frames": sum(counts), "seconds": round(elapsed, 2)}

@@ -49,6 +49,7 @@ def report_dict(res: Result, cfg: OptimizeConfig) -> dict[str, Any]:
         "threads": cfg.threads, "isa": isa(res.system), "system": res.system,
         "reference": res.reference.row() if res.reference else None,
         "winner": res.winner.name if res.winner else None,
+        "throughput": res.throughput,
         "candidates": [{**c.row(), "pareto": c.name in front} for c in order],
     }
 
@@ -65,6 +66,9 @@ def markdown(rep: dict[str, Any]) -> str:
         f"(runtime.Segmenter), {rep['rounds']} interleaved rounds after {rep['warmup']} "
         "warm-up runs, all candidates in one run.", "",
         f"**Picked: {rep['winner'] or 'nothing (no candidate met the budget)'}**", "",
+        *[f"- throughput: {t['fps']:.1f} frames/s with {t['streams']} stream(s) sharing it, "
+          f"{t['threads_per_stream']} thread(s) each ({t['frames']} frames in {t['seconds']} s)"
+          for t in rep.get("throughput") or []], "",
         "| candidate | precision | output | fused | p50 ms | p99 ms | mIoU | drop | "
         "Pareto | status | why |",
         "| --- | --- | --- | --- | ---: | ---: | ---: | ---: | --- | --- | --- |"]
@@ -130,6 +134,7 @@ def write(res: Result, cfg: OptimizeConfig, *, log: Log = print) -> Path:
             "latency_ms": {k: round(v, 3) for k, v in w.latency.items()},
             "miou": w.miou, "reference_miou": res.reference.miou,
             "max_drop_points": cfg.max_drop, "isa": rep["isa"],
+            "throughput": res.throughput,
             "threads": cfg.threads, "report": "optimize/report.json"}
         write_meta(tmp, meta)
         _report(rep, tmp / "optimize")

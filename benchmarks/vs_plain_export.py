@@ -1,0 +1,204 @@
+"""edgeseg optimize's pick against the path a user takes without edgeseg, side by side in one
+run per model: a uint8 HxWx3 frame to its full-resolution label map.
+
+- PyTorch eager FP32: the trained module, host normalisation, torch argmax;
+- plain FP32: `torch.onnx.export` of the same weights with its defaults, numpy normalisation,
+  the engine with its default settings, numpy argmax over the logits;
+- plain INT8: that graph through ONNX Runtime's `quantize_static` with its defaults (QDQ,
+  U8 activations, S8 weights per tensor, MinMax) on the first 32 train images;
+- both plain graphs in ONNX Runtime and in OpenVINO (default settings, so its CPU plugin's
+  own inference precision: bf16 on CPUs that have it);
+- edgeseg: `edgeseg optimize` at the same size, budget 0.5 mIoU points, its pick run by
+  `Segmenter` as meta.json's runtime says.
+
+mIoU of every path on the same val images. The checkpoints are the trained baselines
+(`edgeseg baseline`, 128x256 synthetic scenes); the val scenes are rendered at the
+deployment size, so absolute mIoU is low and the differences between paths are what counts.
+Writes benchmarks/vs_plain_export.{json,md}.
+
+    python benchmarks/vs_plain_export.py [--models bisenetv1 bisenetv2 deeplabv3plus]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import time
+from pathlib import Path
+
+import numpy as np
+from _results import save
+from peer_export import plain_export
+
+from edgeseg.baseline import DEFAULT_CACHE
+from edgeseg.bench.latency import interleaved
+from edgeseg.bench.sysinfo import system_profile
+from edgeseg.checkpoint import model_from_checkpoint
+from edgeseg.cli.common import parse_size
+from edgeseg.data.datasets import open_dataset
+from edgeseg.data.synthetic import write_dataset
+from edgeseg.evaluate import evaluate_side_by_side
+from edgeseg.pipeline.optimize import OptimizeConfig
+from edgeseg.pipeline.optimize import run as optimize
+from edgeseg.pipeline.optimize.write import isa
+from edgeseg.runtime.segmenter import Segmenter
+
+EAGER, PICK = "PyTorch eager FP32", "edgeseg optimize pick"
+
+
+def dataset_at(size, n: int) -> Path:
+    root = DEFAULT_CACHE / f"synth-{size[0]}x{size[1]}-n{n}-seed0"
+    if not (root / "classes.json").is_file():
+        write_dataset(root, n, size, seed=0, progress=False)
+    return root
+
+
+def plain_int8(fp32: Path, out: Path, images: list[np.ndarray], normalize) -> None:
+    """ONNX Runtime's quantize_static with every default, fed the images as a user would."""
+    import onnx
+    from onnxruntime.quantization import CalibrationDataReader, quantize_static
+
+    name = onnx.load(str(fp32)).graph.input[0].name
+
+    class Reader(CalibrationDataReader):
+        def __init__(self) -> None:
+            self.items = iter([{name: normalize(im)} for im in images])
+
+        def get_next(self):
+            return next(self.items, None)
+
+    quantize_static(str(fp32), str(out), Reader())
+
+
+def plain_runner(engine: str, path: Path, threads: int):
+    """The engine as a user opens it: its defaults, only the thread count set."""
+    if engine == "onnxruntime":
+        import onnxruntime as ort
+
+        opts = ort.SessionOptions()
+        opts.intra_op_num_threads = threads
+        sess = ort.InferenceSession(str(path), opts, providers=["CPUExecutionProvider"])
+        name = sess.get_inputs()[0].name
+        return lambda x: sess.run(None, {name: x})[0]
+    import openvino as ov
+
+    compiled = ov.Core().compile_model(str(path), "CPU", {"INFERENCE_NUM_THREADS": threads})
+    request = compiled.create_infer_request()
+    return lambda x: next(iter(request.infer({0: x}).values()))
+
+
+def paths_for(model: str, size, data: Path, work: Path, threads: int, log) -> tuple[dict, dict]:
+    import torch
+
+    ckpt = DEFAULT_CACHE / "baselines" / f"{model}-128x256.pt"
+    if not ckpt.is_file():
+        raise SystemExit(f"no trained checkpoint {ckpt}: run `edgeseg baseline` first")
+    net, _, pre = model_from_checkpoint(ckpt)
+    mean = np.asarray(pre.mean, np.float32)
+    std = np.asarray(pre.std, np.float32)
+
+    def normalize(im: np.ndarray) -> np.ndarray:  # a user's own numpy preprocessing
+        return ((im.astype(np.float32) - mean) / std).transpose(2, 0, 1)[None].copy()
+
+    work.mkdir(parents=True, exist_ok=True)
+    fp32 = work / f"{model}-plain-fp32.onnx"
+    int8 = work / f"{model}-plain-int8.onnx"
+    if not fp32.is_file():
+        plain_export(ckpt, size, fp32)
+    if not int8.is_file():
+        train = open_dataset(data, "train")
+        plain_int8(fp32, int8, [train[i][0] for i in range(32)], normalize)
+    log(f"{model}: edgeseg optimize at {size[0]}x{size[1]}")
+    res = optimize(OptimizeConfig(
+        source=str(ckpt), out=str(work / f"{model}-pick"), val=str(data), size=tuple(size),
+        max_drop=0.5, finalists=1, val_limit=8, rounds=10, warmup=2, threads=threads,
+        force=True), log=log)
+    torch.set_num_threads(threads)
+
+    def eager(im):
+        with torch.inference_mode():
+            return net(torch.from_numpy(normalize(im))).argmax(1)[0].numpy().astype(np.uint8)
+
+    paths = {EAGER: ("torch", eager)}
+    for engine in ("onnxruntime", "openvino"):
+        for label, graph in (("plain FP32", fp32), ("plain INT8 (quantize_static)", int8)):
+            run = plain_runner(engine, graph, threads)
+            paths[f"{label}, {engine}"] = (
+                engine, lambda im, run=run: run(normalize(im))[0].argmax(0).astype(np.uint8))
+    seg = Segmenter(work / f"{model}-pick", threads=threads)
+    paths[PICK] = (seg.backend, seg.predict)
+    return paths, {"pick": res.winner.name, "pick_engine": seg.backend,
+                   "pick_hint": seg.inference_precision, "segmenter": seg}
+
+
+def measure(model, size, data, work, threads, rounds, warmup, val_limit, log) -> list[dict]:
+    paths, info = paths_for(model, size, data, work, threads, log)
+    val = open_dataset(data, "val")
+    image = val[0][0]
+    assert image.shape[:2] == tuple(size)
+    log(f"{model}: timing {len(paths)} paths, {rounds} interleaved rounds")
+    stats = interleaved({k: (lambda f=f: f(image)) for k, (_, f) in paths.items()},
+                        warmup=warmup, rounds=rounds)
+    log(f"{model}: scoring on {val_limit} val images")
+    metrics, _ = evaluate_side_by_side({k: f for k, (_, f) in paths.items()}, val,
+                                       limit=val_limit)
+    info["segmenter"].close()
+    eager = stats[EAGER].median_ms
+    plain_same = stats[f"plain INT8 (quantize_static), {info['pick_engine']}"].median_ms
+    plain_ort = stats["plain INT8 (quantize_static), onnxruntime"].median_ms
+    rows = []
+    for k, (engine, _) in paths.items():
+        s = stats[k]
+        rows.append({"model": model, "path": k if k != PICK else f"{PICK}: {info['pick']}",
+                     "engine": engine, "p50_ms": round(s.median_ms, 2),
+                     "p99_ms": round(s.p99_ms, 2), "miou": round(metrics[k].miou, 4),
+                     "miou_vs_eager_points": round(100 * (metrics[k].miou
+                                                          - metrics[EAGER].miou), 2),
+                     "x_eager": round(eager / s.median_ms, 2),
+                     "x_plain_int8_same_engine": round(plain_same / s.median_ms, 2),
+                     "x_plain_int8_onnxruntime": round(plain_ort / s.median_ms, 2)})
+    return rows
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--models", nargs="+", default=["bisenetv1", "bisenetv2", "deeplabv3plus"])
+    p.add_argument("--size", type=parse_size, default=(512, 1024))
+    p.add_argument("--rounds", type=int, default=15)
+    p.add_argument("--warmup", type=int, default=2)
+    p.add_argument("--val-limit", type=int, default=8)
+    p.add_argument("--threads", type=int, default=os.cpu_count() or 1)
+    p.add_argument("--work", type=Path, default=DEFAULT_CACHE / "vs-plain")
+    p.add_argument("--out", type=Path, default=Path(__file__).resolve().parent)
+    a = p.parse_args()
+    log = lambda s: print(s, flush=True)  # noqa: E731
+    data = dataset_at(a.size, 64)
+    rows = []
+    for model in a.models:
+        rows += measure(model, a.size, data, a.work, a.threads, a.rounds, a.warmup,
+                        a.val_limit, log)
+    prof = system_profile(threads=a.threads)
+    intro = (f"{time.strftime('%Y-%m-%d', time.gmtime())}, {a.size[0]}x{a.size[1]}, batch 1, "
+             f"{a.threads} threads, ISA: {isa(prof)}; onnxruntime "
+             f"{prof['versions'].get('onnxruntime')}, openvino {prof['versions'].get('openvino')}"
+             f", torch {prof['versions'].get('torch')}. A uint8 frame to its full-resolution "
+             f"label map, {a.warmup} warm-up runs each, then {a.rounds} interleaved rounds of "
+             f"every path of a model; mIoU on {a.val_limit} val scenes rendered at this size "
+             "(models trained at 128x256: compare the paths, not the absolute figure). "
+             "x plain INT8: the plain path (torch.onnx.export + quantize_static defaults + "
+             "numpy argmax) in the pick's engine and in ONNX Runtime.")
+    header = ["model", "path", "engine", "p50 ms", "p99 ms", "mIoU", "vs eager (points)",
+              "x eager", "x plain INT8 (same engine)", "x plain INT8 (ORT)"]
+    table = [[r["model"], r["path"], r["engine"], f"{r['p50_ms']:.1f}", f"{r['p99_ms']:.1f}",
+              f"{r['miou']:.4f}", f"{r['miou_vs_eager_points']:+.2f}", f"{r['x_eager']:.2f}x",
+              f"{r['x_plain_int8_same_engine']:.2f}x", f"{r['x_plain_int8_onnxruntime']:.2f}x"]
+             for r in rows]
+    save(a.out, "vs_plain_export",
+         {"size": list(a.size), "threads": a.threads, "rounds": a.rounds, "isa": isa(prof),
+          "cpu_flags": prof["cpu"]["flags"], "versions": prof["versions"], "git": prof["git"],
+          "rows": rows},
+         "edgeseg optimize vs the plain export path", intro, header, table)
+
+
+if __name__ == "__main__":
+    main()
