@@ -59,6 +59,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--throughput-seconds", type=float, default=5.0, metavar="S",
                    help="time the pick's frames/s with 1 and 2 streams for S seconds each "
                    "(0: skip; default 5)")
+    p.add_argument("--no-profile", action="store_true",
+                   help="skip the pick's per-operator profile and INT8 peak measurement")
     p.add_argument("--work", default=None,
                    help="cache of artifacts and scores (default ~/.cache/edgeseg/optimize)")
     add_threads(p)
@@ -76,7 +78,7 @@ def main(args: argparse.Namespace) -> int:
         fused=(False,) if args.no_fused else (False, True), finalists=args.finalists,
         val_limit=args.val_limit, calib_images=args.calib_images, rounds=args.rounds,
         warmup=args.warmup, threads=args.threads, work=args.work, force=args.force,
-        throughput_seconds=args.throughput_seconds)
+        throughput_seconds=args.throughput_seconds, profile=not args.no_profile)
     res = run(cfg, log=status, progress=not args.no_progress)
     if args.json:
         write_json(args.json, report_dict(res, cfg))

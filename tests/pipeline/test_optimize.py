@@ -43,6 +43,10 @@ def test_optimize_writes_the_fastest_candidate_within_the_budget(tmp_path, data,
     res = run(cfg, log=lines.append)
     assert [t["streams"] for t in res.throughput] == [1, 2]
     assert all(t["fps"] > 0 and t["frames"] > 0 for t in res.throughput)
+    prof = res.profile
+    assert prof["engine"] == res.winner.engine and prof["int8_peak_gops"] > 0
+    assert abs(sum(g["share"] for g in prof["groups"].values()) - 1) < 1e-6
+    assert prof["groups"]["conv int8"]["nodes"] + prof["groups"]["conv float"]["nodes"] > 0
     measured = [c for c in res.candidates if c.status == "measured"]
     assert res.winner in measured
     assert res.winner.latency["p50"] == min(c.latency["p50"] for c in measured)
@@ -77,7 +81,7 @@ def test_an_existing_output_is_kept_without_force(tmp_path, data, checkpoint):
                  str(tmp_path / "pick"), "--precisions", "fp32", "--outputs", "logits",
                  "--no-fused", "--backends", "onnxruntime", "--rounds", "1", "--warmup", "0",
                  "--val-limit", "2", "--work", str(tmp_path / "work"), "--no-progress",
-                 "--throughput-seconds", "0"])
+                 "--throughput-seconds", "0", "--no-profile"])
     assert code == 2 and (tmp_path / "pick" / "keep.txt").read_text() == "mine"
 
 
@@ -140,7 +144,26 @@ def test_an_artifact_without_its_checkpoint_is_measured_as_it_is(tmp_path, data,
                              precisions=("fp32",), engines=("onnxruntime",), finalists=1,
                              outputs=("logits", "labels"), fused=(False,), val_limit=2,
                              rounds=1, warmup=0, work=str(tmp_path / "work"),
-                             throughput_seconds=0))
+                             throughput_seconds=0, profile=False))
     assert res.winner.output == "labels" and res.winner.artifact == art
     skipped = [c for c in res.candidates if c.phase == 2]
     assert skipped and all(c.status == "skipped" and "re-export" in c.why for c in skipped)
+
+
+def test_profile_groups_and_explains_float_convolutions():
+    from edgeseg.bench.profile import explain_float_convs, group_of, summarize
+
+    assert group_of("QLinearConv", "CPUExecutionProvider") == "conv int8"
+    assert group_of("Convolution", "brgconv_avx512_amx_I8") == "conv int8"
+    assert group_of("Convolution", "jit_avx512_bf16") == "conv float"
+    assert group_of("FakeQuantize", "ref") == "q/dq" and group_of("TopK", "") == "argmax"
+    rows = [{"node": "/head/Conv", "op": "Conv", "exec": "cpu", "ms": 3.0},
+            {"node": "/a/Conv_quant", "op": "QLinearConv", "exec": "cpu", "ms": 1.0}]
+    s = summarize(rows)
+    assert s["groups"]["conv float"]["share"] == 0.75 and s["total_ms"] == 4.0
+    signed = {"calibration": {"activations": "int8 symmetric per-tensor", "target": "openvino"}}
+    why = explain_float_convs(s, signed, "onnxruntime")[0]["why"]
+    assert "only with U8 activations" in why and "target openvino" in why
+    kept = {"calibration": {"activations": "uint8", "float_layers": ["/head/Conv"]}}
+    assert "budget fallback" in explain_float_convs(s, kept, "onnxruntime")[0]["why"]
+    assert "did not make" in explain_float_convs(s, {"calibration": {}}, "openvino")[0]["why"]

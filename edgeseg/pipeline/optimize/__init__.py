@@ -28,11 +28,14 @@ from dataclasses import replace
 from pathlib import Path
 
 from edgeseg.backends import is_available
+from edgeseg.bench.profile import int8_matmul_peak, profile_artifact
 from edgeseg.bench.sysinfo import system_profile
 from edgeseg.core.artifact import read_meta
 from edgeseg.core.capabilities import CPU_ENGINES, ENGINES
 from edgeseg.core.errors import EngineUnavailable, MissingInput, OutputExists
 from edgeseg.data.datasets import open_dataset
+from edgeseg.models import create_model
+from edgeseg.models.complexity import measure as measure_complexity
 from edgeseg.pipeline.optimize.candidates import (
     Candidate,
     OptimizeConfig,
@@ -122,8 +125,29 @@ def run(cfg: OptimizeConfig, *, log: Log = print, progress: bool = False) -> Res
                                    "threads_per_stream": per})
             log(f"throughput of the pick: {res.throughput[-1]['fps']:.1f} frames/s with "
                 f"{streams} stream(s) x {per} thread(s)")
+    if res.winner is not None and cfg.profile:
+        res.profile = where_time_goes(res.winner, threads=cfg.threads)
+        g = res.profile["groups"]
+        log(f"profile of the pick ({res.winner.engine}): " + ", ".join(
+            f"{k} {100 * v['share']:.0f}%" for k, v in g.items() if v["nodes"])
+            + f"; {res.profile['achieved_gops']:.0f} GOP/s of a measured INT8 matmul peak of "
+            f"{res.profile['int8_peak_gops']:.0f}")
     res.out = write(res, cfg, log=log)
     return res
+
+
+def where_time_goes(c: Candidate, *, threads: int | None) -> dict:
+    """The pick in its engine's profiler, grouped; GOP/s of its model's MACs over the
+    profiled compute time, against this host's INT8 matrix-multiply peak in that engine."""
+    prof = profile_artifact(c.artifact, c.engine, hint=c.hint, threads=threads)
+    meta = read_meta(c.artifact, verify=False)
+    model = create_model(meta["model"]["name"], num_classes=meta["model"]["num_classes"],
+                         **meta["model"].get("options", {}))
+    macs = measure_complexity(model, tuple(meta["input"]["size"])).macs
+    prof.pop("rows")
+    return {**prof, "gmacs": macs / 1e9,
+            "achieved_gops": 2 * macs / (prof["total_ms"] / 1000) / 1e9,
+            "int8_peak_gops": int8_matmul_peak(c.engine, threads=threads)}
 
 
 def _meta(c: Candidate) -> dict:

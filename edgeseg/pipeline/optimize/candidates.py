@@ -44,6 +44,7 @@ class OptimizeConfig:
     threads: int | None = None
     work: str | None = None  # default ~/.cache/edgeseg/optimize/<source>-<size>
     throughput_seconds: float = 5.0  # the pick's frames/s with 1 and 2 streams (0: skip)
+    profile: bool = True  # the pick's per-operator time from its engine's profiler
     force: bool = False
 
     def __post_init__(self) -> None:
@@ -118,6 +119,7 @@ class Result:
     out: Path | None = None
     workdir: Path | None = None
     throughput: list[dict[str, Any]] = field(default_factory=list)  # the pick's, per streams
+    profile: dict[str, Any] | None = None  # the pick's, from its engine's profiler
 
 
 # -- the source and the work directory ---------------------------------------------------

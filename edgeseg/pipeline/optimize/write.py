@@ -49,7 +49,7 @@ def report_dict(res: Result, cfg: OptimizeConfig) -> dict[str, Any]:
         "threads": cfg.threads, "isa": isa(res.system), "system": res.system,
         "reference": res.reference.row() if res.reference else None,
         "winner": res.winner.name if res.winner else None,
-        "throughput": res.throughput,
+        "throughput": res.throughput, "profile": res.profile,
         "candidates": [{**c.row(), "pareto": c.name in front} for c in order],
     }
 
@@ -68,10 +68,12 @@ def markdown(rep: dict[str, Any]) -> str:
         f"**Picked: {rep['winner'] or 'nothing (no candidate met the budget)'}**", "",
         *[f"- throughput: {t['fps']:.1f} frames/s with {t['streams']} stream(s) sharing it, "
           f"{t['threads_per_stream']} thread(s) each ({t['frames']} frames in {t['seconds']} s)"
-          for t in rep.get("throughput") or []], "",
-        "| candidate | precision | output | fused | p50 ms | p99 ms | mIoU | drop | "
-        "Pareto | status | why |",
-        "| --- | --- | --- | --- | ---: | ---: | ---: | ---: | --- | --- | --- |"]
+          for t in rep.get("throughput") or []], ""]
+    lines += profile_lines(rep.get("profile"))
+    lines += ["## Every candidate", "",
+              "| candidate | precision | output | fused | p50 ms | p99 ms | mIoU | drop | "
+              "Pareto | status | why |",
+              "| --- | --- | --- | --- | ---: | ---: | ---: | ---: | --- | --- | --- |"]
     for c in rep["candidates"]:
         lat = c["latency_ms"] or {}
         lines.append(
@@ -81,6 +83,25 @@ def markdown(rep: dict[str, Any]) -> str:
             f"{num(c['drop_points'], '+.2f')} | {'*' if c['pareto'] else ''} | {c['status']} | "
             f"{c['why']} |")
     return "\n".join(lines) + "\n"
+
+
+def profile_lines(prof: dict[str, Any] | None) -> list[str]:
+    if not prof:
+        return []
+    hint = f" ({prof['hint']})" if prof.get("hint") else ""
+    lines = ["## Where the pick's time goes", "",
+             f"{prof['engine']}{hint}'s own profiler, {prof['total_ms']:.2f} ms of node time "
+             f"per frame; {prof['gmacs']:.2f} GMACs -> {prof['achieved_gops']:.0f} GOP/s, "
+             f"{100 * prof['achieved_gops'] / prof['int8_peak_gops']:.0f}% of this host's "
+             f"INT8 matrix-multiply peak in that engine ({prof['int8_peak_gops']:.0f} GOP/s, "
+             "measured).", "", "| group | ms | share | nodes |", "| --- | ---: | ---: | ---: |"]
+    lines += [f"| {g} | {v['ms']:.2f} | {100 * v['share']:.1f}% | {v['nodes']} |"
+              for g, v in prof["groups"].items() if v["nodes"]]
+    if prof["float_convs"]:
+        lines += ["", f"Float convolutions ({len(prof['float_convs'])}), slowest first:", ""]
+        lines += [f"- `{c['node']}` ({c['exec']}, {c['ms']:.2f} ms): {c.get('why', '')}"
+                  for c in prof["float_convs"][:12]]
+    return lines + [""]
 
 
 def plot(rep: dict[str, Any], path: Path) -> None:

@@ -1,0 +1,146 @@
+"""Where an artifact's time goes, from the engine's own profiler: per-node times grouped
+(conv INT8, conv float, resize, Q/DQ, argmax, layout, other), the float convolutions of an
+INT8 graph matched against what quantize recorded keeping in float, and the achieved
+GOP/s against this host's measured INT8 matrix-multiply peak in the same engine."""
+
+from __future__ import annotations
+
+import importlib
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+from edgeseg.backends import get_runner, model_file
+from edgeseg.core.artifact import read_meta
+from edgeseg.core.preprocess import graph_input, input_preprocess
+
+GROUPS = ("conv int8", "conv float", "resize", "q/dq", "argmax", "layout", "other")
+_INT8_OPS = {"QLinearConv", "ConvInteger", "QLinearMatMul", "MatMulInteger"}
+_FLOAT_CONV_OPS = {"Conv", "FusedConv", "ConvTranspose", "MatMul", "Gemm", "FusedMatMul"}
+_CONV_NODES = {"Convolution", "GroupConvolution", "Deconvolution", "FullyConnected", "MatMul"}
+_QDQ = {"QuantizeLinear", "DequantizeLinear", "FakeQuantize", "DynamicQuantizeLinear"}
+_LAYOUT = {"Reorder", "ReorderInput", "ReorderOutput", "Transpose"}
+
+
+def group_of(op: str, exec_type: str) -> str:
+    """A node's group from its op type and (for OpenVINO) the kernel that ran it."""
+    ex = exec_type.lower()
+    if op in _INT8_OPS:
+        return "conv int8"
+    if op in _FLOAT_CONV_OPS:
+        return "conv float"
+    if op in _CONV_NODES:
+        return "conv int8" if ("i8" in ex or "u8" in ex) else "conv float"
+    if op in _QDQ:
+        return "q/dq"
+    if op in ("Resize", "Interpolate"):
+        return "resize"
+    if op in ("ArgMax", "TopK"):
+        return "argmax"
+    if op in _LAYOUT:
+        return "layout"
+    return "other"
+
+
+def summarize(rows: list[dict]) -> dict:
+    """{groups: {group: {ms, share, nodes}}, total_ms, float_convs: [{node, exec, ms}]}."""
+    total = sum(r["ms"] for r in rows) or 1e-9
+    groups = {g: {"ms": 0.0, "share": 0.0, "nodes": 0} for g in GROUPS}
+    float_convs = []
+    for r in rows:
+        g = group_of(r["op"], r.get("exec", ""))
+        groups[g]["ms"] += r["ms"]
+        groups[g]["nodes"] += 1
+        if g == "conv float":
+            float_convs.append({"node": r["node"], "exec": r.get("exec", ""), "ms": r["ms"]})
+    for g in groups.values():
+        g["share"] = g["ms"] / total
+    return {"groups": groups, "total_ms": total,
+            "float_convs": sorted(float_convs, key=lambda r: -r["ms"])}
+
+
+def explain_float_convs(summary: dict, meta: dict, engine: str = "") -> list[dict]:
+    """Each float convolution of an INT8 graph with why it is float: a layer quantize kept in
+    float (the budget's fallback, an excluded node, a rule such as image-convs); ONNX
+    Runtime with signed activations (its CPU kernels fuse Q/DQ convolutions into integer ones
+    only with U8 activations); or none of these, which means the engine did not fuse the Q/DQ
+    pattern into an integer kernel."""
+    cal = meta.get("calibration") or {}
+    signed = str(cal.get("activations", "")).startswith("int8")
+    if engine == "onnxruntime" and signed:
+        return [{**c, "why": f"ONNX Runtime's CPU kernels fuse Q/DQ convolutions only with U8 "
+                 f"activations; this graph (target {cal.get('target')}) has "
+                 f"{cal.get('activations')} ones, so it runs them in float between Q/DQ "
+                 "pairs: run it in OpenVINO, or quantize for the onnxruntime target"}
+                for c in summary["float_convs"]]
+    kept = {str(x.get("name", x)) if isinstance(x, dict) else str(x): "kept in float by "
+            "quantize (budget fallback)" for x in cal.get("float_layers") or ()}
+    kept |= {str(n): "excluded from quantization (--exclude-node)"
+             for n in cal.get("excluded_nodes") or ()}
+    rules = [r for r in cal.get("rules") or () if r.get("rule") == "image-convs"]
+    out = []
+    for c in summary["float_convs"]:
+        why = next((w for name, w in kept.items() if name and name in c["node"]), None)
+        if why is None and rules:
+            why = f"possibly the image-convs rule: {rules[0].get('why', '')}"
+        out.append({**c, "why": why or "no float layer recorded: the engine ran its Q/DQ "
+                    "pattern in float (a fusion the engine did not make)"})
+    return out
+
+
+def profile_artifact(artifact: str | Path, engine: str, *, hint: str | None = None,
+                     threads: int | None = None, runs: int = 5) -> dict:
+    """Per-node rows of the engine's profiler on one noise frame, and their summary."""
+    artifact = Path(artifact)
+    meta = read_meta(artifact)
+    h, w = meta["input"]["size"]
+    frame = np.random.default_rng(0).integers(0, 256, (h, w, 3), dtype=np.uint8)
+    x = graph_input(meta["input"], input_preprocess(meta["input"]).resize_image(frame))
+    inputs = {meta["input"]["name"]: x}
+    package = importlib.import_module(f"edgeseg.backends.{engine}.profile")
+    options = {"precision": hint} if hint else {}
+    rows = package.profile(artifact / model_file(meta, engine), inputs, runs=runs,
+                           threads=threads, **options)
+    summary = summarize(rows)
+    return {"engine": engine, "hint": hint, "rows": rows, **summary,
+            "float_convs": explain_float_convs(summary, meta, engine)
+            if meta["precision"] == "int8" else summary["float_convs"]}
+
+
+def int8_matmul_peak(engine: str, *, threads: int | None = None, n: int = 1024,
+                     seconds: float = 1.0) -> float:
+    """GOP/s of an n x n x n INT8 matrix product (a Q/DQ MatMul graph: U8 activations, S8
+    weights) in `engine` here: the ceiling the convolutions are measured against."""
+    import onnx
+    from onnx import TensorProto, helper, numpy_helper
+
+    rng = np.random.default_rng(0)
+    w = rng.integers(-127, 128, (n, n), dtype=np.int8)
+    inits = [numpy_helper.from_array(w, "w_q"), numpy_helper.from_array(np.float32(0.01), "ws"),
+             numpy_helper.from_array(np.int8(0), "wz"),
+             numpy_helper.from_array(np.float32(0.02), "xs"),
+             numpy_helper.from_array(np.uint8(128), "xz")]
+    nodes = [helper.make_node("QuantizeLinear", ["x", "xs", "xz"], ["x_q"]),
+             helper.make_node("DequantizeLinear", ["x_q", "xs", "xz"], ["x_dq"]),
+             helper.make_node("DequantizeLinear", ["w_q", "ws", "wz"], ["w_dq"]),
+             helper.make_node("MatMul", ["x_dq", "w_dq"], ["y"])]
+    graph = helper.make_graph(nodes, "int8_peak",
+                              [helper.make_tensor_value_info("x", TensorProto.FLOAT, [n, n])],
+                              [helper.make_tensor_value_info("y", TensorProto.FLOAT, [n, n])],
+                              inits)
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    x = rng.normal(size=(n, n)).astype(np.float32)
+    with tempfile.TemporaryDirectory(prefix="edgeseg-peak-") as tmp:
+        path = Path(tmp) / "peak.onnx"
+        onnx.save(model, str(path))
+        with get_runner(engine, path, threads=threads) as r:
+            for _ in range(3):
+                r.infer({"x": x})
+            count, t0 = 0, time.perf_counter()
+            while time.perf_counter() - t0 < seconds or count < 3:
+                r.infer({"x": x})
+                count += 1
+            elapsed = time.perf_counter() - t0
+    return 2.0 * n * n * n * count / elapsed / 1e9
