@@ -160,7 +160,8 @@ def write(res: Result, cfg: OptimizeConfig, *, log: Log = print) -> Path:
         write_meta(tmp, meta)
         _report(rep, tmp / "optimize")
     log(f"picked {w.name}: p50 {w.latency['p50']:.2f} ms, mIoU {w.miou:.4f} "
-        f"({abs(w.drop):.2f} points {'below' if w.drop > 0 else 'above'} FP32) -> {cfg.out} (report: {cfg.out}/optimize/report.md)")
+        f"({abs(w.drop):.2f} points {'below' if w.drop > 0 else 'above'} FP32) -> {cfg.out} "
+        f"(report: {cfg.out}/optimize/report.md)")
     return Path(cfg.out)
 
 
