@@ -22,6 +22,7 @@ Writes benchmarks/vs_plain_export.{json,md}.
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import time
 from pathlib import Path
@@ -177,7 +178,12 @@ def main() -> None:
     p.add_argument("--threads", type=int, default=os.cpu_count() or 1)
     p.add_argument("--work", type=Path, default=DEFAULT_CACHE / "vs-plain")
     p.add_argument("--out", type=Path, default=Path(__file__).resolve().parent)
+    p.add_argument("--render", action="store_true",
+                   help="rewrite the Markdown from the JSON in --out, measuring nothing")
     a = p.parse_args()
+    if a.render:
+        render(a.out, json.loads((a.out / "vs_plain_export.json").read_text()))
+        return
     log = lambda s: print(s, flush=True)  # noqa: E731
     data = dataset_at(a.size, 64)
     rows = []
@@ -185,33 +191,56 @@ def main() -> None:
         rows += measure(model, a.size, data, a.work, a.threads, a.rounds, a.warmup,
                         a.val_limit, log)
     prof = system_profile(threads=a.threads)
-    intro = (f"{time.strftime('%Y-%m-%d', time.gmtime())}, {a.size[0]}x{a.size[1]}, batch 1, "
-             f"{a.threads} threads, ISA: {isa(prof)}; onnxruntime "
-             f"{prof['versions'].get('onnxruntime')}, openvino {prof['versions'].get('openvino')}"
-             f", torch {prof['versions'].get('torch')}. A uint8 frame to its full-resolution "
-             f"label map, {a.warmup} warm-up runs each, then {a.rounds} interleaved rounds of "
-             f"every path of a model; mIoU on {a.val_limit} val scenes rendered at this size "
-             "(models trained at 128x256: compare the paths, not the absolute figure). "
-             "x plain INT8: the plain path (torch.onnx.export + quantize_static defaults + "
-             "numpy argmax) in the pick's engine and in ONNX Runtime.")
-    header = ["model", "path", "engine", "p50 ms", "p99 ms", "mIoU", "vs eager (points)",
-              "x eager", "x plain INT8 (same engine)", "x plain INT8 (ORT)"]
+    render(a.out, {"date": time.strftime("%Y-%m-%d", time.gmtime()), "size": list(a.size),
+                   "threads": a.threads, "rounds": a.rounds, "warmup": a.warmup,
+                   "val_limit": a.val_limit, "isa": isa(prof), "cpu_flags": prof["cpu"]["flags"],
+                   "versions": prof["versions"], "git": prof["git"], "rows": rows})
+
+
+def same_engine_plain(rows: list[dict], r: dict, precision: str) -> float | None:
+    """The plain path of `precision` in r's engine, as a multiple of r's p50."""
+    label = {"fp32": "plain FP32", "int8": "plain INT8 (quantize_static)"}[precision]
+    base = next((x for x in rows if x["model"] == r["model"] and "p50_ms" in x
+                 and x["path"] == f"{label}, {r['engine']}"), None)
+    return None if base is None else base["p50_ms"] / r["p50_ms"]
+
+
+def render(out: Path, data: dict) -> None:
+    """benchmarks/vs_plain_export.{json,md} from the measured rows (also `--render`: the
+    table again from the JSON, without measuring)."""
+    v = data["versions"]
+    intro = (f"{data['date']}, {data['size'][0]}x{data['size'][1]}, batch 1, {data['threads']} "
+             f"threads, ISA: {data['isa']}; onnxruntime {v.get('onnxruntime')}, openvino "
+             f"{v.get('openvino')}, torch {v.get('torch')}. A uint8 frame to its "
+             f"full-resolution label map, {data['warmup']} warm-up runs each, then "
+             f"{data['rounds']} interleaved rounds of every path of a model; mIoU on "
+             f"{data['val_limit']} val scenes rendered at this size (models trained at 128x256:"
+             " compare the paths, not the absolute figure). x plain: the plain path "
+             "(torch.onnx.export [+ quantize_static defaults] + numpy argmax) as a multiple "
+             "of the row's p50, in the row's engine and in ONNX Runtime; OpenVINO cannot "
+             "compile quantize_static's default output here, so in OpenVINO the plain path "
+             "that runs is FP32, with OpenVINO's default settings (bf16 inference precision "
+             "on a CPU with AVX-512 BF16/AMX, f32 otherwise).")
+
+    def fmt(x: float | None) -> str:
+        return "-" if x is None else f"{x:.2f}x"
+
     def cells(r: dict) -> list[str]:
         if "failed" in r:
             return [r["model"], r["path"], r["engine"], "fails to compile: " + r["failed"],
-                    *["-"] * 6]
-        same = r["x_plain_int8_same_engine"]
+                    *["-"] * 7]
         return [r["model"], r["path"], r["engine"], f"{r['p50_ms']:.1f}", f"{r['p99_ms']:.1f}",
                 f"{r['miou']:.4f}", f"{r['miou_vs_eager_points']:+.2f}", f"{r['x_eager']:.2f}x",
-                "-" if same is None else f"{same:.2f}x", f"{r['x_plain_int8_onnxruntime']:.2f}x"]
+                fmt(same_engine_plain(data["rows"], r, "fp32")),
+                fmt(same_engine_plain(data["rows"], r, "int8")),
+                f"{r['x_plain_int8_onnxruntime']:.2f}x"]
 
-    table = [cells(r) for r in rows]
-    save(a.out, "vs_plain_export",
-         {"size": list(a.size), "threads": a.threads, "rounds": a.rounds, "isa": isa(prof),
-          "cpu_flags": prof["cpu"]["flags"], "versions": prof["versions"], "git": prof["git"],
-          "rows": rows},
-         "edgeseg optimize vs the plain export path", intro, header, table)
-
+    header = ["model", "path", "engine", "p50 ms", "p99 ms", "mIoU", "vs eager (points)",
+              "x eager", "x plain FP32 (same engine)", "x plain INT8 (same engine)",
+              "x plain INT8 (ORT)"]
+    save(out, "vs_plain_export", {k: x for k, x in data.items() if k not in ("cpu", "python")},
+         "edgeseg optimize vs the plain export path", intro, header,
+         [cells(r) for r in data["rows"]])
 
 if __name__ == "__main__":
     main()
