@@ -37,6 +37,15 @@ def inference_precisions(name: str) -> list[str]:
     return importlib.import_module(f"edgeseg.backends.{engine(name).name}").inference_precisions()
 
 
+def runner_takes(name: str, option: str) -> bool:
+    """Whether engine `name`'s Runner has the keyword option `option` (e.g. streams)."""
+    import inspect
+
+    require(name)
+    package = importlib.import_module(f"edgeseg.backends.{engine(name).name}")
+    return option in inspect.signature(package.Runner).parameters
+
+
 def get_runner(name: str, model_path, *, device: str | Device | None = None, **options):
     """The Runner of engine `name` (or an alias) for a model file (the artifact directory for
     torch), not yet entered. `device` is written in the one device grammar (cpu, gpu:N, ...);

@@ -110,11 +110,14 @@ class Segmenter:
     inference_precision: OpenVINO's INFERENCE_PRECISION_HINT (f32, bf16, f16) for the ops the
     graph leaves in float; None: what meta.json's runtime says (written by `edgeseg
     optimize`), else f32.
+    runner_options: further keyword options of the engine's runner, e.g. {"streams": 2} for
+    an OpenVINO model that serves two callers at once.
     """
 
     def __init__(self, artifact_dir: str | Path, backend: str = "auto", device: str | None = None,
                  *, color: str = "RGB", threads: int | None = None, verify: bool = True,
-                 inference_precision: str | None = None) -> None:
+                 inference_precision: str | None = None,
+                 runner_options: dict | None = None) -> None:
 
         self.directory = Path(artifact_dir)
         self.meta = read_meta(self.directory, verify=verify)
@@ -132,6 +135,7 @@ class Segmenter:
         self.inference_precision = runtime_precision(self.meta, self.backend,
                                                      inference_precision, device)
         options = {"precision": self.inference_precision} if self.inference_precision else {}
+        options.update(runner_options or {})
         runner = get_runner(self.backend, self.directory / self.model_file, device=device,
                             threads=threads, **options)
         runner.__enter__()

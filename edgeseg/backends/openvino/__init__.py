@@ -36,8 +36,10 @@ class Runner(GraphIO):
 
     def __init__(self, model_path: str | Path, *, device: str = "CPU",
                  precision: str | None = "f32", threads: int | None = None,
-                 output_names: list[str] | None = None, int8_kernels: bool = True) -> None:
+                 output_names: list[str] | None = None, int8_kernels: bool = True,
+                 streams: int | None = None) -> None:
         self.model_path = Path(model_path)
+        self.streams = streams  # NUM_STREAMS: requests that run at once (threads split)
         self.preferred = set(output_names or ())
         self.device = device
         self.precision = precision
@@ -56,6 +58,8 @@ class Runner(GraphIO):
             config["INFERENCE_PRECISION_HINT"] = self.precision
         if self.threads:
             config["INFERENCE_NUM_THREADS"] = self.threads
+        if self.streams:
+            config["NUM_STREAMS"] = self.streams
         if not self.int8_kernels:
             config["LP_TRANSFORMS_MODE"] = "NO"  # the CPU plugin's switch for them
         try:

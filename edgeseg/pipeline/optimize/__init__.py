@@ -22,7 +22,6 @@ the source and the deployment size; a rerun re-times but rebuilds and re-scores 
 
 from __future__ import annotations
 
-import os
 from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
@@ -117,14 +116,13 @@ def run(cfg: OptimizeConfig, *, log: Log = print, progress: bool = False) -> Res
     time_all(timed, image, threads=cfg.threads, warmup=cfg.warmup, rounds=cfg.rounds)
     res.winner = _select(res.candidates, cfg.max_drop)
     if res.winner is not None and cfg.throughput_seconds > 0:
-        total = cfg.threads or os.cpu_count() or 1
         for streams in (1, 2):
-            per = cfg.threads if streams == 1 else max(1, total // streams)
-            res.throughput.append({**throughput(res.winner, image, streams=streams,
-                                                seconds=cfg.throughput_seconds, threads=per),
-                                   "threads_per_stream": per})
-            log(f"throughput of the pick: {res.throughput[-1]['fps']:.1f} frames/s with "
-                f"{streams} stream(s) x {per} thread(s)")
+            res.throughput.append(throughput(res.winner, image, streams=streams,
+                                             seconds=cfg.throughput_seconds,
+                                             threads=cfg.threads))
+            t = res.throughput[-1]
+            log(f"throughput of the pick: {t['fps']:.1f} frames/s with {streams} "
+                f"stream(s) ({t['layout']})")
     if res.winner is not None and cfg.profile:
         res.profile = where_time_goes(res.winner, threads=cfg.threads)
         g = res.profile["groups"]

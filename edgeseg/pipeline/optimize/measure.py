@@ -5,13 +5,14 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 from collections.abc import Callable
 from contextlib import ExitStack
 from pathlib import Path
 
 import numpy as np
 
-from edgeseg.backends import get_runner, model_file
+from edgeseg.backends import get_runner, model_file, runner_takes
 from edgeseg.bench.latency import interleaved
 from edgeseg.core.artifact import package_versions, read_meta
 from edgeseg.core.errors import EdgesegError
@@ -215,19 +216,30 @@ def time_all(cands: list[Candidate], image: np.ndarray, *, threads: int | None, 
 
 def throughput(c: Candidate, image: np.ndarray, *, streams: int, seconds: float,
                threads: int | None) -> dict[str, float]:
-    """Frames per second with `streams` parallel sessions (one Segmenter, so one engine
-    session or compiled model with its own threads, per stream), each looping frame -> label
-    map for `seconds` after a warm-up call. One shared session would not do: OpenVINO's
-    latency-hinted compiled model has one CPU stream, and its infer requests take turns on it
-    (measured: 2 callers on one 1-thread model gave half the frames of one caller on 2)."""
+    """Frames per second with `streams` callers, each looping frame -> label map for
+    `seconds` after a warm-up call. An engine whose runner takes `streams` (OpenVINO's
+    NUM_STREAMS) serves them from one model with that many streams and `threads` in all;
+    otherwise each caller gets its own session with `threads` // `streams` threads. (Two
+    OpenVINO models of one thread each would both be pinned to the same core: measured at
+    half the frames of one model with two streams.)"""
     import threading
     import time
 
+    total = threads or os.cpu_count() or 1
     counts = [0] * streams
     with ExitStack() as stack:
-        segs = [stack.enter_context(Segmenter(c.artifact, backend=c.engine, threads=threads,
-                                              inference_precision=c.hint))
-                for _ in range(streams)]
+        if streams > 1 and runner_takes(c.engine, "streams"):
+            one = stack.enter_context(Segmenter(c.artifact, backend=c.engine, threads=total,
+                                                inference_precision=c.hint,
+                                                runner_options={"streams": streams}))
+            segs = [one] * streams
+            layout = f"one model, {streams} streams, {total} threads"
+        else:
+            per = max(1, total // streams)
+            segs = [stack.enter_context(Segmenter(c.artifact, backend=c.engine, threads=per,
+                                                  inference_precision=c.hint))
+                    for _ in range(streams)]
+            layout = f"{streams} session(s) x {per} thread(s)"
         ready = threading.Barrier(streams + 1)
         deadline = [float("inf")]
 
@@ -247,5 +259,5 @@ def throughput(c: Candidate, image: np.ndarray, *, streams: int, seconds: float,
         for w in workers:
             w.join()
         elapsed = time.perf_counter() - t0
-    return {"streams": streams, "fps": round(sum(counts) / elapsed, 2),
+    return {"streams": streams, "fps": round(sum(counts) / elapsed, 2), "layout": layout,
             "frames": sum(counts), "seconds": round(elapsed, 2)}

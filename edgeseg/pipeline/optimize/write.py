@@ -66,8 +66,8 @@ def markdown(rep: dict[str, Any]) -> str:
         f"(runtime.Segmenter), {rep['rounds']} interleaved rounds after {rep['warmup']} "
         "warm-up runs, all candidates in one run.", "",
         f"**Picked: {rep['winner'] or 'nothing (no candidate met the budget)'}**", "",
-        *[f"- throughput: {t['fps']:.1f} frames/s with {t['streams']} parallel stream(s), "
-          f"{t['threads_per_stream']} thread(s) each ({t['frames']} frames in {t['seconds']} s)"
+        *[f"- throughput: {t['fps']:.1f} frames/s with {t['streams']} caller(s) "
+          f"({t['layout']}; {t['frames']} frames in {t['seconds']} s)"
           for t in rep.get("throughput") or []], ""]
     lines += profile_lines(rep.get("profile"))
     lines += ["## Every candidate", "",
