@@ -67,18 +67,23 @@ def measure(fn: Callable[[], object], *, warmup: int = 2, iters: int = 10) -> La
 
 
 def interleaved(fns: dict[str, Callable[[], object]], *, warmup: int = 3,
-                rounds: int = 20) -> dict[str, LatencyStats]:
+                rounds: int = 20, rotate: bool = False) -> dict[str, LatencyStats]:
     """Time several synchronous callables side by side: `warmup` untimed calls of each, then
     `rounds` rounds of one timed call of each, so that a shared machine's load drifts over
-    all of them alike and their ratios hold."""
+    all of them alike and their ratios hold. With `rotate`, each round starts one callable
+    later, so that none always follows the same neighbour (whose spinning threads or warm
+    caches it would inherit)."""
     if warmup < 0 or rounds < 1:
         raise UsageError(f"need warmup >= 0 and rounds >= 1, got {warmup} and {rounds}")
     for fn in fns.values():
         for _ in range(warmup):
             fn()
     times: dict[str, list[float]] = {k: [] for k in fns}
-    for _ in range(rounds):
-        for k, fn in fns.items():
+    names = list(fns)
+    for r in range(rounds):
+        shift = r % len(names) if rotate else 0
+        for k in names[shift:] + names[:shift]:
+            fn = fns[k]
             t0 = time.perf_counter()
             fn()
             times[k].append((time.perf_counter() - t0) * 1000.0)

@@ -17,8 +17,10 @@ from edgeseg.core.artifact import read_meta
 from edgeseg.core.preprocess import graph_input, input_preprocess
 
 GROUPS = ("conv int8", "conv float", "resize", "q/dq", "argmax", "layout", "other")
-_INT8_OPS = {"QLinearConv", "ConvInteger", "QLinearMatMul", "MatMulInteger"}
-_FLOAT_CONV_OPS = {"Conv", "FusedConv", "ConvTranspose", "MatMul", "Gemm", "FusedMatMul"}
+_INT8_OPS = {"QLinearConv", "ConvInteger", "QLinearMatMul", "MatMulInteger",
+             "MatMulIntegerToFloat", "QGemm", "DynamicQuantizeMatMul"}
+_FLOAT_CONV_OPS = {"Conv", "FusedConv", "ConvTranspose", "Gemm", "FusedMatMul"}
+# OpenVINO's (and ONNX's MatMul): the kernel's exec type says the precision
 _CONV_NODES = {"Convolution", "GroupConvolution", "Deconvolution", "FullyConnected", "MatMul"}
 _QDQ = {"QuantizeLinear", "DequantizeLinear", "FakeQuantize", "DynamicQuantizeLinear"}
 _LAYOUT = {"Reorder", "ReorderInput", "ReorderOutput", "Transpose"}
@@ -33,7 +35,7 @@ def group_of(op: str, exec_type: str) -> str:
         return "conv float"
     if op in _CONV_NODES:
         return "conv int8" if ("i8" in ex or "u8" in ex) else "conv float"
-    if op in _QDQ:
+    if op in _QDQ or op.startswith("QLinear"):  # QLinearAdd, QLinearConcat, ...: Q/DQ work
         return "q/dq"
     if op in ("Resize", "Interpolate"):
         return "resize"
@@ -63,31 +65,35 @@ def summarize(rows: list[dict]) -> dict:
 
 def explain_float_convs(summary: dict, meta: dict, engine: str = "") -> list[dict]:
     """Each float convolution of an INT8 graph with why it is float: a layer quantize kept in
-    float (the budget's fallback, an excluded node, a rule such as image-convs); ONNX
-    Runtime with signed activations (its CPU kernels fuse Q/DQ convolutions into integer ones
-    only with U8 activations); or none of these, which means the engine did not fuse the Q/DQ
-    pattern into an integer kernel."""
+    float (the budget's fallback, --exclude-node, a rule such as image-convs: matched by node
+    name, exactly or as the node's prefix); else, in ONNX Runtime with signed activations, its
+    CPU kernels (they fuse Q/DQ convolutions into integer ones only with U8 activations);
+    else a fusion the engine did not make."""
     cal = meta.get("calibration") or {}
+    kept: dict[str, str] = {}
+    for x in cal.get("float_layers") or ():
+        kept[str(x.get("name", x)) if isinstance(x, dict) else str(x)] = (
+            "kept in float by quantize (budget fallback)")
+    for n in cal.get("excluded_nodes") or ():
+        kept[str(n)] = "excluded from quantization (--exclude-node)"
+    for rule in cal.get("rules") or ():
+        for n in rule.get("nodes") or ():
+            kept[str(n)] = f"kept in float by quantize's {rule.get('rule')} rule: {rule.get('why')}"
     signed = str(cal.get("activations", "")).startswith("int8")
-    if engine == "onnxruntime" and signed:
-        return [{**c, "why": f"ONNX Runtime's CPU kernels fuse Q/DQ convolutions only with U8 "
-                 f"activations; this graph (target {cal.get('target')}) has "
-                 f"{cal.get('activations')} ones, so it runs them in float between Q/DQ "
-                 "pairs: run it in OpenVINO, or quantize for the onnxruntime target"}
-                for c in summary["float_convs"]]
-    kept = {str(x.get("name", x)) if isinstance(x, dict) else str(x): "kept in float by "
-            "quantize (budget fallback)" for x in cal.get("float_layers") or ()}
-    kept |= {str(n): "excluded from quantization (--exclude-node)"
-             for n in cal.get("excluded_nodes") or ()}
-    rules = [r for r in cal.get("rules") or () if r.get("rule") == "image-convs"]
-    out = []
-    for c in summary["float_convs"]:
-        why = next((w for name, w in kept.items() if name and name in c["node"]), None)
-        if why is None and rules:
-            why = f"possibly the image-convs rule: {rules[0].get('why', '')}"
-        out.append({**c, "why": why or "no float layer recorded: the engine ran its Q/DQ "
-                    "pattern in float (a fusion the engine did not make)"})
-    return out
+
+    def why(node: str) -> str:
+        for name, reason in kept.items():
+            if node == name or node.startswith(name + "/") or node.startswith(name + "_"):
+                return reason
+        if engine == "onnxruntime" and signed:
+            return (f"ONNX Runtime's CPU kernels fuse Q/DQ convolutions only with U8 "
+                    f"activations; this graph (target {cal.get('target')}) has "
+                    f"{cal.get('activations')} ones, so it runs them in float between Q/DQ "
+                    "pairs: run it in OpenVINO, or quantize for the onnxruntime target")
+        return ("no float layer recorded: the engine ran its Q/DQ pattern in float (a fusion "
+                "the engine did not make)")
+
+    return [{**c, "why": why(c["node"])} for c in summary["float_convs"]]
 
 
 def profile_artifact(artifact: str | Path, engine: str, *, hint: str | None = None,

@@ -164,6 +164,10 @@ def test_profile_groups_and_explains_float_convolutions():
     signed = {"calibration": {"activations": "int8 symmetric per-tensor", "target": "openvino"}}
     why = explain_float_convs(s, signed, "onnxruntime")[0]["why"]
     assert "only with U8 activations" in why and "target openvino" in why
-    kept = {"calibration": {"activations": "uint8", "float_layers": ["/head/Conv"]}}
+    kept = {"calibration": {"activations": "int8", "float_layers": ["/head/Conv"]}}
     assert "budget fallback" in explain_float_convs(s, kept, "onnxruntime")[0]["why"]
+    rule = {"calibration": {"rules": [{"rule": "image-convs", "nodes": ["/head"], "why": "w"}]}}
+    assert "image-convs rule" in explain_float_convs(s, rule, "openvino")[0]["why"]
+    near = {"calibration": {"float_layers": ["/head/Con"]}}  # a prefix of the name, not a node
+    assert "did not make" in explain_float_convs(s, near, "openvino")[0]["why"]
     assert "did not make" in explain_float_convs(s, {"calibration": {}}, "openvino")[0]["why"]

@@ -15,7 +15,7 @@ import numpy as np
 from edgeseg.backends import get_runner, model_file, runner_takes
 from edgeseg.bench.latency import interleaved
 from edgeseg.core.artifact import package_versions, read_meta
-from edgeseg.core.errors import EdgesegError
+from edgeseg.core.errors import EdgesegError, EngineUnavailable
 from edgeseg.core.preprocess import input_preprocess
 from edgeseg.evaluate import GraphPredictor, evaluate_side_by_side
 from edgeseg.pipeline import Plan, calibration_stage, export_stage, quantize_stage
@@ -205,7 +205,7 @@ def time_all(cands: list[Candidate], image: np.ndarray, *, threads: int | None, 
                 continue
             segs[c.name] = seg
         stats = interleaved({k: (lambda s=s: s.predict(image)) for k, s in segs.items()},
-                            warmup=warmup, rounds=rounds)
+                            warmup=warmup, rounds=rounds, rotate=True)
     for c in cands:
         if c.name not in stats:
             continue
@@ -225,8 +225,9 @@ def throughput(c: Candidate, image: np.ndarray, *, streams: int, seconds: float,
     import threading
     import time
 
-    total = threads or os.cpu_count() or 1
+    total = threads or len(os.sched_getaffinity(0))
     counts = [0] * streams
+    errors: list[BaseException] = []
     with ExitStack() as stack:
         if streams > 1 and runner_takes(c.engine, "streams"):
             one = stack.enter_context(Segmenter(c.artifact, backend=c.engine, threads=total,
@@ -234,30 +235,46 @@ def throughput(c: Candidate, image: np.ndarray, *, streams: int, seconds: float,
                                                 runner_options={"streams": streams}))
             segs = [one] * streams
             layout = f"one model, {streams} streams, {total} threads"
+        elif streams == 1:
+            segs = [stack.enter_context(Segmenter(c.artifact, backend=c.engine,
+                                                  threads=threads, inference_precision=c.hint))]
+            layout = f"one session, {threads or 'default'} threads"
         else:
             per = max(1, total // streams)
             segs = [stack.enter_context(Segmenter(c.artifact, backend=c.engine, threads=per,
                                                   inference_precision=c.hint))
                     for _ in range(streams)]
-            layout = f"{streams} session(s) x {per} thread(s)"
+            layout = f"{streams} sessions x {per} thread(s)"
         ready = threading.Barrier(streams + 1)
         deadline = [float("inf")]
 
         def loop(i: int) -> None:
-            segs[i].predict(image)
-            ready.wait()
-            while time.perf_counter() < deadline[0]:
+            try:
                 segs[i].predict(image)
-                counts[i] += 1
+                ready.wait(timeout=600)
+                while time.perf_counter() < deadline[0]:
+                    segs[i].predict(image)
+                    counts[i] += 1
+            except BaseException as e:  # noqa: BLE001 - reported below, not lost in a thread
+                errors.append(e)
+                ready.abort()
+                deadline[0] = 0.0
 
         workers = [threading.Thread(target=loop, args=(i,)) for i in range(streams)]
         for w in workers:
             w.start()
-        ready.wait()
+        try:
+            ready.wait(timeout=600)
+        except threading.BrokenBarrierError:
+            pass
         t0 = time.perf_counter()
-        deadline[0] = t0 + seconds
+        if not errors:
+            deadline[0] = t0 + seconds
         for w in workers:
             w.join()
         elapsed = time.perf_counter() - t0
+    if errors:
+        raise EngineUnavailable(f"{c.name} with {streams} caller(s) failed: "
+                                f"{_first_line(errors[0])}") from errors[0]
     return {"streams": streams, "fps": round(sum(counts) / elapsed, 2), "layout": layout,
             "frames": sum(counts), "seconds": round(elapsed, 2)}

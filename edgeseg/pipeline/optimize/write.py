@@ -66,7 +66,9 @@ def markdown(rep: dict[str, Any]) -> str:
         f"(runtime.Segmenter), {rep['rounds']} interleaved rounds after {rep['warmup']} "
         "warm-up runs, all candidates in one run.", "",
         f"**Picked: {rep['winner'] or 'nothing (no candidate met the budget)'}**", "",
-        *[f"- throughput: {t['fps']:.1f} frames/s with {t['streams']} caller(s) "
+        *[f"- throughput with {t['streams']} caller(s): not measured ({t['failed']})"
+          if "failed" in t else
+          f"- throughput: {t['fps']:.1f} frames/s with {t['streams']} caller(s) "
           f"({t['layout']}; {t['frames']} frames in {t['seconds']} s)"
           for t in rep.get("throughput") or []], ""]
     lines += profile_lines(rep.get("profile"))
@@ -89,18 +91,23 @@ def profile_lines(prof: dict[str, Any] | None) -> list[str]:
     if not prof:
         return []
     hint = f" ({prof['hint']})" if prof.get("hint") else ""
+    rate = (f"{prof['gmacs']:.2f} GMACs -> {prof['achieved_gops']:.0f} GOP/s, "
+            f"{100 * prof['achieved_gops'] / prof['int8_peak_gops']:.0f}% of"
+            if prof.get("achieved_gops") else "GOP/s not computed (a graph without a registry "
+            "model to count MACs of); for reference,")
     lines = ["## Where the pick's time goes", "",
              f"{prof['engine']}{hint}'s own profiler, {prof['total_ms']:.2f} ms of node time "
-             f"per frame; {prof['gmacs']:.2f} GMACs -> {prof['achieved_gops']:.0f} GOP/s, "
-             f"{100 * prof['achieved_gops'] / prof['int8_peak_gops']:.0f}% of this host's "
-             f"INT8 matrix-multiply peak in that engine ({prof['int8_peak_gops']:.0f} GOP/s, "
-             "measured).", "", "| group | ms | share | nodes |", "| --- | ---: | ---: | ---: |"]
+             f"per frame; {rate} this host's INT8 matrix-multiply peak in that engine "
+             f"({prof['int8_peak_gops']:.0f} GOP/s, measured).", "",
+             "| group | ms | share | nodes |", "| --- | ---: | ---: | ---: |"]
     lines += [f"| {g} | {v['ms']:.2f} | {100 * v['share']:.1f}% | {v['nodes']} |"
               for g, v in prof["groups"].items() if v["nodes"]]
     if prof["float_convs"]:
         lines += ["", f"Float convolutions ({len(prof['float_convs'])}), slowest first:", ""]
         lines += [f"- `{c['node']}` ({c['exec']}, {c['ms']:.2f} ms): {c.get('why', '')}"
                   for c in prof["float_convs"][:12]]
+        if len(prof["float_convs"]) > 12:
+            lines.append(f"- ... {len(prof['float_convs']) - 12} more in report.json")
     return lines + [""]
 
 
@@ -159,8 +166,9 @@ def write(res: Result, cfg: OptimizeConfig, *, log: Log = print) -> Path:
             "threads": cfg.threads, "report": "optimize/report.json"}
         write_meta(tmp, meta)
         _report(rep, tmp / "optimize")
+    side = "below" if w.drop > 0 else "above" if w.drop < 0 else "vs"
     log(f"picked {w.name}: p50 {w.latency['p50']:.2f} ms, mIoU {w.miou:.4f} "
-        f"({abs(w.drop):.2f} points {'below' if w.drop > 0 else 'above'} FP32) -> {cfg.out} "
+        f"({abs(w.drop):.2f} points {side} FP32) -> {cfg.out} "
         f"(report: {cfg.out}/optimize/report.md)")
     return Path(cfg.out)
 
