@@ -116,11 +116,13 @@ def profile_artifact(artifact: str | Path, engine: str, *, hint: str | None = No
 
 
 def int8_matmul_peak(engine: str, *, threads: int | None = None, n: int = 2048,
-                     runs: int = 5) -> float:
+                     runs: int = 3, repeats: int = 7) -> float:
     """GOP/s of an n x n x n INT8 matrix product (a Q/DQ MatMul graph: U8 activations, S8
     weights) in `engine` here, timed by the engine's own profiler on the integer kernel's
     node alone (quantizing the input and the layout work around it excluded, as they are
-    in the profiled model's conv time): the ceiling the convolutions are measured against."""
+    in the profiled model's conv time): the best of `repeats` profiles of `runs` runs, as a
+    peak is what the host can do, not what it did while other tenants were busy. The
+    ceiling the convolutions are measured against."""
     import onnx
     from onnx import TensorProto, helper, numpy_helper
 
@@ -144,9 +146,14 @@ def int8_matmul_peak(engine: str, *, threads: int | None = None, n: int = 2048,
     with tempfile.TemporaryDirectory(prefix="edgeseg-peak-") as tmp:
         path = Path(tmp) / "peak.onnx"
         onnx.save(model, str(path))
-        rows = package.profile(path, {"x": x}, runs=runs, threads=threads)
-    kernel_ms = sum(r["ms"] for r in rows if group_of(r["op"], r.get("exec", "")) == "conv int8")
+        best, ops = float("inf"), set()
+        for _ in range(repeats):
+            rows = package.profile(path, {"x": x}, runs=runs, threads=threads)
+            ops |= {r["op"] for r in rows}
+            best = min(best, sum(r["ms"] for r in rows
+                                 if group_of(r["op"], r.get("exec", "")) == "conv int8"))
+    kernel_ms = best
     if kernel_ms <= 0:
         raise EngineUnavailable(f"{engine} ran the INT8 peak graph without an integer kernel "
-                                f"({', '.join(sorted({r['op'] for r in rows}))})")
+                                f"({', '.join(sorted(ops))})")
     return 2.0 * n * n * n / (kernel_ms / 1000.0) / 1e9
