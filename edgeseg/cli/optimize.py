@@ -62,7 +62,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--no-profile", action="store_true",
                    help="skip the pick's per-operator profile and INT8 peak measurement")
     p.add_argument("--work", default=None,
-                   help="cache of artifacts and scores (default ~/.cache/edgeseg/optimize)")
+                   help="cache of artifacts and scores (default $EDGESEG_CACHE/optimize, "
+                   "~/.cache/edgeseg/optimize)")
     add_threads(p)
     add_force(p, "--out")
     add_progress(p)

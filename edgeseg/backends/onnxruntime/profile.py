@@ -24,13 +24,9 @@ def profile(model_path: str | Path, inputs: dict[str, np.ndarray], *, runs: int 
         opts = ort.SessionOptions()
         if threads:
             opts.intra_op_num_threads = threads
+        opts.enable_profiling = True
+        opts.profile_file_prefix = str(Path(tmp) / "ort")
         try:
-            session = ort.InferenceSession(str(model_path), opts,
-                                           providers=["CPUExecutionProvider"])
-            for _ in range(warmup):
-                session.run(None, inputs)
-            opts.enable_profiling = True
-            opts.profile_file_prefix = str(Path(tmp) / "ort")
             session = ort.InferenceSession(str(model_path), opts,
                                            providers=["CPUExecutionProvider"])
         except Exception as e:  # ORT raises its own types

@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from edgeseg.backends import inference_precisions, is_available
+from edgeseg.baseline import DEFAULT_CACHE
 from edgeseg.checkpoint import read_checkpoint
 from edgeseg.core.artifact import read_meta, sha256
 from edgeseg.core.capabilities import CPU_ENGINES, ENGINES, TARGETS
@@ -42,7 +43,7 @@ class OptimizeConfig:
     rounds: int = 20
     warmup: int = 3
     threads: int | None = None
-    work: str | None = None  # default ~/.cache/edgeseg/optimize/<source>-<size>
+    work: str | None = None  # default $EDGESEG_CACHE (~/.cache/edgeseg)/optimize/<source>-<size>
     throughput_seconds: float = 5.0  # the pick's frames/s with 1 and 2 streams (0: skip)
     profile: bool = True  # the pick's per-operator time from its engine's profiler
     force: bool = False
@@ -168,7 +169,7 @@ def _hw(size) -> str:
 
 
 def _plan(cfg: OptimizeConfig, size, **source) -> Plan:
-    work = Path(cfg.work or "~/.cache/edgeseg/optimize").expanduser()
+    work = Path(cfg.work).expanduser() if cfg.work else DEFAULT_CACHE / "optimize"
     return Plan(workdir=work, size=tuple(size), data=cfg.val, val_limit=cfg.val_limit,
                 calib_images=cfg.calib_images, threads=cfg.threads,
                 quant={"max_drop": cfg.max_drop}, **source)
