@@ -19,11 +19,10 @@ from _results import save
 from edgeseg.backends import inference_precisions
 from edgeseg.baseline import DEFAULT_CACHE
 from edgeseg.bench.profile import GROUPS, profile_artifact
-from edgeseg.bench.sysinfo import system_profile
+from edgeseg.bench.sysinfo import isa, system_profile
 from edgeseg.cli.common import parse_size
 from edgeseg.core.artifact import sha256
 from edgeseg.core.errors import EdgesegError
-from edgeseg.pipeline.optimize.write import isa
 
 
 def main() -> None:
@@ -65,14 +64,15 @@ def main() -> None:
             rows.append([a.model, label, hint, f"{prof['total_ms']:.1f}",
                          *[f"{g[k]['ms']:.1f}" for k in GROUPS], main_kernel])
     prof = system_profile(threads=a.threads)
+    host = isa(prof["cpu"]["flags"])
     intro = (f"{a.model} at {a.size[0]}x{a.size[1]}, logits output, {a.threads} threads, ISA: "
-             f"{isa(prof)}; openvino {prof['versions'].get('openvino')}. Node time per frame "
+             f"{host}; openvino {prof['versions'].get('openvino')}. Node time per frame "
              f"from OpenVINO's performance counters (mean of {a.runs} runs), grouped; the last "
              "column is the kernel most of the convolution time ran in. End to end (frame to "
              "label map) adds the host's preprocessing and its argmax over the logits, which "
              "are the same for every row: see docs/optimize.md.")
     save(a.out, "openvino_precisions",
-         {"model": a.model, "size": list(a.size), "threads": a.threads, "isa": isa(prof),
+         {"model": a.model, "size": list(a.size), "threads": a.threads, "isa": host,
           "versions": prof["versions"], "rows": data},
          "OpenVINO: FP32 and INT8 graphs under each inference precision", intro,
          ["model", "graph", "hint", "node ms", *[f"{g} ms" for g in GROUPS], "conv kernel"],

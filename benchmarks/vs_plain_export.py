@@ -35,7 +35,7 @@ from peer_export import plain_export
 
 from edgeseg.baseline import DEFAULT_CACHE
 from edgeseg.bench.latency import interleaved
-from edgeseg.bench.sysinfo import system_profile
+from edgeseg.bench.sysinfo import isa, system_profile
 from edgeseg.checkpoint import model_from_checkpoint
 from edgeseg.cli.common import parse_size
 from edgeseg.data.datasets import open_dataset
@@ -43,7 +43,6 @@ from edgeseg.data.synthetic import write_dataset
 from edgeseg.evaluate import evaluate_side_by_side
 from edgeseg.pipeline.optimize import OptimizeConfig
 from edgeseg.pipeline.optimize import run as optimize
-from edgeseg.pipeline.optimize.write import isa
 from edgeseg.runtime.segmenter import Segmenter
 
 EAGER, PICK = "PyTorch eager FP32", "edgeseg optimize pick"
@@ -208,7 +207,8 @@ def main() -> None:
     prof = system_profile(threads=a.threads)
     render(a.out, {"date": time.strftime("%Y-%m-%d", time.gmtime()), "size": list(a.size),
                    "threads": a.threads, "rounds": a.rounds, "warmup": a.warmup,
-                   "val_limit": a.val_limit, "isa": isa(prof), "cpu_flags": prof["cpu"]["flags"],
+                   "val_limit": a.val_limit, "isa": isa(prof["cpu"]["flags"]),
+                   "cpu_flags": prof["cpu"]["flags"],
                    "versions": prof["versions"], "git": prof["git"], "rows": rows})
 
 

@@ -73,10 +73,10 @@ def cpu_info(root: Path = Path("/")) -> dict[str, Any]:
             and str(root) == "/" else None}
 
 
-# The features INT8 and bf16 speed (and 8-bit weight exactness) depend on, for a figure's
-# one-line host description.
-ISA_FEATURES = ("avx2", "avx512f", "avx512_vnni", "avx512_bf16", "amx_int8", "amx_bf16",
-                "asimddp", "i8mm")
+# The features INT8, bf16 and fp16 speed (and 8-bit weight exactness) depend on, for a
+# figure's one-line host description (avx512_fp16: OpenVINO's f16 inference precision).
+ISA_FEATURES = ("avx2", "avx512f", "avx512_vnni", "avx512_bf16", "avx512_fp16", "amx_int8",
+                "amx_bf16", "asimddp", "i8mm")
 
 
 def isa(flags: list[str] | None = None) -> str:

@@ -41,6 +41,7 @@ from edgeseg.pipeline.optimize.candidates import (
     Result,
     engine_hints,
     first_variant,
+    graph_io,
     phase1,
     resolve_source,
     variants,
@@ -169,8 +170,7 @@ def _reference(first: list[Candidate], builder: Builder) -> Candidate:
     """The FP32 graph with logits and host preprocessing in ONNX Runtime (the source
     artifact's own I/O when it cannot be re-exported): what every drop is measured from."""
     fixed = builder.source.fixed
-    io = ("logits", False) if fixed is None else (
-        fixed["output"]["kind"], bool(fixed["input"].get("fused_preprocess")))
+    io = ("logits", False) if fixed is None else graph_io(fixed)
     engine = next((e for e in CPU_ENGINES if is_available(e)), CPU_ENGINES[0])
     hint = (ENGINES[engine].precision_hints or (None,))[0]
     for c in first:

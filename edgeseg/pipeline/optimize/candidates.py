@@ -197,11 +197,16 @@ def engine_hints(cfg: OptimizeConfig, log: Log) -> tuple[list[tuple[str, str | N
     return pairs, skipped
 
 
+def graph_io(meta: dict) -> tuple[str, bool]:
+    """An artifact's graph I/O: (output kind, fused uint8 input)."""
+    return meta["output"]["kind"], bool(meta["input"].get("fused_preprocess"))
+
+
 def first_variant(cfg: OptimizeConfig, fixed: dict | None = None) -> tuple[str, bool]:
     """Phase 1's graph I/O: logits and host preprocessing, unless they were left out; a
     fixed artifact's own (the only one it can give)."""
     if fixed is not None:
-        return fixed["output"]["kind"], bool(fixed["input"].get("fused_preprocess"))
+        return graph_io(fixed)
     return ("logits" if "logits" in cfg.outputs else cfg.outputs[0],
             False if False in cfg.fused else cfg.fused[0])
 

@@ -19,7 +19,7 @@ from edgeseg.core.errors import EdgesegError, EngineUnavailable
 from edgeseg.core.preprocess import input_preprocess
 from edgeseg.evaluate import GraphPredictor, evaluate_side_by_side
 from edgeseg.pipeline import Plan, calibration_stage, export_stage, quantize_stage
-from edgeseg.pipeline.optimize.candidates import Candidate, Source
+from edgeseg.pipeline.optimize.candidates import Candidate, Source, graph_io
 from edgeseg.quant.config import QuantizationError
 from edgeseg.runtime.segmenter import Segmenter
 
@@ -54,8 +54,7 @@ class Builder:
     def fp32(self, output: str, fused: bool) -> Path:
         fixed = self.source.fixed
         if fixed is not None:
-            have = (fixed["output"]["kind"], bool(fixed["input"].get("fused_preprocess")))
-            if have != (output, fused):
+            if graph_io(fixed) != (output, fused):
                 raise _NotBuildable(
                     f"needs a re-export with output {output}"
                     f"{' and fused preprocessing' if fused else ''}, and the artifact's "

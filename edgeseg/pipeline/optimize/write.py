@@ -10,21 +10,13 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from edgeseg.bench.sysinfo import isa
 from edgeseg.core.artifact import read_meta, write_meta
 from edgeseg.core.errors import GoalMissed
 from edgeseg.data.io import atomic_output_dir
 from edgeseg.pipeline.optimize.candidates import Candidate, OptimizeConfig, Result
 
 Log = Callable[[str], None]
-ISA_FLAGS = ("avx2", "avx512f", "avx512_vnni", "avx512_bf16", "avx512_fp16", "amx_int8",
-             "amx_bf16")
-
-
-def isa(system: dict[str, Any]) -> str:
-    flags = set((system.get("cpu") or {}).get("flags") or ())
-    return ", ".join(f for f in ISA_FLAGS if f in flags) or "no AVX2"
-
-
 def num(value: float | None, fmt: str) -> str:
     return "-" if value is None else format(value, fmt)
 
@@ -46,7 +38,8 @@ def report_dict(res: Result, cfg: OptimizeConfig) -> dict[str, Any]:
         "schema": "edgeseg-optimize", "schema_version": 1,
         "source": cfg.source, "val": str(Path(cfg.val).resolve()), "val_limit": cfg.val_limit,
         "max_drop_points": cfg.max_drop, "rounds": cfg.rounds, "warmup": cfg.warmup,
-        "threads": cfg.threads, "isa": isa(res.system), "system": res.system,
+        "threads": cfg.threads, "isa": isa(res.system["cpu"]["flags"]),
+        "system": res.system,
         "reference": res.reference.row() if res.reference else None,
         "winner": res.winner.name if res.winner else None,
         "throughput": res.throughput, "profile": res.profile,
