@@ -140,7 +140,7 @@ def paths_for(model: str, size, data: Path, work: Path, threads: int, out: Path,
     paths[PICK] = (seg.backend, seg.predict)
     return paths, {"pick": res.winner.name, "pick_engine": seg.backend, "failed": failed,
                    "pick_hint": seg.inference_precision, "segmenter": seg,
-                   "throughput": res.throughput}
+                   "throughput": res.throughput, "batching": res.batching}
 
 
 def measure(model, size, data, held_out, work, threads, rounds, warmup, val_limit, out,
@@ -163,14 +163,19 @@ def measure(model, size, data, held_out, work, threads, rounds, warmup, val_limi
     plain_same = same.median_ms if same else None
     ort = stats.get("plain INT8 (quantize_static), onnxruntime")
     plain_ort = ort.median_ms if ort else float("nan")
-    fps = {t["streams"]: t.get("fps") for t in info["throughput"]}
+    fps = {(t["artifact"], t["batch"], t["streams"]): t.get("fps") for t in info["throughput"]}
+    best = (info["batching"] or {}).get("best_batch")
+    twin = "dynamic-batch twin"
     rows = [{"model": model, "path": k, "engine": engine, "failed": why}
             for k, (engine, why) in info["failed"].items()]
     for k, (engine, _) in paths.items():
         s = stats[k]
         rows.append({"model": model, "path": k if k != PICK else f"{PICK}: {info['pick']}",
-                     "fps_1_caller": fps.get(1) if k == PICK else None,
-                     "fps_2_callers": fps.get(2) if k == PICK else None,
+                     "fps_1_caller": fps.get(("pick", 1, 1)) if k == PICK else None,
+                     "fps_2_callers": fps.get(("pick", 1, 2)) if k == PICK else None,
+                     "best_batch": best if k == PICK else None,
+                     "fps_best_batch_1_caller": fps.get((twin, best, 1)) if k == PICK else None,
+                     "fps_best_batch_2_callers": fps.get((twin, best, 2)) if k == PICK else None,
                      "engine": engine, "p50_ms": round(s.median_ms, 2),
                      "p99_ms": round(s.p99_ms, 2), "miou": round(metrics[k].miou, 4),
                      "miou_vs_eager_points": round(100 * (metrics[k].miou
@@ -220,6 +225,10 @@ def same_engine_plain(rows: list[dict], r: dict, precision: str) -> float | None
     return None if base is None else base["p50_ms"] / r["p50_ms"]
 
 
+def _fps(x: float | None) -> str:
+    return "-" if x is None else f"{x:.1f}"
+
+
 def render(out: Path, data: dict) -> None:
     """benchmarks/vs_plain_export.{json,md} from the measured rows (also `--render`: the
     table again from the JSON, without measuring)."""
@@ -232,7 +241,9 @@ def render(out: Path, data: dict) -> None:
              f"one path later); mIoU on {data['val_limit']} held-out val scenes rendered at "
              "this size, which optimize never saw (models trained at 128x256: compare the "
              "paths, not the absolute figure). fps: the pick's frames/s with 1 and 2 callers "
-             "(optimize's throughput step). x plain: the plain path "
+             "at batch 1, and at the best of batches 1/2/4/8 on its dynamic-batch twin "
+             "(optimize's throughput step; 2 callers are timed only where the best batch is "
+             "above 1). x plain: the plain path "
              "(torch.onnx.export [+ quantize_static defaults] + numpy argmax) as a multiple "
              "of the row's p50, in the row's engine and in ONNX Runtime; OpenVINO cannot "
              "compile quantize_static's default output here, so in OpenVINO the plain path "
@@ -245,18 +256,21 @@ def render(out: Path, data: dict) -> None:
     def cells(r: dict) -> list[str]:
         if "failed" in r:
             return [r["model"], r["path"], r["engine"], "fails to compile: " + r["failed"],
-                    *["-"] * 9]
+                    *["-"] * 12]
         return [r["model"], r["path"], r["engine"], f"{r['p50_ms']:.1f}", f"{r['p99_ms']:.1f}",
                 f"{r['miou']:.4f}", f"{r['miou_vs_eager_points']:+.2f}", f"{r['x_eager']:.2f}x",
                 fmt(same_engine_plain(data["rows"], r, "fp32")),
                 fmt(same_engine_plain(data["rows"], r, "int8")),
                 f"{r['x_plain_int8_onnxruntime']:.2f}x",
-                "-" if r.get("fps_1_caller") is None else f"{r['fps_1_caller']:.1f}",
-                "-" if r.get("fps_2_callers") is None else f"{r['fps_2_callers']:.1f}"]
+                *[_fps(r.get(k)) for k in ("fps_1_caller", "fps_2_callers")],
+                "-" if r.get("best_batch") is None else str(r["best_batch"]),
+                *[_fps(r.get(k)) for k in ("fps_best_batch_1_caller",
+                                           "fps_best_batch_2_callers")]]
 
     header = ["model", "path", "engine", "p50 ms", "p99 ms", "mIoU", "vs eager (points)",
               "x eager", "x plain FP32 (same engine)", "x plain INT8 (same engine)",
-              "x plain INT8 (ORT)", "fps 1 caller", "fps 2 callers"]
+              "x plain INT8 (ORT)", "fps 1 caller", "fps 2 callers", "best batch",
+              "fps best batch, 1 caller", "fps best batch, 2 callers"]
     save(out, "vs_plain_export", {k: x for k, x in data.items() if k not in ("cpu", "python")},
          "edgeseg optimize vs the plain export path", intro, header,
          [cells(r) for r in data["rows"]])

@@ -59,6 +59,13 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--throughput-seconds", type=float, default=5.0, metavar="S",
                    help="time the pick's frames/s with 1 and 2 streams for S seconds each "
                    "(0: skip; default 5)")
+    p.add_argument("--batches", type=positive_int, nargs="+", default=[1, 2, 4, 8],
+                   metavar="N", help="batch sizes to time the pick's throughput at, on its "
+                   "dynamic-batch twin (the same configuration exported with --dynamic batch; "
+                   "default 1 2 4 8); the best one is timed with 2 streams too")
+    p.add_argument("--dynamic-batch", action="store_true",
+                   help="write the pick's dynamic-batch twin (for batched runs, "
+                   "Segmenter.predict_batch) instead of the batch-1 graph it timed")
     p.add_argument("--no-profile", action="store_true",
                    help="skip the pick's per-operator profile and INT8 peak measurement")
     p.add_argument("--work", default=None,
@@ -79,7 +86,8 @@ def main(args: argparse.Namespace) -> int:
         fused=(False,) if args.no_fused else (False, True), finalists=args.finalists,
         val_limit=args.val_limit, calib_images=args.calib_images, rounds=args.rounds,
         warmup=args.warmup, threads=args.threads, work=args.work, force=args.force,
-        throughput_seconds=args.throughput_seconds, profile=not args.no_profile)
+        throughput_seconds=args.throughput_seconds, profile=not args.no_profile,
+        batches=tuple(args.batches), dynamic_batch=args.dynamic_batch)
     res = run(cfg, log=status, progress=not args.no_progress)
     if args.json:
         write_json(args.json, report_dict(res, cfg))

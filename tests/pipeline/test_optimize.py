@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
+import numpy as np
 import pytest
 
 from edgeseg.cli.main import main
-from edgeseg.core.errors import MissingInput, UsageError
+from edgeseg.core.errors import GoalMissed, MissingInput, UsageError
 from edgeseg.pipeline.optimize import Candidate, OptimizeConfig, _budget, _select, run
 from edgeseg.pipeline.optimize.write import pareto
 from edgeseg.runtime.segmenter import Segmenter
@@ -39,10 +41,20 @@ def test_optimize_writes_the_fastest_candidate_within_the_budget(tmp_path, data,
     cfg = OptimizeConfig(source=str(checkpoint), out=str(tmp_path / "pick"), val=str(data),
                          max_drop=5.0, precisions=("fp32", "int8"), targets=("onnxruntime",),
                          outputs=("logits",), finalists=20, val_limit=4, rounds=2, warmup=0,
-                         threads=1, work=str(tmp_path / "work"), throughput_seconds=0.3)
+                         threads=1, work=str(tmp_path / "work"), throughput_seconds=0.3,
+                         batches=(2,))
     res = run(cfg, log=lines.append)
-    assert [t["streams"] for t in res.throughput] == [1, 2]
+    rows = [(t["artifact"], t["batch"], t["streams"]) for t in res.throughput]
+    best = res.batching["best_batch"]
+    assert rows == [("pick", 1, 1), ("pick", 1, 2), ("dynamic-batch twin", 1, 1),
+                    ("dynamic-batch twin", 2, 1)] + (
+                        [("dynamic-batch twin", 2, 2)] if best == 2 else [])
     assert all(t["fps"] > 0 and t["frames"] > 0 for t in res.throughput)
+    twin_rows = [t for t in res.throughput if t["artifact"] != "pick" and t["streams"] == 1]
+    assert best == max(twin_rows, key=lambda t: t["fps"])["batch"]
+    assert res.batching["agreement"] > 0.99
+    assert json.loads((Path(res.batching["artifact"]) / "meta.json").read_text())[
+        "input"]["dynamic"] == "batch"
     prof = res.profile
     assert prof["engine"] == res.winner.engine and prof["int8_peak_gops"] > 0
     assert abs(sum(g["share"] for g in prof["groups"].values()) - 1) < 1e-6
@@ -65,13 +77,22 @@ def test_optimize_writes_the_fastest_candidate_within_the_budget(tmp_path, data,
     with Segmenter(tmp_path / "pick") as seg:
         assert seg.backend == res.winner.engine
         assert seg.inference_precision == res.winner.hint
-    # a rerun rebuilds and re-scores nothing, re-times everything
+    # a rerun rebuilds and re-scores nothing, re-times everything; --dynamic-batch writes
+    # the twin
     again: list[str] = []
-    res2 = run(OptimizeConfig(**{**cfg.__dict__, "force": True}), log=again.append)
+    res2 = run(OptimizeConfig(**{**cfg.__dict__, "force": True, "dynamic_batch": True,
+                                 "throughput_seconds": 0}), log=again.append)
     assert not [x for x in again if x.startswith(("export:", "quantize:", "score:"))]
     assert any(x.startswith("export:") for x in lines) and any(
         x.startswith("score:") for x in lines)
     assert {c.name: c.miou for c in res2.candidates} == {c.name: c.miou for c in res.candidates}
+    if res2.winner.name == res.winner.name:
+        assert res2.batching["artifact"] == res.batching["artifact"]
+    meta = json.loads((tmp_path / "pick" / "meta.json").read_text())
+    assert meta["input"]["dynamic"] == "batch" and meta["runtime"]["dynamic_batch_twin"]
+    with Segmenter(tmp_path / "pick") as seg:
+        image = np.zeros((*SIZE, 3), np.uint8)
+        assert [y.shape for y in seg.predict_batch([image] * 3)] == [SIZE] * 3
 
 
 def test_an_existing_output_is_kept_without_force(tmp_path, data, checkpoint):
@@ -148,6 +169,16 @@ def test_an_artifact_without_its_checkpoint_is_measured_as_it_is(tmp_path, data,
     assert res.winner.output == "labels" and res.winner.artifact == art
     skipped = [c for c in res.candidates if c.phase == 2]
     assert skipped and all(c.status == "skipped" and "re-export" in c.why for c in skipped)
+    # a batch above 1 needs --dynamic batch too: refused, and the pick written before stays
+    before = (tmp_path / "pick" / "meta.json").read_bytes()
+    with pytest.raises(GoalMissed, match="no dynamic-batch twin .a batch above 1 needs the "
+                       "graph exported with --dynamic batch"):
+        run(OptimizeConfig(source=str(art), out=str(tmp_path / "pick"), val=str(data),
+                           precisions=("fp32",), engines=("onnxruntime",), finalists=1,
+                           outputs=("labels",), fused=(False,), val_limit=2, rounds=1,
+                           warmup=0, work=str(tmp_path / "work"), throughput_seconds=0,
+                           profile=False, dynamic_batch=True, force=True))
+    assert (tmp_path / "pick" / "meta.json").read_bytes() == before
 
 
 def test_profile_groups_and_explains_float_convolutions():

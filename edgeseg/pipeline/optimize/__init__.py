@@ -51,9 +51,9 @@ from edgeseg.pipeline.optimize.measure import (
     build,
     frame,
     score,
-    throughput,
     time_all,
 )
+from edgeseg.pipeline.optimize.throughput import measure as measure_throughput
 from edgeseg.pipeline.optimize.write import write
 
 __all__ = ["Candidate", "OptimizeConfig", "Result", "run"]
@@ -116,18 +116,10 @@ def run(cfg: OptimizeConfig, *, log: Log = print, progress: bool = False) -> Res
         f"{cfg.warmup} warm-up runs each")
     time_all(timed, image, threads=cfg.threads, warmup=cfg.warmup, rounds=cfg.rounds)
     res.winner = _select(res.candidates, cfg.max_drop)
-    if res.winner is not None and cfg.throughput_seconds > 0:
-        for streams in (1, 2):
-            try:
-                t = throughput(res.winner, image, streams=streams,
-                               seconds=cfg.throughput_seconds, threads=cfg.threads)
-            except EdgesegError as e:
-                res.throughput.append({"streams": streams, "failed": str(e)})
-                log(f"throughput with {streams} caller(s) not measured: {e}")
-                continue
-            res.throughput.append(t)
-            log(f"throughput of the pick: {t['fps']:.1f} frames/s with {streams} "
-                f"caller(s) ({t['layout']})")
+    if res.winner is not None and (cfg.throughput_seconds > 0 or cfg.dynamic_batch):
+        measure_throughput(res, builder, image, batches=cfg.batches,
+                           seconds=cfg.throughput_seconds, threads=cfg.threads,
+                           want_twin=cfg.dynamic_batch, log=log)
     if res.winner is not None and cfg.profile:
         try:
             res.profile = where_time_goes(res.winner, threads=cfg.threads)

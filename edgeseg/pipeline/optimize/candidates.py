@@ -45,6 +45,8 @@ class OptimizeConfig:
     threads: int | None = None
     work: str | None = None  # default $EDGESEG_CACHE (~/.cache/edgeseg)/optimize/<source>-<size>
     throughput_seconds: float = 5.0  # the pick's frames/s with 1 and 2 streams (0: skip)
+    batches: tuple[int, ...] = (1, 2, 4, 8)  # throughput per batch, on a dynamic-batch twin
+    dynamic_batch: bool = False  # write the pick's dynamic-batch twin instead of the pick
     profile: bool = True  # the pick's per-operator time from its engine's profiler
     force: bool = False
 
@@ -60,6 +62,8 @@ class OptimizeConfig:
         object.__setattr__(self, "engines", tuple(dict.fromkeys(self.engines)))
         if self.max_drop < 0:
             raise UsageError(f"--max-drop {self.max_drop}: must be >= 0 (mIoU points)")
+        if not self.batches or min(self.batches) < 1:
+            raise UsageError(f"optimize: batch sizes {list(self.batches)} must be >= 1")
         if self.rounds < 1 or self.warmup < 0 or self.finalists < 1:
             raise UsageError("optimize: need rounds >= 1, warmup >= 0 and finalists >= 1")
 
@@ -119,7 +123,9 @@ class Result:
     system: dict[str, Any] = field(default_factory=dict)
     out: Path | None = None
     workdir: Path | None = None
-    throughput: list[dict[str, Any]] = field(default_factory=list)  # the pick's, per streams
+    # the pick's frames/s per artifact (pick / dynamic-batch twin) x batch x callers
+    throughput: list[dict[str, Any]] = field(default_factory=list)
+    batching: dict[str, Any] | None = None  # the twin: path, agreement, best batch
     profile: dict[str, Any] | None = None  # the pick's, from its engine's profiler
 
 

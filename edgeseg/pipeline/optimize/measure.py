@@ -5,17 +5,16 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 from collections.abc import Callable
 from contextlib import ExitStack
 from pathlib import Path
 
 import numpy as np
 
-from edgeseg.backends import get_runner, model_file, runner_takes
+from edgeseg.backends import get_runner, model_file
 from edgeseg.bench.latency import interleaved
 from edgeseg.core.artifact import package_versions, read_meta
-from edgeseg.core.errors import EdgesegError, EngineUnavailable
+from edgeseg.core.errors import EdgesegError
 from edgeseg.core.preprocess import input_preprocess
 from edgeseg.evaluate import GraphPredictor, evaluate_side_by_side
 from edgeseg.pipeline import Plan, calibration_stage, export_stage, quantize_stage
@@ -39,43 +38,50 @@ class Builder:
         self.calib_key = _hash([str(Path(p.data).resolve()), p.calib_images])
         self.quant_key = _hash([self.calib_key, p.val_limit, p.quant])
 
-    def path(self, kind: str, output: str, fused: bool) -> Path:
+    def path(self, kind: str, output: str, fused: bool, dynamic: bool = False) -> Path:
         tag = f"-{self.quant_key}" if kind.startswith("int8") else ""
-        return (Path(self.plan.workdir) / "artifacts"
-                / f"{kind}{tag}-{output}{'-fused' if fused else ''}")
+        return (Path(self.plan.workdir) / "artifacts" / f"{kind}{tag}-{output}"
+                f"{'-fused' if fused else ''}{'-dynamic-batch' if dynamic else ''}")
 
-    def get(self, c: Candidate) -> Path:
-        """The candidate's artifact; QuantizationError when INT8 was refused, UsageError when
-        a fixed artifact (no checkpoint) cannot give this graph I/O."""
+    def get(self, c: Candidate, *, dynamic: bool = False) -> Path:
+        """The candidate's artifact (with a dynamic batch: its twin for batched runs);
+        QuantizationError when INT8 was refused, NotBuildable when a fixed artifact (no
+        checkpoint) cannot give this graph I/O or batch."""
         if c.artifact_kind == "fp32":
-            return self.fp32(c.output, c.fused)
-        return self.int8(c.artifact_kind.removeprefix("int8-"), c.output, c.fused)
+            return self.fp32(c.output, c.fused, dynamic)
+        return self.int8(c.artifact_kind.removeprefix("int8-"), c.output, c.fused, dynamic)
 
-    def fp32(self, output: str, fused: bool) -> Path:
+    def fp32(self, output: str, fused: bool, dynamic: bool = False) -> Path:
         fixed = self.source.fixed
         if fixed is not None:
             if graph_io(fixed) != (output, fused):
-                raise _NotBuildable(
+                raise NotBuildable(
                     f"needs a re-export with output {output}"
                     f"{' and fused preprocessing' if fused else ''}, and the artifact's "
                     "checkpoint is not at the path meta.json records")
+            if dynamic and fixed["input"].get("dynamic") != "batch":
+                raise NotBuildable(
+                    "a batch above 1 needs the graph exported with --dynamic batch, and the "
+                    "artifact's checkpoint is not at the path meta.json records")
             return self.source.artifact
-        out = self.path("fp32", output, fused)
+        out = self.path("fp32", output, fused, dynamic)
         if not _valid(out):
-            self.log(f"export: fp32 {output}{' fused' if fused else ''}")
+            self.log(f"export: fp32 {output}{' fused' if fused else ''}"
+                     f"{', dynamic batch' if dynamic else ''}")
             export_stage(self.plan, "fp32", out, log=_quiet(self.log), output=output,
-                         fuse_preprocess=fused)
+                         fuse_preprocess=fused, dynamic="batch" if dynamic else None)
         return out
 
-    def int8(self, target: str, output: str, fused: bool) -> Path:
-        out = self.path(f"int8-{target}", output, fused)
+    def int8(self, target: str, output: str, fused: bool, dynamic: bool = False) -> Path:
+        out = self.path(f"int8-{target}", output, fused, dynamic)
         refused = out.parent / f"{out.name}.refused.txt"
         if _valid(out):
             return out
         if refused.is_file():
             raise QuantizationError(refused.read_text())
-        fp32 = self.fp32(output, fused)
-        self.log(f"quantize: int8 for {target}, {output}{' fused' if fused else ''}")
+        fp32 = self.fp32(output, fused, dynamic)
+        self.log(f"quantize: int8 for {target}, {output}{' fused' if fused else ''}"
+                 f"{', dynamic batch' if dynamic else ''}")
         try:
             quantize_stage(self.plan, fp32, self.calibration(), target, out,
                            log=_quiet(self.log),
@@ -94,8 +100,8 @@ class Builder:
         return root
 
 
-class _NotBuildable(EdgesegError):
-    pass
+class NotBuildable(EdgesegError):
+    """This source cannot give that artifact (a fixed graph without its checkpoint)."""
 
 
 def _hash(obj) -> str:
@@ -110,8 +116,8 @@ def build(builder: Builder, cands: list[Candidate]) -> None:
         try:
             c.artifact = builder.get(c)
         except QuantizationError as e:
-            c.status, c.why = "refused", f"quantize refused it: {_first_line(e)}"
-        except _NotBuildable as e:
+            c.status, c.why = "refused", f"quantize refused it: {first_line(e)}"
+        except NotBuildable as e:
             c.status, c.why = "skipped", str(e)
 
 
@@ -128,7 +134,7 @@ def _quiet(log: Log) -> Log:
     return lambda line: log("    " + line)
 
 
-def _first_line(e: Exception) -> str:
+def first_line(e: Exception) -> str:
     return str(e).strip().splitlines()[0]
 
 
@@ -162,7 +168,7 @@ def score(cands: list[Candidate], plan: Plan, dataset, *, progress: bool, log: L
                         **({"precision": c.hint} if c.hint else {})))
                 except EdgesegError as e:  # e.g. OpenVINO cannot compile a U8 graph for f16
                     (cache / f"{keys[c.name]}.json").write_text(json.dumps(
-                        {"failed": f"the engine cannot load it: {_first_line(e)}",
+                        {"failed": f"the engine cannot load it: {first_line(e)}",
                          "candidate": c.name}))
                     continue
                 predictors[c.name] = GraphPredictor(runner, meta)
@@ -200,7 +206,7 @@ def time_all(cands: list[Candidate], image: np.ndarray, *, threads: int | None, 
                                                     threads=threads, inference_precision=c.hint))
                 seg.predict(image)  # one run here, so that a failing one fails alone
             except EdgesegError as e:
-                c.status, c.why, c.latency = "failed", f"cannot run it: {_first_line(e)}", None
+                c.status, c.why, c.latency = "failed", f"cannot run it: {first_line(e)}", None
                 continue
             segs[c.name] = seg
         stats = interleaved({k: (lambda s=s: s.predict(image)) for k, s in segs.items()},
@@ -211,69 +217,3 @@ def time_all(cands: list[Candidate], image: np.ndarray, *, threads: int | None, 
         s = stats[c.name]
         c.latency = {"p50": s.median_ms, "p99": s.p99_ms, "mean": s.mean_ms, "min": s.min_ms,
                      "rounds": s.iters}
-
-
-def throughput(c: Candidate, image: np.ndarray, *, streams: int, seconds: float,
-               threads: int | None) -> dict[str, float]:
-    """Frames per second with `streams` callers, each looping frame -> label map for
-    `seconds` after a warm-up call. An engine whose runner takes `streams` (OpenVINO's
-    NUM_STREAMS) serves them from one model with that many streams and `threads` in all;
-    otherwise each caller gets its own session with `threads` // `streams` threads. (Two
-    OpenVINO models of one thread each would both be pinned to the same core: measured at
-    half the frames of one model with two streams.)"""
-    import threading
-    import time
-
-    total = threads or len(os.sched_getaffinity(0))
-    counts = [0] * streams
-    errors: list[BaseException] = []
-    with ExitStack() as stack:
-        if streams > 1 and runner_takes(c.engine, "streams"):
-            one = stack.enter_context(Segmenter(c.artifact, backend=c.engine, threads=total,
-                                                inference_precision=c.hint,
-                                                runner_options={"streams": streams}))
-            segs = [one] * streams
-            layout = f"one model, {streams} streams, {total} threads"
-        elif streams == 1:
-            segs = [stack.enter_context(Segmenter(c.artifact, backend=c.engine,
-                                                  threads=threads, inference_precision=c.hint))]
-            layout = f"one session, {threads or 'default'} threads"
-        else:
-            per = max(1, total // streams)
-            segs = [stack.enter_context(Segmenter(c.artifact, backend=c.engine, threads=per,
-                                                  inference_precision=c.hint))
-                    for _ in range(streams)]
-            layout = f"{streams} sessions x {per} thread(s)"
-        ready = threading.Barrier(streams + 1)
-        deadline = [float("inf")]
-
-        def loop(i: int) -> None:
-            try:
-                segs[i].predict(image)
-                ready.wait(timeout=600)
-                while time.perf_counter() < deadline[0]:
-                    segs[i].predict(image)
-                    counts[i] += 1
-            except BaseException as e:  # noqa: BLE001 - reported below, not lost in a thread
-                errors.append(e)
-                ready.abort()
-                deadline[0] = 0.0
-
-        workers = [threading.Thread(target=loop, args=(i,)) for i in range(streams)]
-        for w in workers:
-            w.start()
-        try:
-            ready.wait(timeout=600)
-        except threading.BrokenBarrierError:
-            pass
-        t0 = time.perf_counter()
-        if not errors:
-            deadline[0] = t0 + seconds
-        for w in workers:
-            w.join()
-        elapsed = time.perf_counter() - t0
-    if errors:
-        raise EngineUnavailable(f"{c.name} with {streams} caller(s) failed: "
-                                f"{_first_line(errors[0])}") from errors[0]
-    return {"streams": streams, "fps": round(sum(counts) / elapsed, 2), "layout": layout,
-            "frames": sum(counts), "seconds": round(elapsed, 2)}

@@ -42,7 +42,7 @@ def report_dict(res: Result, cfg: OptimizeConfig) -> dict[str, Any]:
         "system": res.system,
         "reference": res.reference.row() if res.reference else None,
         "winner": res.winner.name if res.winner else None,
-        "throughput": res.throughput, "profile": res.profile,
+        "throughput": res.throughput, "batching": res.batching, "profile": res.profile,
         "candidates": [{**c.row(), "pareto": c.name in front} for c in order],
     }
 
@@ -59,11 +59,7 @@ def markdown(rep: dict[str, Any]) -> str:
         f"(runtime.Segmenter), {rep['rounds']} interleaved rounds after {rep['warmup']} "
         "warm-up runs, all candidates in one run.", "",
         f"**Picked: {rep['winner'] or 'nothing (no candidate met the budget)'}**", "",
-        *[f"- throughput with {t['streams']} caller(s): not measured ({t['failed']})"
-          if "failed" in t else
-          f"- throughput: {t['fps']:.1f} frames/s with {t['streams']} caller(s) "
-          f"({t['layout']}; {t['frames']} frames in {t['seconds']} s)"
-          for t in rep.get("throughput") or []], ""]
+        *throughput_lines(rep), ""]
     lines += profile_lines(rep.get("profile"))
     lines += ["## Every candidate", "",
               "| candidate | precision | output | fused | p50 ms | p99 ms | mIoU | drop | "
@@ -78,6 +74,24 @@ def markdown(rep: dict[str, Any]) -> str:
             f"{num(c['drop_points'], '+.2f')} | {'*' if c['pareto'] else ''} | {c['status']} | "
             f"{c['why']} |")
     return "\n".join(lines) + "\n"
+
+
+def throughput_lines(rep: dict[str, Any]) -> list[str]:
+    rows = rep.get("throughput") or []
+    lines = [f"- {t['artifact']}, batch {t['batch']}, {t['streams']} caller(s): "
+             + (f"not measured ({t['failed']})" if "failed" in t else
+                f"{t['fps']:.1f} frames/s ({t['layout']}; {t['frames']} frames in "
+                f"{t['seconds']} s)") for t in rows]
+    b = rep.get("batching") or {}
+    if "failed" in b:
+        lines.append(f"- no batch above 1: {b['failed']}")
+    elif "artifact" in b:
+        agree = (f", which gives the pick's label on {100 * b['agreement']:.2f}% of the timed "
+                 "frame's pixels" if "agreement" in b else "")
+        best = f"; best batch here: {b['best_batch']}" if "best_batch" in b else ""
+        lines.append(f"- batches run on the dynamic-batch twin `{b['artifact']}` (the same "
+                     f"configuration exported with --dynamic batch){agree}{best}")
+    return lines
 
 
 def profile_lines(prof: dict[str, Any] | None) -> list[str]:
@@ -147,15 +161,26 @@ def write(res: Result, cfg: OptimizeConfig, *, log: Log = print) -> Path:
                "no candidate could be measured here (see each one's why)")
         raise GoalMissed(f"{why}; see {where / 'report.md'}")
     w = res.winner
+    src = w.artifact
+    if cfg.dynamic_batch:
+        if "artifact" not in (res.batching or {}):
+            why = (res.batching or {}).get("failed", "it was not made")
+            raise GoalMissed(f"--dynamic-batch: the pick {w.name} has no dynamic-batch twin "
+                             f"({why}); nothing written. Rerun without --dynamic-batch for "
+                             "the batch-1 pick")
+        src = Path(res.batching["artifact"])
     with atomic_output_dir(Path(cfg.out), overwrite=cfg.force, flag="--force") as tmp:
-        shutil.copytree(w.artifact, tmp, dirs_exist_ok=True)
+        shutil.copytree(src, tmp, dirs_exist_ok=True)
         meta = read_meta(tmp)
         meta["runtime"] = {
             "engine": w.engine, "inference_precision": w.hint, "chosen_by": "edgeseg optimize",
             "latency_ms": {k: round(v, 3) for k, v in w.latency.items()},
             "miou": w.miou, "reference_miou": res.reference.miou,
             "max_drop_points": cfg.max_drop, "isa": rep["isa"],
-            "throughput": res.throughput,
+            "throughput": res.throughput, "batching": res.batching,
+            # latency_ms was timed on the batch-1 graph; the twin's own batch-1 rate is in
+            # throughput (artifact "dynamic-batch twin")
+            "dynamic_batch_twin": bool(cfg.dynamic_batch),
             "threads": cfg.threads, "report": "optimize/report.json"}
         write_meta(tmp, meta)
         _report(rep, tmp / "optimize")
