@@ -47,20 +47,24 @@ def group_of(op: str, exec_type: str) -> str:
 
 
 def summarize(rows: list[dict]) -> dict:
-    """{groups: {group: {ms, share, nodes}}, total_ms, float_convs: [{node, exec, ms}]}."""
+    """{groups: {group: {ms, share, nodes}}, total_ms, float_convs and qdq_nodes: [{node, op,
+    exec, ms}] slowest first}. A Q/DQ node here is one the engine ran on its own; those it
+    folded into a convolution or an element-wise kernel have no row of their own."""
     total = sum(r["ms"] for r in rows) or 1e-9
     groups = {g: {"ms": 0.0, "share": 0.0, "nodes": 0} for g in GROUPS}
-    float_convs = []
+    listed: dict[str, list[dict]] = {"conv float": [], "q/dq": []}
     for r in rows:
         g = group_of(r["op"], r.get("exec", ""))
         groups[g]["ms"] += r["ms"]
         groups[g]["nodes"] += 1
-        if g == "conv float":
-            float_convs.append({"node": r["node"], "exec": r.get("exec", ""), "ms": r["ms"]})
+        if g in listed:
+            listed[g].append({"node": r["node"], "op": r["op"], "exec": r.get("exec", ""),
+                              "ms": r["ms"]})
     for g in groups.values():
         g["share"] = g["ms"] / total
     return {"groups": groups, "total_ms": total,
-            "float_convs": sorted(float_convs, key=lambda r: -r["ms"])}
+            "float_convs": sorted(listed["conv float"], key=lambda r: -r["ms"]),
+            "qdq_nodes": sorted(listed["q/dq"], key=lambda r: -r["ms"])}
 
 
 def explain_float_convs(summary: dict, meta: dict, engine: str = "") -> list[dict]:
@@ -110,7 +114,8 @@ def profile_artifact(artifact: str | Path, engine: str, *, hint: str | None = No
     rows = package.profile(artifact / model_file(meta, engine), inputs, runs=runs,
                            threads=threads, **options)
     summary = summarize(rows)
-    return {"engine": engine, "hint": hint, "rows": rows, **summary,
+    return {"engine": engine, "hint": hint, "precision": meta["precision"], "rows": rows,
+            **summary,
             "float_convs": explain_float_convs(summary, meta, engine)
             if meta["precision"] == "int8" else summary["float_convs"]}
 

@@ -202,3 +202,18 @@ def test_profile_groups_and_explains_float_convolutions():
     near = {"calibration": {"float_layers": ["/head/Con"]}}  # a prefix of the name, not a node
     assert "did not make" in explain_float_convs(s, near, "openvino")[0]["why"]
     assert "did not make" in explain_float_convs(s, {"calibration": {}}, "openvino")[0]["why"]
+
+
+def test_the_report_lists_q_dq_nodes_the_engine_did_not_fold():
+    from edgeseg.bench.profile import summarize
+    from edgeseg.pipeline.optimize.write import profile_lines
+
+    rows = [{"node": "/a/Conv", "op": "Convolution", "exec": "brgconv_avx512_amx_I8", "ms": 3.0},
+            {"node": "in/fq", "op": "FakeQuantize", "exec": "jit_avx512", "ms": 1.0}]
+    prof = {"engine": "openvino", "hint": "bf16", "precision": "int8", **summarize(rows),
+            "achieved_gops": None, "int8_peak_gops": 100.0}
+    text = "\n".join(profile_lines(prof))
+    assert "ran on their own, not folded" in text and "`in/fq` (FakeQuantize" in text
+    prof = {**prof, **summarize(rows[:1])}
+    text = "\n".join(profile_lines(prof))
+    assert "folded every one into an INT8 convolution" in text and "in/fq" not in text

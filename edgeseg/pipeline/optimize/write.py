@@ -109,6 +109,18 @@ def profile_lines(prof: dict[str, Any] | None) -> list[str]:
              "| group | ms | share | nodes |", "| --- | ---: | ---: | ---: |"]
     lines += [f"| {g} | {v['ms']:.2f} | {100 * v['share']:.1f}% | {v['nodes']} |"
               for g, v in prof["groups"].items() if v["nodes"]]
+    qdq = prof.get("qdq_nodes") or []
+    if prof.get("precision") == "int8" and not qdq:
+        lines += ["", "No quantize or dequantize ran as a node of its own: the engine folded "
+                  "every one into an INT8 convolution or an element-wise kernel."]
+    elif qdq:
+        lines += ["", f"Quantize/dequantize nodes the engine ran on their own, not folded into "
+                  f"a neighbouring kernel ({len(qdq)}, {sum(q['ms'] for q in qdq):.2f} ms), "
+                  "slowest first:", ""]
+        lines += [f"- `{q['node']}` ({q['op']}, {q['exec']}, {q['ms']:.2f} ms)"
+                  for q in qdq[:8]]
+        if len(qdq) > 8:
+            lines.append(f"- ... {len(qdq) - 8} more in report.json")
     if prof["float_convs"]:
         lines += ["", f"Float convolutions ({len(prof['float_convs'])}), slowest first:", ""]
         lines += [f"- `{c['node']}` ({c['exec']}, {c['ms']:.2f} ms): {c.get('why', '')}"
