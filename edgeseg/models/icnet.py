@@ -92,13 +92,16 @@ class PyramidPoolingSum(nn.Module):
 
 class PyramidPoolingConcat(nn.Module):
     """PSPNet's pyramid pooling: per bin, average-pool, 1x1 conv-BN-ReLU and upsample back;
-    concatenate [bins..., features] and fuse them with a 3x3 conv-BN-ReLU."""
+    concatenate [bins..., features] and fuse them with a conv-BN-ReLU (3x3, or
+    `fuse_kernel`) to `ch` channels (each bin's conv has `branch_ch`, default `ch`)."""
 
-    def __init__(self, in_ch: int, ch: int, bins: tuple[int, ...] = PYRAMID_BINS) -> None:
+    def __init__(self, in_ch: int, ch: int, bins: tuple[int, ...] = PYRAMID_BINS,
+                 branch_ch: int | None = None, fuse_kernel: int = 3) -> None:
         super().__init__()
         self.bins = bins
-        self.stages = nn.ModuleList(ConvBNAct(in_ch, ch, 1) for _ in bins)
-        self.bottleneck = ConvBNAct(in_ch + len(bins) * ch, ch, 3)
+        branch_ch = branch_ch or ch
+        self.stages = nn.ModuleList(ConvBNAct(in_ch, branch_ch, 1) for _ in bins)
+        self.bottleneck = ConvBNAct(in_ch + len(bins) * branch_ch, ch, fuse_kernel)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         pooled = [resize(stage(adaptive_avg_pool_static(x, b)), x.shape[-2:])

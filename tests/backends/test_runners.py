@@ -186,3 +186,31 @@ def test_one_segmenter_serves_threads(engine, artifact):
         got = run_in_threads(seg.predict, images)
     wrong = sum(not np.array_equal(a, b) for a, b in zip(got, want))
     assert wrong == 0, f"{wrong} of {len(images)} label maps differ from one thread's"
+
+
+def test_openvino_compiles_a_dynamic_batch_once_per_batch_size(tmp_path):
+    """A batch-only dynamic graph runs as static compilations, one per batch size seen; its
+    described shapes keep the dynamic batch, and each sample's result is its own."""
+    import onnx
+    from onnx import TensorProto, helper, numpy_helper
+
+    if not is_available("openvino"):
+        pytest.skip("OpenVINO is not installed")
+    from edgeseg.backends.openvino import Runner
+
+    w = np.random.default_rng(0).standard_normal((4, 3, 3, 3)).astype(np.float32)
+    graph = helper.make_graph(
+        [helper.make_node("Conv", ["x", "w"], ["y"], pads=[1, 1, 1, 1])], "g",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["batch", 3, 8, 8])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, ["batch", 4, 8, 8])],
+        [numpy_helper.from_array(w, "w")])
+    path = tmp_path / "m.onnx"
+    onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)]), path)
+    x = np.random.default_rng(1).standard_normal((3, 3, 8, 8)).astype(np.float32)
+    with Runner(path) as r:
+        assert r.outputs["y"] == spec([None, 4, 8, 8], np.float32)
+        one = [r.infer({"x": x[i:i + 1]})["y"][0] for i in range(3)]
+        three = r.infer({"x": x})["y"]
+        r.infer({"x": x})
+        assert sorted(r._by_batch) == [1, 3]
+    np.testing.assert_allclose(three, np.stack(one), rtol=1e-5, atol=1e-5)

@@ -10,6 +10,7 @@ intermediate sums when weights use the full INT8 range (measured on an AVX2 host
 from __future__ import annotations
 
 import queue
+import threading
 from pathlib import Path
 
 import numpy as np
@@ -32,7 +33,12 @@ class Runner(GraphIO):
     (a second caller gets "Infer Request is busy", or reads outputs the first call is still
     writing), so each call borrows an idle request from a pool and a new one is made only
     when every request is busy: as many requests as concurrent callers, scheduled by the
-    plugin onto its streams. Outputs are copied out before the request goes back."""
+    plugin onto its streams. Outputs are copied out before the request goes back.
+
+    A model whose only dynamic dimension is the batch is compiled once per batch size it is
+    called with, reshaped to that static batch (the first one at load): the CPU plugin runs
+    a dynamic-shaped graph much slower (measured on BiSeNetV1 INT8 at 512x1024: 25.5 frames/s
+    at batch 1 against 42.0 for the same graph exported with a fixed batch)."""
 
     def __init__(self, model_path: str | Path, *, device: str = "CPU",
                  precision: str | None = "f32", threads: int | None = None,
@@ -47,12 +53,15 @@ class Runner(GraphIO):
         self.int8_kernels = int8_kernels
         self.compiled = None
         self._idle: queue.SimpleQueue = queue.SimpleQueue()
+        self._by_batch: dict[int, tuple] = {}  # a dynamic-batch model's static compilations
+        self._lock = threading.Lock()
 
     def __enter__(self) -> Runner:
         import openvino as ov
 
         require_model_file(self.model_path, "OpenVINO")
         core = ov.Core()
+        self._core = core
         config = {}
         if self.precision:
             config["INFERENCE_PRECISION_HINT"] = self.precision
@@ -62,21 +71,35 @@ class Runner(GraphIO):
             config["NUM_STREAMS"] = self.streams
         if not self.int8_kernels:
             config["LP_TRANSFORMS_MODE"] = "NO"  # the CPU plugin's switch for them
+        self._config = config
         try:
             model = core.read_model(str(self.model_path))
-            compiled = core.compile_model(model, self.device, config)
+            self._dynamic = _batch_only_dynamic(model)
+            self._model = model
+            compiled = (self._compile_batch(1) if self._dynamic
+                        else core.compile_model(model, self.device, config))
         except Exception as e:  # RuntimeError for bad files; frontends raise their own
             raise load_failed(self.model_path, "OpenVINO", e) from e
-        self._inputs = {_name(p): _spec(p) for p in compiled.inputs}
-        self._outputs = {_name(p, self.preferred): (p, _spec(p)) for p in compiled.outputs}
+        # the graph's own I/O (a dynamic batch stays None), and output ports by position
+        self._inputs = {_name(p): _spec(p) for p in model.inputs}
+        self._outputs = {_name(p, self.preferred): (i, _spec(p))
+                         for i, p in enumerate(model.outputs)}
         self._idle = queue.SimpleQueue()
         self._idle.put(compiled.create_infer_request())
         self.compiled = compiled
+        self._by_batch = {1: (compiled, self._idle)} if self._dynamic else {}
         return self
+
+    def _compile_batch(self, n: int):
+        model = self._model.clone()
+        model.reshape({p.get_any_name(): [n, *list(p.get_partial_shape())[1:]]
+                       for p in model.inputs})
+        return self._core.compile_model(model, self.device, self._config)
 
     def __exit__(self, *exc) -> None:
         self.compiled = None
         self._idle = queue.SimpleQueue()
+        self._by_batch = {}
 
     @property
     def outputs(self) -> dict[str, TensorSpec]:
@@ -86,15 +109,36 @@ class Runner(GraphIO):
         compiled, idle = self.compiled, self._idle
         if compiled is None:
             raise RunnerClosed("OpenVINO")
+        if self._dynamic:
+            compiled, idle = self._for_batch(len(next(iter(inputs.values()))))
         try:
             request = idle.get_nowait()
         except queue.Empty:
             request = compiled.create_infer_request()
         try:
             result = request.infer(inputs, share_inputs=False, share_outputs=False)
-            return {name: np.asarray(result[port]) for name, (port, _) in self._outputs.items()}
+            return {name: np.asarray(result[compiled.outputs[i]])
+                    for name, (i, _) in self._outputs.items()}
         finally:
             idle.put(request)
+
+    def _for_batch(self, n: int) -> tuple:
+        got = self._by_batch.get(n)
+        if got is None:
+            with self._lock:
+                got = self._by_batch.get(n)
+                if got is None:
+                    got = (self._compile_batch(n), queue.SimpleQueue())
+                    self._by_batch = {**self._by_batch, n: got}
+        return got
+
+
+def _batch_only_dynamic(model) -> bool:
+    """True when every input's only dynamic dimension is the first (the batch)."""
+    shapes = [p.get_partial_shape() for p in model.inputs]
+    return bool(shapes) and all(
+        s.rank.is_static and s.rank.get_length() > 0 and not s[0].is_static
+        and all(d.is_static for d in list(s)[1:]) for s in shapes)
 
 
 def _spec(port) -> TensorSpec:
