@@ -54,6 +54,15 @@ def _pct(ref: dict | None) -> str:
     return f"{pct:+d}%{mark}" if pct else f"0%{mark}"
 
 
+def _ref_gmacs(ref: dict | None, size: tuple[int, int]) -> str:
+    if not ref:
+        return ""
+    at = ref["published_size"]
+    if ref["value"] == ref["published"] and at and tuple(at) != tuple(size):
+        return f"{ref['value']:.1f}@{at[0]}x{at[1]}"
+    return f"{ref['value']:.1f}"
+
+
 def run(args: argparse.Namespace) -> int:
     if args.pretrained:
         return run_pretrained(args)
@@ -75,13 +84,14 @@ def run(args: argparse.Namespace) -> int:
             r["name"], r["variant"], f"{r['params_m']:.2f}", f"{r['gmacs']:.1f}",
             f"{r['gflops']:.1f}",
             f"{ref['params_m']['value']:.2f}" if ref["params_m"] else "", _pct(ref["params_m"]),
-            f"{ref['gmacs']['value']:.1f}" if ref["gmacs"] else "", _pct(ref["gmacs"]),
+            _ref_gmacs(ref["gmacs"], (h, w)), _pct(ref["gmacs"]),
         ])
     print(format_table(
         ["model", "variant", "params(M)", f"GMACs@{h}x{w}", "GFLOPs", "ref params", "diff",
          "ref GMACs", "diff"], table, markdown=args.markdown))
     print(f"\nParams: the deploy graph (auxiliary heads excluded), {args.num_classes} classes. "
           f"Compute counted by {COUNTER}; GFLOPs = 2 x GMACs. "
-          "Reference MACs are published figures rescaled by pixel count to this size; "
+          "Reference MACs are published figures rescaled by pixel count to this size, or "
+          "(@HxW: attention, not linear in the pixels) compared with ours at their own size; "
           "* = a different network on purpose (see `edgeseg models --json` notes and the README).")
     return 0

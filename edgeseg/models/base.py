@@ -1,9 +1,10 @@
 """The contract every edgeseg model keeps.
 
 * `model.train()`: `forward(x)` returns `TrainOutput(main, aux)`: main logits at the input
-  resolution and the auxiliary logits at their own (lower) stride s, in the order of
-  `model.aux_weights`, cropped to ceil(H/s) x ceil(W/s) so that they cover the input and not
-  its padding; resizing them (or the labels) to match is the loss's job.
+  resolution and the auxiliary outputs at their own (lower) stride s, in the order of
+  `model.aux_weights` and `model.aux_kinds` (class logits, or one boundary channel),
+  cropped to ceil(H/s) x ceil(W/s) so that they cover the input and not its padding;
+  resizing them (or the labels) to match is the loss's job.
 * `model.eval()`: `forward(x)` returns one tensor, N x num_classes x H x W logits at the input
   resolution. That is the form every exporter and runtime consumes.
 * Input is float NCHW with `in_channels` channels. Sides that are not a multiple of
@@ -59,6 +60,9 @@ class SegmentationModel(nn.Module):
         self.in_channels = in_channels
         self.pad = pad
         self.aux_weights = tuple(aux_weights)
+        #: what each auxiliary output is, in the same order: "seg" (class logits) or
+        #: "boundary" (one channel, trained against the labels' class boundaries)
+        self.aux_kinds: tuple[str, ...] = ("seg",) * len(self.aux_weights)
 
     def _forward(self, x: torch.Tensor) -> tuple[torch.Tensor, list[torch.Tensor]]:
         raise NotImplementedError

@@ -34,6 +34,17 @@ def _reference_row(fig: Figure | None, ours: float, size=None) -> dict[str, Any]
     return row
 
 
+def _gmacs_row(fig: Figure | None, model, ours: float, size) -> dict[str, Any] | None:
+    """A MAC figure against ours: rescaled to `size`, or (not linear in the pixel count) ours
+    measured at the figure's own size."""
+    if fig is None or fig.linear:
+        return _reference_row(fig, ours, size)
+    row = _reference_row(fig, measure(model, fig.size).gmacs)
+    row["note"] = (row.get("note", "") + " compared at its own size: attention grows with "
+                   "the square of the tokens").strip()
+    return row
+
+
 def iter_variants(names: list[str] | None = None) -> Iterator[tuple[str, str, dict[str, Any]]]:
     for name in names or list_models():
         for variant, opts in get_entry(name).variants.items():
@@ -78,7 +89,7 @@ def describe(
             "gflops": round(c.gflops, 3),
             "reference": {
                 "params_m": params_ref,
-                "gmacs": _reference_row(ref.gmacs, c.gmacs, size) if ref else None,
+                "gmacs": _gmacs_row(ref.gmacs, model, c.gmacs, size) if ref else None,
             },
         })
     return rows

@@ -19,6 +19,9 @@ class Figure:
     note: str = ""
     size: tuple[int, int] | None = None  # input HxW of a MAC count
     num_classes: int = 19
+    # MACs grow with the pixel count (convolutions): compared rescaled to any size; False
+    # (global attention, quadratic in the tokens): compared at the figure's own size
+    linear: bool = True
 
 
 @dataclass(frozen=True)
@@ -72,6 +75,30 @@ REFERENCES: dict[tuple[str, str], Reference] = {
     ("deeplabv3plus", "xception65-os16"): Reference(
         gmacs=Figure(54.17, "DeepLabv3+ paper Table 5 / tensorflow/models deeplab model zoo",
                      size=(513, 513)),
+    ),
+    ("fastscnn", "default"): Reference(
+        params_m=Figure(1.11, "Fast-SCNN, BMVC 2019, Table 4"),
+    ),
+    ("ddrnet", "23-slim"): Reference(
+        params_m=Figure(5.7, "DDRNet paper (arXiv 2101.06085), Cityscapes table"),
+        gmacs=Figure(36.3, "DDRNet paper (arXiv 2101.06085), Cityscapes table",
+                     size=(1024, 2048)),
+    ),
+    ("pidnet", "s"): Reference(
+        params_m=Figure(7.6, "PIDNet, CVPR 2023, Cityscapes table"),
+        gmacs=Figure(47.6, "PIDNet, CVPR 2023, Cityscapes table", size=(1024, 2048)),
+    ),
+    ("stdc", "stdc1"): Reference(
+        gmacs=Figure(0.813, "STDCNet813M: STDC1 on ImageNet at 224x224 (the released "
+                     "weights' name)", comparable=False, size=(224, 224),
+                     note="the ImageNet classifier: our STDC1-Seg adds the BiSeNet head and "
+                     "has no classification layers"),
+    ),
+    ("segformer", "b0"): Reference(
+        params_m=Figure(3.8, "SegFormer, NeurIPS 2021, Table 1 (ADE20K head)",
+                        num_classes=150),
+        gmacs=Figure(125.5, "SegFormer, NeurIPS 2021, Table 1 (Cityscapes)",
+                     size=(1024, 2048), linear=False),
     ),
 }
 

@@ -29,6 +29,7 @@ from edgeseg.models import create_model
 from edgeseg.train.config import (  # noqa: F401 (the public training API)
     TrainBatches,
     TrainConfig,
+    aux_loss,
     median_frequency_weights,
     native_cpu_bf16,
     poly_lr,
@@ -234,8 +235,9 @@ def _step(run: _Run, cfg: TrainConfig, it: int, total: int) -> float:
                         enabled=run.amp_dtype is not None):
         out = run.model(x)
     loss = seg_loss(out.main.float(), y, cfg, run.ignore_index, run.class_weight)
-    for w, aux in zip(run.model.aux_weights, out.aux):
-        loss = loss + w * seg_loss(aux.float(), y, cfg, run.ignore_index, run.class_weight)
+    for w, kind, aux in zip(run.model.aux_weights, run.model.aux_kinds, out.aux):
+        loss = loss + w * aux_loss(kind, aux.float(), y, cfg, run.ignore_index,
+                                   run.class_weight)
     loss_value = float(loss.detach())
     if not math.isfinite(loss_value):
         raise FloatingPointError(f"loss became {loss_value} at iteration {it}; the weights "

@@ -170,3 +170,46 @@ class TrainBatches:
             xs.append(self.preprocess.normalize(img))
             ys.append(lab.astype(np.int64))
         return torch.from_numpy(np.stack(xs)), torch.from_numpy(np.stack(ys))
+
+
+def boundary_target(target, ignore_index: int = 255):
+    """(boundary, valid) for N x H x W labels: a pixel is a boundary pixel when its 3x3
+    neighbourhood holds another class; pixels next to an ignored one are not judged."""
+    import torch.nn.functional as F
+
+    t = target[:, None].float()
+    ignored = (target == ignore_index)[:, None].float()
+    hi = F.max_pool2d(F.pad(t, (1, 1, 1, 1), mode="replicate"), 3, 1)
+    lo = -F.max_pool2d(F.pad(-t, (1, 1, 1, 1), mode="replicate"), 3, 1)
+    near_ignore = F.max_pool2d(ignored, 3, 1, 1) > 0
+    return (hi != lo)[:, 0], ~near_ignore[:, 0]
+
+
+def boundary_loss(logits, target, ignore_index: int = 255):
+    """A one-channel boundary head against the label map's class boundaries: binary
+    cross-entropy weighted by the class balance (boundary pixels are few), plus Dice."""
+    import torch
+    import torch.nn.functional as F
+
+    if logits.shape[-2:] != target.shape[-2:]:
+        logits = F.interpolate(logits, size=target.shape[-2:], mode="bilinear",
+                               align_corners=False)
+    edge, valid = boundary_target(target, ignore_index)
+    x, y = logits[:, 0][valid], edge[valid].float()
+    if y.numel() == 0:
+        return logits.sum() * 0.0
+    pos = y.sum()
+    pos_weight = (y.numel() - pos) / pos.clamp(min=1.0)
+    bce = F.binary_cross_entropy_with_logits(x, y, pos_weight=pos_weight.detach())
+    p = torch.sigmoid(x)
+    dice = 1 - (2 * (p * y).sum() + 1) / (p.sum() + y.sum() + 1)
+    return bce + dice
+
+
+def aux_loss(kind: str, logits, target, cfg: TrainConfig, ignore_index: int = 255,
+             weight=None):
+    """An auxiliary head's loss by its kind: "seg" (class logits, as the main output) or
+    "boundary" (one channel, class boundaries)."""
+    if kind == "boundary":
+        return boundary_loss(logits, target, ignore_index)
+    return seg_loss(logits, target, cfg, ignore_index, weight)

@@ -48,7 +48,8 @@ CHECKS = [
 
 def test_every_family_has_a_checked_reference():
     checked = {label.split("[")[0] for label, _ in CHECKS}
-    assert checked == {"bisenetv1", "bisenetv2", "icnet", "segnet", "deeplabv3plus"}
+    assert checked == {"bisenetv1", "bisenetv2", "icnet", "segnet", "deeplabv3plus",
+                       "fastscnn", "ddrnet", "pidnet", "segformer"}
     assert len(REFERENCES) == len(ROWS)
 
 

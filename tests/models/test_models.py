@@ -6,9 +6,10 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from edgeseg.models import SegmentationModel, TrainOutput, create_model
+from edgeseg.models import SegmentationModel, TrainOutput, create_model, get_entry
 from edgeseg.models.catalog import iter_variants
 from edgeseg.models.complexity import measure
+from edgeseg.train import TrainConfig, aux_loss
 
 VARIANTS = list(iter_variants())
 IDS = [f"{n}[{v}]" for n, v, _ in VARIANTS]
@@ -17,8 +18,12 @@ NUM_CLASSES = 5
 # Strides of each model's auxiliary logits, from the papers: BiSeNet V1 supervises the
 # context path at 1/8 and 1/16; BiSeNet V2 boosts the semantic stages 1/4..1/32; ICNet's
 # cascade label guidance sits on the coarse inputs of its two fusions (1/16, 1/8).
+# Fast-SCNN: the learning-to-downsample output (1/8) and the global features (1/32);
+# DDRNet: the high-resolution branch (1/8); PIDNet: its P and D branches (1/8, the second a
+# boundary channel); STDC-Seg: the context at 1/8 and 1/16 and the detail head at 1/8.
 AUX_STRIDES = {"bisenetv1": (8, 16), "bisenetv2": (4, 8, 16, 32), "icnet": (16, 8),
-               "segnet": (), "deeplabv3plus": ()}
+               "segnet": (), "deeplabv3plus": (), "fastscnn": (8, 32), "ddrnet": (8,),
+               "pidnet": (8, 8), "stdc": (8, 16, 8), "segformer": ()}
 
 
 # Parameters whose training gradient is zero by construction, with the reason. BiSeNet V2's
@@ -40,7 +45,8 @@ def variant(request):
 
 def test_every_family_is_registered():
     assert {n for n, _, _ in VARIANTS} >= {"bisenetv1", "bisenetv2", "icnet", "segnet",
-                                           "deeplabv3plus"}
+                                           "deeplabv3plus", "fastscnn", "ddrnet", "pidnet",
+                                           "stdc", "segformer"}
 
 
 def test_eval_output_at_full_resolution(variant, record_params):
@@ -80,9 +86,10 @@ def test_train_returns_main_and_aux_logits(variant):
     assert isinstance(out, TrainOutput)
     assert out.main.shape == (2, NUM_CLASSES, 128, 128)
     strides = AUX_STRIDES[name]
-    assert len(out.aux) == len(strides) == len(model.aux_weights)
-    for aux, s in zip(out.aux, strides):
-        assert aux.shape == (2, NUM_CLASSES, 128 // s, 128 // s)
+    assert len(out.aux) == len(strides) == len(model.aux_weights) == len(model.aux_kinds)
+    for aux, s, kind in zip(out.aux, strides, model.aux_kinds):
+        channels = {"seg": NUM_CLASSES, "boundary": 1}[kind]
+        assert aux.shape == (2, channels, 128 // s, 128 // s)
 
 
 def test_train_at_odd_size_crops_aux_to_the_input(variant):
@@ -111,15 +118,17 @@ def test_deterministic_algorithms_mode(variant):
 
 def test_gradients_reach_every_parameter(variant):
     name, _, opts = variant
-    model = build(name, opts).train()
+    # stochastic depth drops whole blocks for whole samples, by design: not here
+    no_drop = {"drop_path": 0.0} if "drop_path" in get_entry(name).options() else {}
+    model = build(name, opts, **no_drop).train()
     x = torch.randn(2, 3, 128, 128)
     target = torch.randint(0, NUM_CLASSES, (2, 128, 128))
     target[:, :8] = 255  # an ignore band, as real labels have
     out = model(x)
     loss = F.cross_entropy(out.main, target, ignore_index=255)
-    for w, aux in zip(model.aux_weights, out.aux):
-        small = F.interpolate(target[:, None].float(), size=aux.shape[-2:], mode="nearest")
-        loss = loss + w * F.cross_entropy(aux, small[:, 0].long(), ignore_index=255)
+    cfg = TrainConfig(model=name, data="-", out="-", loss="ce")
+    for w, kind, aux in zip(model.aux_weights, model.aux_kinds, out.aux):
+        loss = loss + w * aux_loss(kind, aux, target, cfg)
     loss.backward()
     missing = [n for n, p in model.named_parameters() if p.grad is None]
     assert not missing, f"no gradient reached: {missing[:5]}"

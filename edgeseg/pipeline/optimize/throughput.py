@@ -49,12 +49,18 @@ def measure(res: Result, builder: Builder, image: np.ndarray, *, batches: tuple[
             f"{100 * res.batching['agreement']:.2f}% of the frame's pixels")
     if not batches:
         return
-    for b in sorted(set(batches) | {1}):
-        _row(res, twin, TWIN, w, image, b, 1, seconds, threads, log)
-    done = [t for t in res.throughput if t["artifact"] == TWIN and "fps" in t]
-    if not done:
+    sizes = sorted(set(batches) | {1})
+    try:
+        rows = sweep(twin, w, image, sizes, seconds=seconds, threads=threads)
+    except EdgesegError as e:
+        res.batching["failed"] = first_line(e)
+        log(f"throughput above batch 1 not measured: {first_line(e)}")
         return
-    best = max(done, key=lambda t: t["fps"])["batch"]
+    for b in sizes:
+        res.throughput.append({"artifact": TWIN, "batch": b, "streams": 1, **rows[b]})
+        log(f"throughput of the {TWIN}: {rows[b]['fps']:.1f} frames/s at batch {b} with 1 "
+            f"caller ({rows[b]['layout']})")
+    best = max(sizes, key=lambda b: rows[b]["fps"])
     res.batching["best_batch"] = best
     if best > 1:
         _row(res, twin, TWIN, w, image, best, 2, seconds, threads, log)
@@ -87,66 +93,95 @@ def _row(res: Result, artifact: Path, which: str, c: Candidate, image: np.ndarra
         f"{streams} caller(s) ({t['layout']})")
 
 
+def sweep(artifact: Path, c: Candidate, image: np.ndarray, batches: list[int], *,
+          seconds: float, threads: int | None, rounds: int = 3) -> dict[int, dict]:
+    """Frames per second of one caller at each batch size, `seconds` each in all, measured in
+    `rounds` rotated slices (each round starting one batch size later) so that a drift in
+    this shared machine's load does not favour the sizes measured first."""
+    done = {b: [0, 0.0] for b in batches}
+    with ExitStack() as stack:
+        segs, layout = _callers(stack, artifact, c, 1, threads)
+        for b in batches:
+            segs[0].predict_batch([image] * b)  # compiles what a batch size needs
+        for r in range(rounds):
+            for b in batches[r % len(batches):] + batches[:r % len(batches)]:
+                frames, elapsed = _loop(segs, [image] * b, seconds / rounds)
+                done[b][0] += frames
+                done[b][1] += elapsed
+    return {b: {"fps": round(n / t, 2), "layout": layout, "frames": n, "seconds": round(t, 2),
+                "rounds": rounds} for b, (n, t) in done.items()}
+
+
 def throughput(artifact: Path, c: Candidate, image: np.ndarray, *, batch: int = 1,
                streams: int, seconds: float, threads: int | None) -> dict:
     """Frames per second with `streams` callers, each looping `batch` frames -> label maps
-    for `seconds` after a warm-up call. An engine whose runner takes `streams` (OpenVINO's
+    for `seconds` after a warm-up call."""
+    with ExitStack() as stack:
+        segs, layout = _callers(stack, artifact, c, streams, threads)
+        if batch > 1 and segs[0].meta["input"].get("dynamic") != "batch":
+            raise EngineUnavailable(f"{artifact} has a fixed batch of 1")
+        frames, elapsed = _loop(segs, [image] * batch, seconds)
+    return {"fps": round(frames / elapsed, 2), "layout": layout, "frames": frames,
+            "seconds": round(elapsed, 2)}
+
+
+def _callers(stack: ExitStack, artifact: Path, c: Candidate, streams: int,
+             threads: int | None) -> tuple[list[Segmenter], str]:
+    """One Segmenter per caller. An engine whose runner takes `streams` (OpenVINO's
     NUM_STREAMS) serves them from one model with that many streams and `threads` in all;
     otherwise each caller gets its own session with `threads` // `streams` threads. (Two
     OpenVINO models of one thread each would both be pinned to the same core: measured at
     half the frames of one model with two streams.)"""
     total = threads or len(os.sched_getaffinity(0))
-    counts = [0] * streams
-    errors: list[BaseException] = []
-    frames = [image] * batch
 
     def open_(n: int | None, **options) -> Segmenter:
         return stack.enter_context(Segmenter(artifact, backend=c.engine, threads=n,
                                              inference_precision=c.hint, **options))
 
-    with ExitStack() as stack:
-        if streams > 1 and runner_takes(c.engine, "streams"):
-            segs = [open_(total, runner_options={"streams": streams})] * streams
-            layout = f"one model, {streams} streams, {total} threads"
-        elif streams == 1:
-            segs = [open_(threads)]
-            layout = f"one session, {threads or 'default'} threads"
-        else:
-            per = max(1, total // streams)
-            segs = [open_(per) for _ in range(streams)]
-            layout = f"{streams} sessions x {per} thread(s)"
-        if batch > 1 and segs[0].meta["input"].get("dynamic") != "batch":
-            raise EngineUnavailable(f"{artifact} has a fixed batch of 1")
-        ready = threading.Barrier(streams + 1)
-        deadline = [float("inf")]
+    if streams > 1 and runner_takes(c.engine, "streams"):
+        return ([open_(total, runner_options={"streams": streams})] * streams,
+                f"one model, {streams} streams, {total} threads")
+    if streams == 1:
+        return [open_(threads)], f"one session, {threads or 'default'} threads"
+    per = max(1, total // streams)
+    return [open_(per) for _ in range(streams)], f"{streams} sessions x {per} thread(s)"
 
-        def loop(i: int) -> None:
-            try:
-                segs[i].predict_batch(frames)
-                ready.wait(timeout=600)
-                while time.perf_counter() < deadline[0]:
-                    segs[i].predict_batch(frames)
-                    counts[i] += batch
-            except BaseException as e:  # noqa: BLE001 - reported below, not lost in a thread
-                errors.append(e)
-                ready.abort()
-                deadline[0] = 0.0
 
-        workers = [threading.Thread(target=loop, args=(i,)) for i in range(streams)]
-        for w in workers:
-            w.start()
+def _loop(segs: list[Segmenter], frames: list[np.ndarray], seconds: float
+          ) -> tuple[int, float]:
+    """Each Segmenter in its own thread, one warm-up call, then calls until `seconds` have
+    passed since all were ready: (frames labelled, seconds)."""
+    counts = [0] * len(segs)
+    errors: list[BaseException] = []
+    ready = threading.Barrier(len(segs) + 1)
+    deadline = [float("inf")]
+
+    def loop(i: int) -> None:
         try:
+            segs[i].predict_batch(frames)
             ready.wait(timeout=600)
-        except threading.BrokenBarrierError:
-            pass
-        t0 = time.perf_counter()
-        if not errors:
-            deadline[0] = t0 + seconds
-        for w in workers:
-            w.join()
-        elapsed = time.perf_counter() - t0
+            while time.perf_counter() < deadline[0]:
+                segs[i].predict_batch(frames)
+                counts[i] += len(frames)
+        except BaseException as e:  # noqa: BLE001 - reported below, not lost in a thread
+            errors.append(e)
+            ready.abort()
+            deadline[0] = 0.0
+
+    workers = [threading.Thread(target=loop, args=(i,)) for i in range(len(segs))]
+    for w in workers:
+        w.start()
+    try:
+        ready.wait(timeout=600)
+    except threading.BrokenBarrierError:
+        pass
+    t0 = time.perf_counter()
+    if not errors:
+        deadline[0] = t0 + seconds
+    for w in workers:
+        w.join()
+    elapsed = time.perf_counter() - t0
     if errors:
-        raise EngineUnavailable(f"{c.name} at batch {batch} with {streams} caller(s) failed: "
+        raise EngineUnavailable(f"{len(segs)} caller(s) at batch {len(frames)} failed: "
                                 f"{first_line(errors[0])}") from errors[0]
-    return {"fps": round(sum(counts) / elapsed, 2), "layout": layout,
-            "frames": sum(counts), "seconds": round(elapsed, 2)}
+    return sum(counts), elapsed
