@@ -51,7 +51,8 @@ def test_without_a_gpu_it_says_so_in_one_line_and_exits_0(tmp_path):
     lines = p.stdout.splitlines()
     assert len(lines) == 1 and lines[0].startswith("gpu-check: no CUDA GPU here")
     assert "torch.cuda.is_available() is False" in lines[0]
-    assert "bisenetv1, bisenetv2, deeplabv3plus, icnet, segnet" in lines[0]
+    assert ("bisenetv1, bisenetv2, ddrnet, deeplabv3plus, fastscnn, icnet, pidnet, segformer, "
+            "segnet, stdc" in lines[0])
     assert "1024x2048" in lines[0] and "ort-cuda-fp16" in lines[0]
     assert not (tmp_path / "out").exists() and not (tmp_path / "work").exists()
 
