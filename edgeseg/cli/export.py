@@ -22,7 +22,7 @@ from edgeseg.core.errors import InputError, UsageError
 from edgeseg.core.lint import TARGETS, lint, load_onnx, summarize
 from edgeseg.data.classes import CAMVID, CITYSCAPES, SYNTHETIC, ClassSet
 from edgeseg.data.transforms import IMAGENET_MEAN, IMAGENET_STD
-from edgeseg.export.exporter import ExportConfig, compare, export
+from edgeseg.export.exporter import FP16_BLOCK, ExportConfig, compare, export
 from edgeseg.export.importer import import_onnx
 from edgeseg.models.deploy import OUTPUT_KINDS
 
@@ -60,8 +60,9 @@ def add_export_parser(sub: argparse._SubParsersAction) -> None:
                    help="channel order of the frames a fused graph receives (default RGB)")
     p.add_argument("--precision", choices=("fp32", "fp16"), default=None,
                    help="fp32 (default) or fp16: FP16 weights and math, FP32 inputs and outputs")
-    p.add_argument("--fp16-block", nargs="*", default=["Softmax", "ReduceMean"], metavar="OP",
-                   help="op types kept in FP32 in an fp16 export (default Softmax ReduceMean)")
+    p.add_argument("--fp16-block", nargs="*", default=list(FP16_BLOCK), metavar="OP",
+                   help="op types kept in FP32 in an fp16 export (default "
+                   f"{' '.join(FP16_BLOCK)})")
     p.add_argument("--format", nargs="+", default=None, choices=list(FORMATS),
                    help="formats to write: " + "; ".join(f"{f.name}: {f.summary}"
                                                           for f in FORMATS.values()))

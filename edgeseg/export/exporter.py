@@ -28,6 +28,8 @@ from edgeseg.export.parity import THRESHOLDS, run_backend
 from edgeseg.models import create_model
 from edgeseg.models.deploy import OUTPUT_KINDS, DeployModel, label_dtype
 
+FP16_BLOCK = ("Softmax", "ReduceMean", "LayerNormalization")
+
 
 @dataclass(frozen=True)
 class ExportConfig:
@@ -45,7 +47,10 @@ class ExportConfig:
     model_options: dict[str, Any] = field(default_factory=dict)
     init_seed: int = 0
     precision: str = "fp32"  # fp32 | fp16 (FP16 weights and math, FP32 inputs and outputs)
-    fp16_block: tuple[str, ...] = ("Softmax", "ReduceMean")  # op types kept in FP32
+    # op types kept in FP32 in an FP16 graph: a softmax's exponentials and the sums of
+    # squares in a mean or a LayerNorm overflow FP16's 65504 (SegFormer's attention and
+    # LayerNorms; global pooling over a large map)
+    fp16_block: tuple[str, ...] = FP16_BLOCK
     formats: tuple[str, ...] = ("onnx",)  # core/capabilities.FORMATS
     parity_backends: tuple[str, ...] = CPU_ENGINES
     parity_inputs: int = 3

@@ -32,6 +32,13 @@ model with it, never a model name, and every rule that fires is recorded in meta
   convolutions are 8% of its arithmetic, and in float they cost a third of its INT8 speed
   (512x1024, same host: OpenVINO 6.55x -> 4.36x FP32, ONNX Runtime 2.30x -> 1.56x).
   `--quantize-image-convs` turns the rule off.
+- attention-matmuls: a matrix product of two activations (attention's queries x keys and
+  probabilities x values; no weight operand) stays float, as do the Softmax and
+  LayerNormalization around it (no rule quantizes those). Per-tensor INT8 cannot hold both
+  a softmax's many near-zero probabilities and its few large ones, nor the outlier channels
+  of queries and keys; these products carry a small share of an efficient-attention
+  model's arithmetic (SegFormer-B0: its reduced keys and values), the projections around
+  them (MatMul/Gemm with weights) are quantized as usual.
 - float-tail and padded-pools: edits after quantization (qdq.float_tail, int8.quantize_graph).
 """
 
@@ -152,6 +159,27 @@ def image_convs(model) -> tuple[list[str], float]:
     return found, sum(counts[n] for n in found) / sum(counts.values())
 
 
+def activation_matmuls(model) -> list[str]:
+    """MatMul nodes neither of whose operands is a weight (an initializer, or a constant
+    reached through DequantizeLinear/Cast/Transpose/Reshape)."""
+    consts = const_map(model.graph)
+    prods = producer_map(model.graph)
+    consts.update({o: None for n in model.graph.node if n.op_type == "Constant"
+                   for o in n.output})
+
+    def is_weight(name: str, depth: int = 0) -> bool:
+        if name in consts:
+            return True
+        node = prods.get(name)
+        if node is None or depth > 4 or node.op_type not in (
+                "DequantizeLinear", "Cast", "Transpose", "Reshape", "Identity"):
+            return False
+        return is_weight(node.input[0], depth + 1)
+
+    return [n.name for n in model.graph.node if n.op_type == "MatMul"
+            and not any(is_weight(i) for i in n.input[:2])]
+
+
 def plan(model, target: str, *, image_convs_float: bool = True) -> Plan:
     """The placement for `target` on `model` (the FP32 graph about to be quantized);
     `image_convs_float=False` quantizes the convolutions that read the image too."""
@@ -176,6 +204,13 @@ def plan(model, target: str, *, image_convs_float: bool = True) -> Plan:
                                "as integer kernels (it fuses one only between "
                                "DequantizeLinear and QuantizeLinear); element-wise ops, "
                                "concatenations and resizes stay float"})
+    attention = activation_matmuls(model)
+    if attention:
+        p.exclude.update(attention)
+        p.rules.append({"rule": "attention-matmuls", "nodes": attention,
+                        "why": "matrix products of two activations (attention scores and "
+                               "their weighted sums) stay float: per-tensor INT8 loses the "
+                               "small softmax probabilities and the outlier channels"})
     first, share = image_convs(model) if image_convs_float else ([], 0.0)
     if first and share <= IMAGE_CONVS_MAX_SHARE:
         p.exclude.update(first)

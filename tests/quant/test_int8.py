@@ -373,3 +373,31 @@ def test_minmax_calibration_in_chunks_gives_the_one_pass_ranges(fp32_artifact, c
     assert whole.keys() == chunked.keys() and len(whole) >= 4
     for name, (lo, hi) in whole.items():
         assert chunked[name] == pytest.approx((lo, hi), rel=1e-6, abs=1e-7), name
+
+
+def test_attention_matmuls_stay_float_and_weight_matmuls_do_not():
+    """A MatMul of two activations (attention) is left in float for every target; one with a
+    weight operand (an initializer, possibly through a Transpose) is quantized as usual."""
+    from onnx import TensorProto, helper, numpy_helper
+
+    from edgeseg.quant import rules
+
+    nodes = [helper.make_node("MatMul", ["x", "w"], ["q"], name="proj"),
+             helper.make_node("Transpose", ["w2"], ["w2t"], name="t"),
+             helper.make_node("MatMul", ["x", "w2t"], ["k"], name="proj_t"),
+             helper.make_node("Transpose", ["k"], ["kt"], perm=[0, 2, 1], name="kt"),
+             helper.make_node("MatMul", ["q", "kt"], ["s"], name="scores"),
+             helper.make_node("Softmax", ["s"], ["p"], name="softmax"),
+             helper.make_node("MatMul", ["p", "q"], ["y"], name="mix")]
+    w = numpy_helper.from_array(np.zeros((4, 4), np.float32), "w")
+    w2 = numpy_helper.from_array(np.zeros((4, 4), np.float32), "w2")
+    g = helper.make_graph(nodes, "g",
+                          [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 6, 4])],
+                          [helper.make_tensor_value_info("y", TensorProto.FLOAT, None)],
+                          initializer=[w, w2])
+    model = helper.make_model(g)
+    assert rules.activation_matmuls(model) == ["scores", "mix"]
+    for target in ("onnxruntime", "tensorrt", "openvino"):
+        p = rules.plan(model, target)
+        assert p.exclude >= {"scores", "mix"} and not p.exclude & {"proj", "proj_t"}
+        assert "attention-matmuls" in {r["rule"] for r in p.rules}
