@@ -42,6 +42,9 @@ RECIPES: dict[str, dict[str, Any]] = {
                                "batch": 8, "lr": 2e-3, "loss": "ohem", "minutes": 15},
     "segnet": {"batch": 4, "lr": 1e-3, "loss": "ce", "class_weights": "median-freq",
                "minutes": 20, "amp": "bf16-if-native", "val_every": 1000},
+    # The real-time families of issue 21, on the classics' recipe and budget.
+    **{name: {"batch": 8, "lr": 2e-3, "loss": "ohem", "minutes": 15}
+       for name in ("fastscnn", "ddrnet", "pidnet", "stdc", "segformer")},
 }
 DEFAULT_CACHE = Path(os.environ.get("EDGESEG_CACHE", Path.home() / ".cache" / "edgeseg"))
 

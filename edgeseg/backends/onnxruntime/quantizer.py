@@ -77,14 +77,16 @@ CALIB_CHUNK_BYTES = 4 << 30  # float tensors held per calibration pass
 
 def activation_bytes(model_path: Path) -> int:
     """Bytes of all float tensors one input produces (from shape inference): what ONNX
-    Runtime's calibrator holds per image."""
+    Runtime's calibrator holds per image. A symbolic dimension (a dynamic batch) counts as
+    1, one image; a tensor with no known shape is not counted."""
     import onnx
 
     model = onnx.shape_inference.infer_shapes(onnx.load(str(model_path)))
     total = 0
     for vi in [*model.graph.value_info, *model.graph.output]:
         t = vi.type.tensor_type
-        dims = [d.dim_value for d in t.shape.dim]
+        dims = [d.dim_value if d.HasField("dim_value") else (1 if d.dim_param else 0)
+                for d in t.shape.dim]
         if t.elem_type == onnx.TensorProto.FLOAT and dims and all(d > 0 for d in dims):
             total += 4 * int(np.prod(dims))
     return total
