@@ -12,7 +12,11 @@ from edgeseg.core.artifact import ArtifactError, read_meta
 from edgeseg.export.exporter import ExportConfig, ParityError, compare, export
 from edgeseg.export.onnx import graph_opset
 
-FAMILIES = ["bisenetv1", "bisenetv2", "icnet", "segnet", "deeplabv3plus"]
+FAMILIES = ["bisenetv1", "bisenetv2", "icnet", "segnet", "deeplabv3plus", "fastscnn", "ddrnet",
+            "pidnet", "stdc", "segformer"]
+# BatchNorms no conv precedes, left in the graph: BiSeNet V2's context embedding; DDRNet's
+# and PIDNet's pre-activation (BN-ReLU-conv) pyramid pooling and heads.
+UNFOLDED_BN = {"bisenetv2": 1, "ddrnet": 11, "pidnet": 8}
 QUIET = {"log": lambda s: None}
 
 
@@ -33,9 +37,9 @@ def test_every_family_exports_with_parity(tmp_path, model):
     graph = onnx.load(out / "model.onnx").graph
     assert len(graph.input) == 1 and len(graph.output) == 1
     ops = {n.op_type for n in graph.node}
-    # Folded into the convs; BiSeNet V2 keeps the one BatchNorm that no conv precedes.
+    # Folded into the convs, but for the BatchNorms that no conv precedes.
     n_bn = sum(n.op_type == "BatchNormalization" for n in graph.node)
-    assert n_bn == (1 if model == "bisenetv2" else 0)
+    assert n_bn == UNFOLDED_BN.get(model, 0)
     assert "MaxUnpool" not in ops
     assert meta["export"]["opset"] == 17 == graph_opset(onnx.load(out / "model.onnx"))
     assert all(len(n.output) == 1 for n in graph.node if n.op_type == "MaxPool")  # no indices
