@@ -84,7 +84,8 @@ class FeatureFusion(nn.Module):
     `attention="conv-bn"`: one 1x1 conv (no bias) and BatchNorm before the sigmoid instead,
     the ARM's form, which CoinCheung/BiSeNet's released weights use. `attention=
     "conv-bn-relu"`: that conv and BatchNorm followed by a ReLU before the sigmoid, as
-    mmsegmentation's FeatureFusionModule computes."""
+    mmsegmentation's FeatureFusionModule computes. `attention="squeeze4"`: squeeze and
+    excitation, 1x1 convs without bias to a quarter of the channels and back (STDC-Seg's)."""
 
     def __init__(self, in_ch: int, out_ch: int, attention: str = "paper") -> None:
         super().__init__()
@@ -93,6 +94,10 @@ class FeatureFusion(nn.Module):
             self.attention: nn.Module = ConvBNAct(out_ch, out_ch, 1, act=nn.Sigmoid)
         elif attention == "conv-bn-relu":
             self.attention = nn.Sequential(ConvBNAct(out_ch, out_ch, 1), nn.Sigmoid())
+        elif attention == "squeeze4":
+            self.attention = nn.Sequential(
+                nn.Conv2d(out_ch, out_ch // 4, 1, bias=False), nn.ReLU(inplace=True),
+                nn.Conv2d(out_ch // 4, out_ch, 1, bias=False), nn.Sigmoid())
         else:
             self.attention = nn.Sequential(
                 nn.Conv2d(out_ch, out_ch, 1), nn.ReLU(inplace=True),

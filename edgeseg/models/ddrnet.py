@@ -127,6 +127,7 @@ def stem(in_ch: int, ch: int) -> nn.Sequential:
 
 
 class DDRNet(SegmentationModel):
+    needs_batch_stats_on_pooled = True  # BatchNorm after DAPPM's global pooling
     def __init__(self, *, num_classes: int, in_channels: int, pad: str, planes: int = 32,
                  spp_planes: int = 128, head_planes: int = 64, aux_heads: bool = True) -> None:
         super().__init__(num_classes=num_classes, in_channels=in_channels, pad=pad,

@@ -82,6 +82,7 @@ class AuxHead(nn.Sequential):
 
 
 class FastSCNN(SegmentationModel):
+    needs_batch_stats_on_pooled = True  # BatchNorm after the 1x1 pyramid bin's pooling
     def __init__(self, *, num_classes: int, in_channels: int, pad: str,
                  aux_heads: bool = True, fusion_dilation: int = 1) -> None:
         super().__init__(num_classes=num_classes, in_channels=in_channels, pad=pad,

@@ -83,6 +83,7 @@ class LightBag(nn.Module):
 
 
 class PIDNet(SegmentationModel):
+    needs_batch_stats_on_pooled = True  # BatchNorm after PAPPM's global pooling
     def __init__(self, *, num_classes: int, in_channels: int, pad: str, m: int = 2, n: int = 3,
                  planes: int = 32, ppm_planes: int = 96, head_planes: int = 128,
                  aux_heads: bool = True) -> None:

@@ -30,6 +30,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from edgeseg.models.base import SegmentationModel
+from edgeseg.models.bisenetv1 import AttentionRefinement, FeatureFusion
 from edgeseg.models.layers import ConvBNAct, global_avg_pool
 from edgeseg.models.registry import register_model
 
@@ -81,30 +82,6 @@ class STDC1(nn.Module):
         return feats
 
 
-class AttentionRefinement(nn.Module):
-    def __init__(self, in_ch: int, out_ch: int) -> None:
-        super().__init__()
-        self.conv = ConvBNAct(in_ch, out_ch, 3)
-        self.gate = ConvBNAct(out_ch, out_ch, 1, act=nn.Sigmoid)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        x = self.conv(x)
-        return x * self.gate(global_avg_pool(x))
-
-
-class FeatureFusion(nn.Module):
-    def __init__(self, in_ch: int, out_ch: int) -> None:
-        super().__init__()
-        self.conv = ConvBNAct(in_ch, out_ch, 1)
-        self.gate = nn.Sequential(nn.Conv2d(out_ch, out_ch // 4, 1, bias=False),
-                                  nn.ReLU(inplace=True),
-                                  nn.Conv2d(out_ch // 4, out_ch, 1, bias=False), nn.Sigmoid())
-
-    def forward(self, spatial: torch.Tensor, context: torch.Tensor) -> torch.Tensor:
-        x = self.conv(torch.cat([spatial, context], 1))
-        return x + x * self.gate(global_avg_pool(x))
-
-
 class Head(nn.Sequential):
     def __init__(self, in_ch: int, mid_ch: int, out_ch: int) -> None:
         super().__init__(ConvBNAct(in_ch, mid_ch, 3), nn.Conv2d(mid_ch, out_ch, 1, bias=False))
@@ -115,6 +92,7 @@ def _up(x: torch.Tensor, like: torch.Tensor) -> torch.Tensor:
 
 
 class STDCSeg(SegmentationModel):
+    needs_batch_stats_on_pooled = True  # BatchNorm in the attention refinement gates
     def __init__(self, *, num_classes: int, in_channels: int, pad: str,
                  aux_heads: bool = True) -> None:
         super().__init__(num_classes=num_classes, in_channels=in_channels, pad=pad,
@@ -126,7 +104,7 @@ class STDCSeg(SegmentationModel):
         self.arm16 = AttentionRefinement(512, 128)
         self.refine32 = ConvBNAct(128, 128, 3)
         self.refine16 = ConvBNAct(128, 128, 3)
-        self.ffm = FeatureFusion(256 + 128, 256)
+        self.ffm = FeatureFusion(256 + 128, 256, attention="squeeze4")
         self.head = Head(256, 256, num_classes)
         self.aux_heads = nn.ModuleList(
             [Head(128, 64, num_classes), Head(128, 64, num_classes), Head(256, 64, 1)]
