@@ -16,6 +16,7 @@ from pathlib import Path
 from _results import save
 
 from edgeseg.baseline import RECIPES
+from edgeseg.bench.sysinfo import isa
 from edgeseg.models.catalog import describe
 
 HERE = Path(__file__).resolve().parent
@@ -80,9 +81,11 @@ def main() -> None:
               *[f(r[f"miou_int8_{t}"], ".4f") for t in INT8_TARGETS],
               ", ".join(f"benchmarks/{m}.py" if m != "baselines" else "edgeseg baseline"
                         for m in r["not_measured_yet"]) or "-"] for r in table]
+    flags = next((r["cpu_flags"] for r in _load("int8_speed")), None)
+    host = f"ISA {isa(flags)}" if flags else "no latency measured yet"
     intro = ("Every family at 512x1024 (params and MACs with 19 classes; latency: compute only, "
-             "batch 1, median of interleaved rounds, from benchmarks/int8_speed.md, whose "
-             "header names the host and its ISA), and its accuracy (the trained baselines at "
+             "batch 1, 2 threads, median of interleaved rounds, from benchmarks/int8_speed.md; "
+             f"{host}), and its accuracy (the trained baselines at "
              "128x256, FP32 and INT8 on the held-out val images of benchmarks/int8_accuracy.md, "
              "INT8 by `edgeseg quantize` with default settings; a model without INT8 rows "
              "shows its baseline's mIoU over the whole val split, benchmarks/baselines.md). "
