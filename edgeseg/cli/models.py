@@ -4,11 +4,19 @@ from __future__ import annotations
 
 import argparse
 
-from edgeseg.cli.common import add_json, format_table, parse_size, positive_int, write_json
+from edgeseg.cli.common import (
+    add_json,
+    add_threads,
+    format_table,
+    parse_size,
+    positive_int,
+    write_json,
+)
 from edgeseg.convert import published
 from edgeseg.core.errors import UsageError
+from edgeseg.core.progress import progress_bar
 from edgeseg.models import list_models
-from edgeseg.models.catalog import describe
+from edgeseg.models.catalog import describe, eager_latency
 from edgeseg.models.complexity import COUNTER
 
 
@@ -27,6 +35,10 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--pretrained", action="store_true",
                    help="list the published checkpoints `edgeseg convert` takes, with the "
                    "mIoU each source reports")
+    p.add_argument("--latency", action="store_true",
+                   help="also time each variant's eager PyTorch FP32 forward on this CPU at "
+                   "--size (median of 3 runs after a warm-up; SegNet takes seconds a run)")
+    add_threads(p)
     p.add_argument("names", nargs="*", metavar="MODEL", help="only these models")
     p.set_defaults(func=run)
 
@@ -54,6 +66,10 @@ def _pct(ref: dict | None) -> str:
     return f"{pct:+d}%{mark}" if pct else f"0%{mark}"
 
 
+def torch_threads(rows: list[dict]) -> int:
+    return rows[0]["eager_latency"]["threads"] if rows else 0
+
+
 def _ref_gmacs(ref: dict | None, size: tuple[int, int]) -> str:
     if not ref:
         return ""
@@ -73,6 +89,10 @@ def run(args: argparse.Namespace) -> int:
         raise UsageError(f"unknown model(s) {', '.join(unknown)}; known: {', '.join(known)}")
     rows = describe(args.size, args.num_classes, args.names or None)
     h, w = args.size
+    if args.latency:
+        for r in progress_bar(rows, desc="eager latency", unit="model"):
+            r["eager_latency"] = eager_latency(r["name"], r["options"], args.size,
+                                               args.num_classes, threads=args.threads)
     if args.json:
         write_json(args.json, {"size": [h, w], "num_classes": args.num_classes,
                                "counter": COUNTER, "models": rows})
@@ -85,10 +105,12 @@ def run(args: argparse.Namespace) -> int:
             f"{r['gflops']:.1f}",
             f"{ref['params_m']['value']:.2f}" if ref["params_m"] else "", _pct(ref["params_m"]),
             _ref_gmacs(ref["gmacs"], (h, w)), _pct(ref["gmacs"]),
+            *([f"{r['eager_latency']['median_ms']:.1f}"] if args.latency else []),
         ])
     print(format_table(
         ["model", "variant", "params(M)", f"GMACs@{h}x{w}", "GFLOPs", "ref params", "diff",
-         "ref GMACs", "diff"], table, markdown=args.markdown))
+         "ref GMACs", "diff", *([f"eager ms ({torch_threads(rows)} thr)"] if args.latency
+                                else [])], table, markdown=args.markdown))
     print(f"\nParams: the deploy graph (auxiliary heads excluded), {args.num_classes} classes. "
           f"Compute counted by {COUNTER}; GFLOPs = 2 x GMACs. "
           "Reference MACs are published figures rescaled by pixel count to this size, or "

@@ -95,3 +95,11 @@ def test_demo_runs_the_pipeline(tmp_path, capsys):
         assert (tmp_path / name).is_file(), name
     assert "Where everything is:" in out and str(tmp_path / "overlay.png") in out
     assert (tmp_path / "bisenetv1-demo.pt").is_file()
+
+
+def test_models_latency_column(capsys):
+    """--latency times each variant's eager forward and adds the column (JSON too)."""
+    assert main(["models", "--size", "64x64", "--latency", "--threads", "1", "fastscnn"]) == 0
+    out = capsys.readouterr().out
+    row = next(line for line in out.splitlines() if line.startswith("fastscnn"))
+    assert "eager ms (1 thr)" in out and float(row.split()[-1]) > 0
