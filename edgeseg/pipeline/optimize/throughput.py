@@ -17,8 +17,7 @@ import numpy as np
 from edgeseg.backends import runner_takes
 from edgeseg.core.errors import EdgesegError, EngineUnavailable
 from edgeseg.pipeline.optimize.candidates import Candidate, Result
-from edgeseg.pipeline.optimize.measure import Builder, NotBuildable, first_line
-from edgeseg.quant.config import QuantizationError
+from edgeseg.pipeline.optimize.measure import Builder, first_line
 from edgeseg.runtime.segmenter import Segmenter
 
 Log = Callable[[str], None]
@@ -39,7 +38,7 @@ def measure(res: Result, builder: Builder, image: np.ndarray, *, batches: tuple[
         return
     try:
         twin = builder.get(w, dynamic=True)
-    except (QuantizationError, NotBuildable) as e:
+    except EdgesegError as e:  # refused by quantize, not buildable, a failed parity check
         res.batching = {"failed": first_line(e)}
         log(f"throughput above batch 1 not measured: {first_line(e)}")
         return
