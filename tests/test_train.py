@@ -315,3 +315,21 @@ def test_bf16_autocast_trains(data, tmp_path):
     assert r["iterations"] == 2 and 0.0 <= r["metrics"]["miou"] <= 1.0
     with pytest.raises(ValueError, match="amp must be"):
         TrainConfig(model="icnet", data="x", out="y", amp="fp8")
+
+
+def test_boundary_target_and_loss():
+    """Boundary pixels: a 3x3 neighbourhood holding another class; pixels next to an ignored
+    one are not judged. The loss falls as the head's logits approach the target."""
+    import torch
+
+    from edgeseg.train.config import boundary_loss, boundary_target
+
+    lab = torch.zeros(1, 4, 6, dtype=torch.long)
+    lab[..., 3:] = 1
+    lab[0, 0, 0] = 255
+    edge, valid = boundary_target(lab)
+    assert edge[0, 3].tolist() == [False, False, True, True, False, False]
+    assert not valid[0, :2, :2].any() and valid[0, 3:].all()
+    target = edge.float()[:, None] * 20 - 10  # logits that say "boundary" exactly there
+    assert boundary_loss(target, lab) < boundary_loss(-target, lab)
+    assert boundary_loss(torch.zeros(1, 1, 2, 3), lab) > 0  # a low-resolution head is resized
