@@ -111,6 +111,7 @@ def edgeseg_int8(model: str, target: str, *, max_drop: float | None = None,
             return None, refused.read_text()
     shutil.rmtree(out, ignore_errors=True)  # made by another version of the quantizer
     refused.unlink(missing_ok=True)
+    stamp.parent.mkdir(parents=True, exist_ok=True)  # a model's first run
     stamp.write_text(code)
     plan = Plan(WORK, size=SIZE, threads=os.cpu_count())
     try:
