@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 
+from edgeseg.bench.latency import measure
 from edgeseg.cli.common import (
     add_json,
     add_threads,
@@ -15,8 +16,8 @@ from edgeseg.cli.common import (
 from edgeseg.convert import published
 from edgeseg.core.errors import UsageError
 from edgeseg.core.progress import progress_bar
-from edgeseg.models import list_models
-from edgeseg.models.catalog import describe, eager_latency
+from edgeseg.models import create_model, list_models
+from edgeseg.models.catalog import describe
 from edgeseg.models.complexity import COUNTER
 
 
@@ -64,6 +65,22 @@ def _pct(ref: dict | None) -> str:
     mark = "" if ref["comparable"] else "*"
     pct = round(ref["delta"] * 100)
     return f"{pct:+d}%{mark}" if pct else f"0%{mark}"
+
+
+def eager_latency(name: str, opts: dict, size: tuple[int, int], num_classes: int,
+                  *, threads: int | None = None, iters: int = 3) -> dict:
+    """The variant's eager PyTorch FP32 forward (eval mode, random weights: the time does
+    not depend on their values) on this CPU: median of `iters` runs after one warm-up."""
+    import torch
+
+    if threads:
+        torch.set_num_threads(threads)
+    model = create_model(name, num_classes=num_classes, **opts).eval()
+    x = torch.randn(1, 3, *size)
+    with torch.inference_mode():
+        stats = measure(lambda: model(x), warmup=1, iters=iters)
+    return {"median_ms": round(stats.median_ms, 1), "iters": iters,
+            "threads": torch.get_num_threads()}
 
 
 def torch_threads(rows: list[dict]) -> int:

@@ -93,19 +93,3 @@ def describe(
             },
         })
     return rows
-
-
-def eager_latency(name: str, opts: dict[str, Any], size: tuple[int, int], num_classes: int,
-                  *, threads: int | None = None, iters: int = 3) -> dict[str, Any]:
-    """The variant's eager PyTorch FP32 forward (eval mode, random weights: the time does
-    not depend on their values) on this CPU: median of `iters` runs after one warm-up."""
-    from edgeseg.bench.latency import measure
-
-    if threads:
-        torch.set_num_threads(threads)
-    model = create_model(name, num_classes=num_classes, **opts).eval()
-    x = torch.randn(1, 3, *size)
-    with torch.inference_mode():
-        stats = measure(lambda: model(x), warmup=1, iters=iters)
-    return {"median_ms": round(stats.median_ms, 1), "iters": iters,
-            "threads": torch.get_num_threads()}
