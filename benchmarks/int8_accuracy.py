@@ -62,6 +62,7 @@ def score_artifact(model: str, art: Path, target: str, route: str) -> dict:
         "weight_bits": cal.get("weight_bits", "8-bit (7 first layer)"),
         "rules": [r["rule"] for r in cal.get("rules", [])],
         "float_layers": cal["float_layers"], "acceptance": meta["acceptance"],
+        "kernel_check": cal.get("kernel_check"),
         "backend_agreement": meta["parity"]["backend_agreement"],
     }
     if "int8-other" in metrics:
@@ -177,6 +178,23 @@ def markdown(rows: list[dict], machine: dict) -> str:
                 f"reported {b['reported_in_quantize']['drop_points']:+.2f} on the other "
                 f"{b['reported_in_quantize']['images']}; held out here: "
                 f"{r['drop_points']:+.2f}.")
+    checked = [r for r in rows if r.get("kernel_check")]
+    if checked:
+        lines += ["", "## Engine faults (the engine-faults rule, docs/int8.md)", ""]
+        for r in checked:
+            k = r["kernel_check"]
+            found = ", ".join(f"{f['node']} ({100 * f['error']:.0f}% of its range)"
+                              for f in k["faults"]) or "none"
+            lines.append(f"- {r['model']}, {r['target']} target: {k['layers']} layers run "
+                         f"alone in {k['engine']} {k['version']} ({k['isa']}); miscomputed, "
+                         f"kept float: {found}.")
+        unchecked = [r for r in rows if r["route"] == "qdq" and "refused" not in r
+                     and r["target"] != "tensorrt" and not r.get("kernel_check")]
+        if unchecked:
+            lines.append(f"- The other {len(unchecked)} openvino/onnxruntime-target rows were "
+                         "quantized before the check existed (rows record it from 2026-12-06 "
+                         "on); the tensorrt target is judged in reference arithmetic and not "
+                         "checked.")
     lines += ["", "Reproduce: `edgeseg baseline` (checkpoints), then "
               "`python benchmarks/int8_accuracy.py`."]
     return "\n".join(lines) + "\n"

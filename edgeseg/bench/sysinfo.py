@@ -19,6 +19,7 @@ from typing import Any
 
 from edgeseg.core.artifact import dist_version
 from edgeseg.core.capabilities import VERSIONED_PACKAGES
+from edgeseg.core.host import ISA_FEATURES, isa  # noqa: F401 (re-exported)
 
 PACKAGES = (*VERSIONED_PACKAGES, "cuda-python", "numpy")
 # CPU flags that decide which kernels an engine can use (SIMD width, INT8 dot products, bf16)
@@ -71,18 +72,6 @@ def cpu_info(root: Path = Path("/")) -> dict[str, Any]:
             "logical_cores": logical,
             "affinity_cores": len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity")
             and str(root) == "/" else None}
-
-
-# The features INT8, bf16 and fp16 speed (and 8-bit weight exactness) depend on, for a
-# figure's one-line host description (avx512_fp16: OpenVINO's f16 inference precision).
-ISA_FEATURES = ("avx2", "avx512f", "avx512_vnni", "avx512_bf16", "avx512_fp16", "amx_int8",
-                "amx_bf16", "asimddp", "i8mm")
-
-
-def isa(flags: list[str] | None = None) -> str:
-    """'avx2, avx512f, avx512_vnni, ...': which of ISA_FEATURES this CPU has ('none')."""
-    have = set(cpu_info()["flags"] if flags is None else flags)
-    return ", ".join(f for f in ISA_FEATURES if f in have) or "none"
 
 
 def memory_total_mib(root: Path = Path("/")) -> int | None:

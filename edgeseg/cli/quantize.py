@@ -148,6 +148,10 @@ def _add_quantize_options(q: argparse.ArgumentParser) -> None:
     q.add_argument("--quantize-image-convs", action="store_true",
                    help="quantize the convolutions that read the image too (by default they "
                    "stay float: the image-convs rule)")
+    q.add_argument("--no-kernel-check", action="store_true",
+                   help="skip running each INT8 layer alone in the target's engine against "
+                   "the reference arithmetic (by default a layer the engine miscomputes on "
+                   "this CPU stays float: the engine-faults rule)")
     q.add_argument("--require-engine-agreement", action="store_true",
                    help="also refuse when ONNX Runtime and OpenVINO disagree on the INT8 graph "
                    "(measured and warned about in any case)")
@@ -196,7 +200,7 @@ def run_quantize(args: argparse.Namespace) -> int:
         accept_drop=args.accept_drop, min_fp32_agreement=args.min_fp32_agreement,
         decided_margin=args.decided_margin,
         holdout=args.holdout, rules=not args.no_rules,
-        quantize_image_convs=args.quantize_image_convs,
+        quantize_image_convs=args.quantize_image_convs, kernel_check=not args.no_kernel_check,
         require_engine_agreement=args.require_engine_agreement,
         max_drop=args.max_drop, sensitivity_images=args.sensitivity_images,
         max_float_layers=args.max_float_layers, min_agreement=args.min_agreement,

@@ -31,7 +31,7 @@ from edgeseg.core.compare import agreement, to_labels
 from edgeseg.core.errors import UsageError
 from edgeseg.core.progress import progress_bar
 from edgeseg.export.parity import run_backend
-from edgeseg.quant import qdq
+from edgeseg.quant import kernels, qdq
 from edgeseg.quant.config import ENGINE, QuantConfig, QuantizationError, mode_options
 from edgeseg.quant.engines import score
 
@@ -145,7 +145,7 @@ def judge(*, model_path: Path, src: Path, meta: dict, cfg: QuantConfig, held: li
     acceptance = decide(cfg, accuracy=accuracy, fp32_agree=ho.fp32_agree, n_held=len(held),
                         search=search, engine_words=ENGINE_WORDS[cfg.target], blamer=blamer,
                         log=log, decided_share=ho.share, all_pixels=ho.all_pixels)
-    floors = _check_engine_agreement(cfg, ho.cross, log)
+    floors = _check_engine_agreement(cfg, ho.cross, log, model_path)
     return {"accuracy": accuracy, "acceptance": acceptance,
             "backend_agreement": {f"{REF}_vs_{OTHER}": ho.cross,
                                   "gate": "enforced" if cfg.require_engine_agreement
@@ -230,9 +230,10 @@ def _blame_quantized(build, model_path: Path, ref: list[np.ndarray],
                  progress=progress)
 
 
-def _check_engine_agreement(cfg: QuantConfig, cross: dict, log) -> dict:
-    """Warn (or refuse, when required) where the two CPU engines disagree below the floors;
-    returns the floors."""
+def _check_engine_agreement(cfg: QuantConfig, cross: dict, log, model_path: Path) -> dict:
+    """Warn (or refuse, when required) where the two CPU engines disagree below the floors,
+    naming the layers an engine's INT8 kernels miscompute when that is the cause; returns
+    the floors."""
     engine = ENGINE[cfg.target][0]
     # TensorRT's graph in the CPU engines' INT8 kernels is not what its user runs (and its
     # full-range weights saturate them on CPUs without VNNI): recorded, never warned about.
@@ -246,9 +247,25 @@ def _check_engine_agreement(cfg: QuantConfig, cross: dict, log) -> dict:
             if cfg.require_engine_agreement:
                 raise QuantizationError(msg + " and --require-engine-agreement was given; "
                                         "nothing was written")
-            log(f"warning: {msg}: the two engines round near-ties differently; the graph is "
-                f"judged in {engine}, the engine it is for")
+            log(f"warning: {msg}: {_disagreement_cause(model_path, m, cfg.threads)}; the "
+                f"graph is judged in {engine}, the engine it is for")
     return floors
+
+
+def _disagreement_cause(model_path: Path, mode: str, threads: int | None) -> str:
+    """Why two engines disagree on a Q/DQ graph: the layers an engine's INT8 kernels
+    miscompute (kernels.py), or else rounding."""
+    import onnx
+
+    if mode == "kernels":
+        q = onnx.load(str(model_path))
+        for name in CPU_ENGINES:
+            found = kernels.faults(q, name, threads=threads)
+            if found:
+                return (f"{ENGINES[name].title}'s INT8 kernels miscompute "
+                        + ", ".join(f"{f['node']} ({f['error']:.0%} of its range)"
+                                    for f in found) + " on this CPU")
+    return "the two engines round near-ties differently"
 
 
 def decide(cfg: QuantConfig, *, accuracy: dict, fp32_agree: float, n_held: int,

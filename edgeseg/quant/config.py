@@ -84,6 +84,7 @@ class QuantConfig:
     max_float_layers: int = 12
     rules: bool = True  # the quantizer rules of rules.py (False: ORT's placement as it comes)
     quantize_image_convs: bool = False  # True: switch off the image-convs rule
+    kernel_check: bool = True  # the engine-faults rule (kernels.py), for kernel-judged targets
     require_engine_agreement: bool = False
     min_agreement: float = MIN_AGREEMENT
     min_kernel_agreement: float = MIN_KERNEL_AGREEMENT

@@ -36,16 +36,18 @@ import numpy as np
 from edgeseg.backends import require, write_format
 from edgeseg.backends.onnxruntime import quantizer as ortq
 from edgeseg.core import trtcache
-from edgeseg.core.artifact import write_meta
+from edgeseg.core.artifact import dist_version, write_meta
 from edgeseg.core.capabilities import CPU_ENGINES, FORMATS
 from edgeseg.core.errors import UsageError
+from edgeseg.core.host import isa
 from edgeseg.core.lint import lint, summarize
 from edgeseg.data import calibration
 from edgeseg.data.io import atomic_output_dir
 from edgeseg.export.exporter import graph_input, topological_sort
 from edgeseg.export.parity import THRESHOLDS
-from edgeseg.quant import accept, budget, qdq, rules
+from edgeseg.quant import accept, budget, kernels, qdq, rules
 from edgeseg.quant.config import (
+    ENGINE,
     TARGETS,
     QuantConfig,
     QuantizationError,
@@ -137,12 +139,15 @@ class _Builder:
     ranges_path: Path
     cfg: QuantConfig
     fired: list[dict] = field(default_factory=list)
+    faults: dict | None = None  # the engine-faults rule: its record; its nodes stay float
 
     def __call__(self, float_nodes: tuple[str, ...], path: Path) -> Path:
         import onnx
 
-        q, rules_fired = quantize_graph(self.prepared, self.ranges_path, self.cfg, float_nodes)
-        self.fired[:] = rules_fired
+        faulty = tuple(f["node"] for f in self.faults["nodes"]) if self.faults else ()
+        q, rules_fired = quantize_graph(self.prepared, self.ranges_path, self.cfg,
+                                        float_nodes + faulty)
+        self.fired[:] = rules_fired + ([self.faults] if self.faults else [])
         topological_sort(q.graph)
         onnx.save(q, str(path))
         return path
@@ -167,6 +172,7 @@ def quantize(cfg: QuantConfig, *, log: Callable[[str], None] = print,
         inputs, held = accept.holdout_split(calibration_inputs(cs, meta["input"]), cfg)
         ranges = _ranges(prepared, ranges_path, inputs, meta, cs, cfg, log)
         build = _Builder(prepared, ranges_path, cfg)
+        kernel_check = _kernel_check(build, work, cfg, log)
         float_nodes: tuple[str, ...] = ()
         search, report_set = None, val_set
         if cfg.max_drop is not None:
@@ -187,8 +193,9 @@ def quantize(cfg: QuantConfig, *, log: Callable[[str], None] = print,
         new = dict(meta)
         new.update(
             precision="int8", files=files, builds=[],
-            calibration=_calibration_record(cfg, cs, len(inputs), len(held), float_nodes,
-                                            build.fired, ranges),
+            calibration={**_calibration_record(cfg, cs, len(inputs), len(held), float_nodes,
+                                               build.fired, ranges),
+                         "kernel_check": kernel_check},
             accuracy=verdict["accuracy"], acceptance=verdict["acceptance"],
             parity={"thresholds": THRESHOLDS["int8"], "results": [],
                     "backend_agreement": verdict["backend_agreement"]},
@@ -198,6 +205,36 @@ def quantize(cfg: QuantConfig, *, log: Callable[[str], None] = print,
         write_meta(tmp, new)
     log(f"wrote {out}")
     return new
+
+
+def _kernel_check(build: _Builder, work: Path, cfg: QuantConfig, log) -> dict | None:
+    """For a target judged in an engine's INT8 kernels: every quantized layer run alone in
+    that engine against the reference arithmetic (kernels.py); faulty layers stay float in
+    every graph `build` writes from now on. Returns meta's record of the check."""
+    import onnx
+
+    engine, mode = ENGINE[cfg.target]
+    if mode != "kernels" or not cfg.kernel_check:
+        return None
+    probe = onnx.load(str(build((), work / "kernel-probe.onnx")))
+    found = kernels.faults(probe, engine, threads=cfg.threads)
+    record = {"engine": engine, "version": dist_version(engine), "isa": isa(),
+              "layers": len(kernels.layers(probe)), "tolerance": kernels.FAULT_TOLERANCE,
+              "faults": found}
+    if found:
+        build.faults = {
+            "rule": "engine-faults", "nodes": found, "engine": f"{engine} {record['version']}",
+            "isa": record["isa"],
+            "why": f"{engine}'s INT8 kernels on this CPU compute these layers more than "
+                   f"{kernels.FAULT_TOLERANCE:.0%} of their output range away from the Q/DQ "
+                   "arithmetic (an engine fault, not a rounding): they stay float"}
+        log(f"kernel check: {engine} {record['version']} on this CPU ({record['isa']}) "
+            f"miscomputes {len(found)} of {record['layers']} INT8 layers; kept in float: "
+            + ", ".join(f"{f['node']} (error {f['error']:.0%} of its range)" for f in found))
+    else:
+        log(f"kernel check: {engine}'s INT8 kernels match the reference arithmetic on all "
+            f"{record['layers']} layers")
+    return record
 
 
 def _prepare(src: Path, prepared: Path, cfg: QuantConfig) -> None:

@@ -40,6 +40,7 @@ model with it, never a model name, and every rule that fires is recorded in meta
   model's arithmetic (SegFormer-B0: its reduced keys and values), the projections around
   them (MatMul/Gemm with weights) are quantized as usual.
 - float-tail and padded-pools: edits after quantization (qdq.float_tail, int8.quantize_graph).
+- engine-faults: layers the target's engine miscomputes on this CPU stay float (kernels.py).
 """
 
 from __future__ import annotations
