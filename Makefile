@@ -10,7 +10,7 @@ CPP_BUILD ?= build/cpp
 CPP_DEBS := cmake g++ nlohmann-json3-dev libstb-dev
 GENERATOR := $(if $(shell command -v ninja),-G Ninja,)
 
-.PHONY: install demo test test-slow lint models readme clean cpp cpp-deps modelopt-env trt-cpp-check gpu-check
+.PHONY: install demo test test-slow lint models readme clean cpp cpp-deps modelopt-env trt-cpp-check gpu-check serve-deps
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -20,7 +20,17 @@ $(PY):
 $(STAMP): pyproject.toml | $(PY)
 	$(PIP) install "torch==2.13.0"
 	$(PIP) install -e ".[dev]"
+	$(MAKE) serve-deps
 	touch $(STAMP)
+
+# Triton Inference Server for the serving tests (marked slow) and benchmarks/serving.py: the
+# nvidia-pytriton wheel's tritonserver binary and Python backend (x86-64 Linux, glibc 2.35+).
+# Without its dependencies: its numpy<2 pin is for pytriton's Python API, which edgeseg does
+# not use. Where the wheel does not install, the server tests skip.
+PYTRITON_VERSION ?= 0.7.0
+serve-deps: | $(PY)
+	$(PIP) install --no-deps "nvidia-pytriton==$(PYTRITON_VERSION)" || \
+	  echo "nvidia-pytriton $(PYTRITON_VERSION) does not install here: the Triton server tests skip"
 
 install: $(STAMP)
 

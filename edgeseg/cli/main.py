@@ -21,7 +21,7 @@ COMMANDS = {"models": "models", "data": "data", "train": "train", "eval": "train
             "baseline": "baseline", "convert": "convert", "export": "export", "compare": "export",
             "lint": "export", "import": "export", "calib": "quantize", "quantize": "quantize",
             "build": "build", "segment": "segment", "bench": "bench", "report": "report",
-            "optimize": "optimize", "demo": "demo"}
+            "optimize": "optimize", "triton": "triton", "demo": "demo"}
 
 
 def build_parser(only: str | None = None) -> argparse.ArgumentParser:

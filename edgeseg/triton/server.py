@@ -1,0 +1,135 @@
+"""A local Triton Inference Server over a model repository, for the tests and the serving
+benchmark: the `tritonserver` binary and Python backend that the nvidia-pytriton wheel ships
+(CPU; its other backends are not in the wheel), bound to loopback on free ports, started and
+stopped by the caller.
+
+The Python backend's stub embeds libpython: it must find this interpreter's (its LIBDIR) and
+this environment's packages (PYTHONPATH), or model loading fails (with Debian's older 3.11
+library: "'_thread.RLock' object has no attribute '_recursion_count'").
+"""
+
+from __future__ import annotations
+
+import contextlib
+import importlib.util
+import os
+import site
+import socket
+import subprocess
+import sys
+import sysconfig
+import tempfile
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+from edgeseg.core.errors import EngineUnavailable, InputError
+
+INSTALL = ("pip install --no-deps nvidia-pytriton==0.7.0 (its numpy<2 pin does not apply to "
+           "the server binary; `make serve-deps` does it)")
+
+
+@dataclass(frozen=True)
+class Server:
+    http: str  # "127.0.0.1:port"
+    grpc: str
+    process: subprocess.Popen
+    log: Path
+
+
+def triton_root() -> Path:
+    """pytriton's tritonserver folder (bin/, backends/, python_backend_stubs/)."""
+    spec = importlib.util.find_spec("pytriton")
+    root = Path(spec.submodule_search_locations[0]) / "tritonserver" if spec else None
+    if root is None or not (root / "bin" / "tritonserver").is_file():
+        raise EngineUnavailable(f"no tritonserver binary: {INSTALL}")
+    return root
+
+
+def _backends(root: Path, into: Path) -> Path:
+    """A backend directory whose python/ holds the stub built for this Python."""
+    ver = f"{sys.version_info.major}.{sys.version_info.minor}"
+    stub = root / "python_backend_stubs" / ver / "triton_python_backend_stub"
+    if not stub.is_file():
+        raise EngineUnavailable(f"pytriton has no Python backend stub for Python {ver}")
+    py = into / "python"
+    py.mkdir(parents=True)
+    for f in (root / "backends" / "python").iterdir():
+        if f.is_file():
+            (py / f.name).symlink_to(f)
+    (py / stub.name).symlink_to(stub)
+    return into
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _environment() -> dict:
+    env = dict(os.environ)
+    libdir = sysconfig.get_config_var("LIBDIR") or ""
+    env["LD_LIBRARY_PATH"] = os.pathsep.join(p for p in (libdir, env.get("LD_LIBRARY_PATH"))
+                                             if p)
+    package_root = str(Path(__file__).resolve().parents[2])  # the checkout holding edgeseg/
+    paths = [package_root, *site.getsitepackages(), env.get("PYTHONPATH", "")]
+    env["PYTHONPATH"] = os.pathsep.join(p for p in paths if p)
+    return env
+
+
+def ready(http: str, model: str | None = None) -> bool:
+    url = f"http://{http}/v2/health/ready" if model is None else \
+        f"http://{http}/v2/models/{model}/ready"
+    try:
+        with urllib.request.urlopen(url, timeout=2) as r:
+            return r.status == 200
+    except (urllib.error.URLError, OSError):
+        return False
+
+
+@contextlib.contextmanager
+def serve(repo: str | Path, models: list[str], *, timeout: float = 180,
+          log_dir: str | Path | None = None) -> Iterator[Server]:
+    """Start tritonserver on `repo` with `models` loaded, wait until they are ready, yield
+    the Server, and stop it (SIGTERM, then SIGKILL after 30 s) however the block ends."""
+    repo = Path(repo)
+    for m in models:
+        if not (repo / m / "config.pbtxt").is_file():
+            raise InputError(f"{repo}/{m}/config.pbtxt does not exist: write the repository "
+                             "with `edgeseg triton ARTIFACT --out REPO` first")
+    root = triton_root()
+    with tempfile.TemporaryDirectory(prefix="edgeseg-triton-") as tmp:
+        backends = _backends(root, Path(tmp) / "backends")
+        http, grpc = f"127.0.0.1:{_free_port()}", f"127.0.0.1:{_free_port()}"
+        log = Path(log_dir or tmp) / "tritonserver.log"
+        cmd = [str(root / "bin" / "tritonserver"), f"--model-repository={repo.resolve()}",
+               f"--backend-directory={backends}", "--model-control-mode=explicit",
+               *[f"--load-model={m}" for m in models], "--exit-on-error=true",
+               "--http-address=127.0.0.1", f"--http-port={http.split(':')[1]}",
+               "--grpc-address=127.0.0.1", f"--grpc-port={grpc.split(':')[1]}",
+               "--allow-metrics=false", "--log-verbose=0"]
+        with open(log, "w") as out:
+            proc = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT,
+                                    env=_environment())
+        try:
+            deadline = time.monotonic() + timeout
+            while not all(ready(http, m) for m in models):
+                if proc.poll() is not None or time.monotonic() > deadline:
+                    tail = log.read_text(errors="replace")[-3000:]
+                    why = (f"exited with code {proc.returncode}" if proc.poll() is not None
+                           else f"not ready after {timeout:.0f} s")
+                    raise RuntimeError(f"tritonserver {why}; its log ends:\n{tail}")
+                time.sleep(0.5)
+            yield Server(http, grpc, proc, log)
+        finally:
+            if proc.poll() is None:
+                proc.terminate()
+                try:
+                    proc.wait(30)
+                except subprocess.TimeoutExpired:
+                    proc.kill()
+                    proc.wait()
