@@ -183,11 +183,15 @@ def markdown(rows: list[dict], machine: dict) -> str:
         lines += ["", "## Engine faults (the engine-faults rule, docs/int8.md)", ""]
         for r in checked:
             k = r["kernel_check"]
-            found = ", ".join(f"{f['node']} ({100 * f['error']:.0f}% of its range)"
+            # rows before 2026-12-06 02:00 checked the judging engine only
+            engines = k.get("engines") or {k["engine"]: {"version": k["version"]}}
+            found = ", ".join(f"{f['node']} in {f.get('engine', k.get('engine'))} "
+                              f"({100 * f['error']:.0f}% of its range)"
                               for f in k["faults"]) or "none"
+            engines = ", ".join(f"{e} {v['version']}" for e, v in engines.items())
             lines.append(f"- {r['model']}, {r['target']} target: {k['layers']} layers run "
-                         f"alone in {k['engine']} {k['version']} ({k['isa']}); miscomputed, "
-                         f"kept float: {found}.")
+                         f"alone in {engines} ({k['isa']}); miscomputed, kept float: "
+                         f"{found}.")
         unchecked = [r for r in rows if r["route"] == "qdq" and "refused" not in r
                      and r["target"] != "tensorrt" and not r.get("kernel_check")]
         if unchecked:

@@ -1,4 +1,4 @@
-"""Python and C++ runtimes on the five models' trained artifacts: the same label map for the
+"""Python and C++ runtimes on the trained artifacts of every family: the same label map for the
 same artifact and photograph? Each artifact (FP32, FP16, INT8 for ONNX Runtime and for
 OpenVINO; at 128x256 unless --sizes says more) segments odd-sized crops of real photographs
 with the C++ example program (OpenVINO) and with the Python Segmenter (OpenVINO, and ONNX
@@ -7,7 +7,9 @@ Runtime for comparison). Writes benchmarks/runtime_parity.{json,md}.
     make cpp && python benchmarks/runtime_parity.py [--models ...] [--sizes 128x256 ...]
         [--artifacts DIR ...]
 
-Needs the matrix artifacts (`edgeseg bench --matrix benchmarks/matrix.toml`).
+Needs the matrix artifacts (`edgeseg bench --matrix benchmarks/matrix.toml`). Rows of
+artifacts not run this time (another model, or not in this machine's cache) are kept from
+the previous file; every row names the host that ran it.
 """
 
 from __future__ import annotations
@@ -22,11 +24,13 @@ import numpy as np
 from _results import save
 from PIL import Image
 
-from edgeseg.baseline import DEFAULT_CACHE
+from edgeseg.baseline import DEFAULT_CACHE, cpu_name
+from edgeseg.core.host import isa
 
 ROOT = Path(__file__).resolve().parent.parent
 PROGRAM = ROOT / "build" / "cpp" / "examples" / "edgeseg-segment"
-MODELS = ("bisenetv1", "bisenetv2", "icnet", "deeplabv3plus", "segnet")
+MODELS = ("bisenetv1", "bisenetv2", "icnet", "deeplabv3plus", "segnet", "fastscnn", "ddrnet",
+          "pidnet", "stdc", "segformer")
 VARIANTS = ("fp32", "fp16", "int8-onnxruntime", "int8-openvino")
 
 
@@ -96,11 +100,13 @@ def main() -> None:
                     identical += int(np.array_equal(cpp, py_ov))
                     pixels += cpp.size
             row = {"model": model, "size": size, "variant": variant,
+                   "host": f"{cpu_name()} ({isa()})",
                    "images": len(images), "identical_images": identical,
                    **{k: v / pixels for k, v in same.items()}}
             rows.append(row)
             print(json.dumps(row), flush=True)
     names = [p.name for p in images]
+    rows = _merge(args.out / "runtime_parity.json", rows)
     save(args.out, "runtime_parity", {"images": names, "rows": rows},
          "Python and C++ runtimes: same artifact, same photograph, same labels?",
          f"{len(images)} odd-sized crops of real photographs ({', '.join(names)}), each "
@@ -110,10 +116,23 @@ def main() -> None:
          "DeepLabv3+/SegNet INT8 rows, when present, come from `--artifacts` quantized with the "
          "agreement gates off (the matrix refuses them on AVX2 hosts).",
          ["model", "input", "artifact", "C++ = Python (OpenVINO)", "identical images",
-          "C++ vs Python (ONNX Runtime)"],
+          "C++ vs Python (ONNX Runtime)", "host"],
          [[r["model"], r["size"], r["variant"], f"{100 * r['cpp|py-openvino']:.3f}%",
-           f"{r['identical_images']}/{r['images']}", f"{100 * r['cpp|py-onnxruntime']:.3f}%"]
-          for r in rows])
+           f"{r['identical_images']}/{r['images']}", f"{100 * r['cpp|py-onnxruntime']:.3f}%",
+           r["host"]] for r in rows])
+
+
+def _merge(path: Path, rows: list[dict]) -> list[dict]:
+    """This run's rows, plus the previous file's rows for artifacts not run this time (each
+    keeps the host it was measured on), in model order."""
+    old = json.loads(path.read_text()) if path.is_file() else {"rows": []}
+    done = {(r["model"], r["size"], r["variant"]) for r in rows}
+    kept = [{**r, "host": r.get("host") or old.get("cpu") or "unknown"} for r in old["rows"]
+            if (r["model"], r["size"], r["variant"]) not in done]
+    order = {m: i for i, m in enumerate(MODELS)}
+    return sorted(kept + rows, key=lambda r: (order.get(r["model"], len(order)), r["size"],
+                                               VARIANTS.index(r["variant"])
+                                               if r["variant"] in VARIANTS else 99))
 
 if __name__ == "__main__":
     main()

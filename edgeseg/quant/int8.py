@@ -144,7 +144,7 @@ class _Builder:
     def __call__(self, float_nodes: tuple[str, ...], path: Path) -> Path:
         import onnx
 
-        faulty = tuple(f["node"] for f in self.faults["nodes"]) if self.faults else ()
+        faulty = tuple(self.faults["nodes"]) if self.faults else ()
         q, rules_fired = quantize_graph(self.prepared, self.ranges_path, self.cfg,
                                         float_nodes + faulty)
         self.fired[:] = rules_fired + ([self.faults] if self.faults else [])
@@ -209,31 +209,39 @@ def quantize(cfg: QuantConfig, *, log: Callable[[str], None] = print,
 
 def _kernel_check(build: _Builder, work: Path, cfg: QuantConfig, log) -> dict | None:
     """For a target judged in an engine's INT8 kernels: every quantized layer run alone in
-    that engine against the reference arithmetic (kernels.py); faulty layers stay float in
-    every graph `build` writes from now on. Returns meta's record of the check."""
+    each CPU engine (the judge, and the other one: the artifact ships both engines' formats,
+    and the C++ runtime runs OpenVINO) against the reference arithmetic (kernels.py); a layer
+    either engine miscomputes stays float in every graph `build` writes from now on.
+    Returns meta's record of the check."""
     import onnx
 
-    engine, mode = ENGINE[cfg.target]
-    if mode != "kernels" or not cfg.kernel_check:
+    if ENGINE[cfg.target][1] != "kernels" or not cfg.kernel_check:
         return None
     probe = onnx.load(str(build((), work / "kernel-probe.onnx")))
-    found = kernels.faults(probe, engine, threads=cfg.threads)
-    record = {"engine": engine, "version": dist_version(engine), "isa": isa(),
-              "layers": len(kernels.layers(probe)), "tolerance": kernels.FAULT_TOLERANCE,
-              "faults": found}
-    if found:
+    record = {"isa": isa(), "layers": len(kernels.layers(probe)),
+              "tolerance": kernels.FAULT_TOLERANCE, "engines": {}, "faults": []}
+    for engine in CPU_ENGINES:
+        found = kernels.faults(probe, engine, threads=cfg.threads)
+        version = dist_version(engine)
+        record["engines"][engine] = {"version": version, "faults": found}
+        record["faults"] += [{**f, "engine": f"{engine} {version}"} for f in found]
+        if found:
+            log(f"kernel check: {engine} {version} on this CPU ({record['isa']}) miscomputes "
+                f"{len(found)} of {record['layers']} INT8 layers: "
+                + ", ".join(f"{f['node']} (error {f['error']:.0%} of its range)"
+                            for f in found))
+    if record["faults"]:
+        nodes = list(dict.fromkeys(f["node"] for f in record["faults"]))
         build.faults = {
-            "rule": "engine-faults", "nodes": found, "engine": f"{engine} {record['version']}",
+            "rule": "engine-faults", "nodes": nodes, "faults": record["faults"],
             "isa": record["isa"],
-            "why": f"{engine}'s INT8 kernels on this CPU compute these layers more than "
+            "why": f"an engine's INT8 kernels on this CPU compute these layers more than "
                    f"{kernels.FAULT_TOLERANCE:.0%} of their output range away from the Q/DQ "
                    "arithmetic (an engine fault, not a rounding): they stay float"}
-        log(f"kernel check: {engine} {record['version']} on this CPU ({record['isa']}) "
-            f"miscomputes {len(found)} of {record['layers']} INT8 layers; kept in float: "
-            + ", ".join(f"{f['node']} (error {f['error']:.0%} of its range)" for f in found))
+        log(f"kernel check: kept in float: {', '.join(nodes)}")
     else:
-        log(f"kernel check: {engine}'s INT8 kernels match the reference arithmetic on all "
-            f"{record['layers']} layers")
+        log(f"kernel check: {' and '.join(CPU_ENGINES)} INT8 kernels match the reference "
+            f"arithmetic on all {record['layers']} layers")
     return record
 
 

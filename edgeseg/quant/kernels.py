@@ -1,9 +1,9 @@
-"""The engine-faults rule: every quantized layer is run alone in the engine the target deploys
-to, with its INT8 kernels, and compared with the Q/DQ arithmetic as written (ONNX Runtime with
-its fused kernels off). A layer whose kernel output strays from it by more than
-FAULT_TOLERANCE of the layer's output range is a fault of that engine on this CPU, not a
-rounding: it stays float, and meta.json records the layer, its error, the engine's version
-and the host's ISA.
+"""The engine-faults rule: every quantized layer is run alone in an engine with its INT8
+kernels (int8.py checks both CPU engines for the targets judged in kernels) and compared with
+the Q/DQ arithmetic as written (ONNX Runtime with its fused kernels off). A layer whose
+kernel output strays from it by more than FAULT_TOLERANCE of the layer's output range is a
+fault of that engine on this CPU, not a rounding: it stays float, and meta.json records the
+layer, its error, the engine's version and the host's ISA.
 
 Why a check and not a list: engines have kernel bugs that depend on the CPU and the layer's
 shape. Found this way: OpenVINO 2026.4.1's CPU plugin on an AMX host (Sapphire Rapids)
