@@ -5,16 +5,24 @@ from __future__ import annotations
 import argparse
 
 from edgeseg.cli.common import positive_int, status
-from edgeseg.triton.repository import BACKENDS, DEFAULT_MAX_BATCH, DEFAULT_QUEUE_DELAY_US
+from edgeseg.triton.repository import (
+    BACKENDS,
+    DEFAULT_MAX_BATCH,
+    DEFAULT_QUEUE_DELAY_US,
+    GRAPH_ENGINES,
+    RepoConfig,
+    write,
+)
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
         "triton", help="write a Triton Inference Server model repository for an artifact",
-        description="Write REPO with one Triton model per serving path: <model>_onnx "
-        "(onnxruntime backend), <model>_openvino (openvino), <model>_tensorrt (tensorrt, from an "
-        "engine `edgeseg build` made) and <model> (python backend: the edgeseg Segmenter, "
-        "uint8 HxWx3 images in, HxW labels out). Each gets config.pbtxt (names, types and dims "
+        description="Write REPO with one Triton model per serving path: <model>_<engine> for "
+        f"each engine that runs the graph ({', '.join(GRAPH_ENGINES)}; Triton's backend of "
+        "the same name; TensorRT from an engine `edgeseg build` made) and <model> (python "
+        "backend: the edgeseg Segmenter, uint8 HxWx3 images in, HxW labels out). Each gets "
+        "config.pbtxt (names, types and dims "
         "from meta.json; max_batch_size and dynamic batching for a dynamic-batch artifact), "
         "its model file in 1/ and labels.txt. Serve it with `tritonserver "
         "--model-repository REPO`.")
@@ -44,8 +52,6 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from edgeseg.triton.repository import RepoConfig, write
-
     write(RepoConfig(artifact=args.artifact, out=args.out, backends=tuple(args.backend or ()),
                      name=args.name, max_batch=args.max_batch,
                      dynamic_batching=not args.no_dynamic_batching,

@@ -13,7 +13,7 @@ is exact with oneDNN limited to AVX-512 VNNI or AVX2 (ONEDNN_MAX_CPU_ISA). SegFo
 first spatial-reduction convolutions (8x8, stride 8, 32 channels) are such layers: in
 OpenVINO its INT8 graph lost 1.78 mIoU points on held-out images (0.09 in the reference
 arithmetic); with them float, none. A sound kernel runs a layer within a rounding of the
-reference: on the ten families' INT8 graphs for the openvino and onnxruntime targets (same
+reference: on the ten families' INT8 graphs for the two CPU-kernel targets (same
 host) the largest error of any other layer was 1.35% of its range in OpenVINO and 0.78% in
 ONNX Runtime; the faults were 105-219%.
 """
@@ -26,6 +26,7 @@ from pathlib import Path
 
 import numpy as np
 
+from edgeseg.backends import get_runner
 from edgeseg.quant.qdq import const_map, producer_map, quantized_compute_nodes
 
 # A layer is faulty when max|kernel - reference| exceeds this share of max|reference|.
@@ -138,8 +139,6 @@ def layers(model) -> list[Layer]:
 
 
 def _run(engine: str, path: Path, feeds: dict, threads: int | None, int8_kernels: bool):
-    from edgeseg.backends import get_runner
-
     with get_runner(engine, path, threads=threads, int8_kernels=int8_kernels) as r:
         return next(iter(r.infer(feeds).values()))
 

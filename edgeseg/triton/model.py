@@ -27,6 +27,8 @@ from pathlib import Path
 import numpy as np
 import triton_python_backend_utils as pb_utils  # provided by Triton's Python backend
 
+from edgeseg.runtime import Segmenter
+
 
 def _quiet_consumed_capsules() -> None:
     previous = sys.unraisablehook
@@ -41,8 +43,6 @@ def _quiet_consumed_capsules() -> None:
 
 class TritonPythonModel:
     def initialize(self, args):
-        from edgeseg.runtime import Segmenter
-
         _quiet_consumed_capsules()
         config = json.loads(args["model_config"])
         params = {k: v["string_value"] for k, v in config.get("parameters", {}).items()}

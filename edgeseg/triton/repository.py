@@ -4,10 +4,10 @@ and model_configuration).
 
 One model per serving path, each `REPO/<name>/config.pbtxt` + `REPO/<name>/1/<model file>` +
 `REPO/<name>/labels.txt`:
-- `<model>_onnx` (backend onnxruntime): model.onnx, the network's own tensors;
-- `<model>_openvino` (backend openvino): model.xml and model.bin;
-- `<model>_tensorrt` (backend tensorrt): model.plan, an engine `edgeseg build` made (engines
-  run only on the GPU and TensorRT version they were built for: its build record says which);
+- `<model>_<engine>` for each engine of the capability tables that runs the graph, with
+  Triton's backend of the same name: ONNX Runtime (model.onnx), OpenVINO (its IR, .xml and
+  .bin), TensorRT (model.plan: an engine `edgeseg build` made; engines run only on the GPU
+  and TensorRT version they were built for, which its build record says);
 - `<model>` (backend python): the whole edgeseg Segmenter, HxWx3 uint8 images in, HxW uint8
   labels out, preprocessing and resizing included (model.py beside it, the artifact in 1/).
 
@@ -25,11 +25,17 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from edgeseg.core.artifact import read_meta
+from edgeseg.core.capabilities import ENGINES, FORMATS
 from edgeseg.core.capabilities import engine as engine_of
 from edgeseg.core.errors import InputError, UsageError
 from edgeseg.data.io import atomic_output_dir
 
-BACKENDS = ("onnxruntime", "openvino", "tensorrt", "python")
+# Triton's backends for a graph carry the names of edgeseg's engines (core/capabilities.py);
+# torch rebuilds the module and has no graph to serve.
+GRAPH_ENGINES = tuple(e for e, spec in ENGINES.items() if spec.files[0])
+BACKENDS = (*GRAPH_ENGINES, "python")
+# engines whose model file is built per device (Triton's model.plan), not exported
+ENGINE_BUILT = tuple(e for e in GRAPH_ENGINES if "<tag>" in ENGINES[e].files[0])
 # meta.json dtypes -> Triton's DataType names
 DTYPES = {"float32": "TYPE_FP32", "float16": "TYPE_FP16", "uint8": "TYPE_UINT8",
           "int8": "TYPE_INT8", "int32": "TYPE_INT32", "int64": "TYPE_INT64"}
@@ -122,7 +128,7 @@ def _segmenter_config(name: str, meta: dict, cfg: RepoConfig) -> str:
 
 
 def _engine(meta: dict, cfg: RepoConfig) -> dict:
-    builds = [b for b in meta.get("builds", []) if b.get("backend") == "tensorrt"]
+    builds = [b for b in meta.get("builds", []) if b.get("backend") in ENGINE_BUILT]
     if cfg.engine:
         builds = [b for b in builds if b["file"] == cfg.engine]
         if not builds:
@@ -139,13 +145,21 @@ def _engine(meta: dict, cfg: RepoConfig) -> dict:
     return builds[0]
 
 
+def graph_files(meta: dict, engine: str) -> list[str]:
+    """The artifact files engine `engine` serves (its first file in the tables, with the
+    companions of its format), [] when the artifact has none; TensorRT's come from builds."""
+    first = ENGINES[engine].files[0]
+    if "<tag>" in first:
+        return [b["file"] for b in meta.get("builds", []) if b.get("backend") == engine]
+    if first not in meta["files"]:
+        return []
+    fmt = next((f for f in FORMATS.values() if first in f.files), None)
+    return list(fmt.files) if fmt else [first]
+
+
 def available(meta: dict) -> list[str]:
     """The serving paths this artifact has files for."""
-    have = [b for b, f in (("onnxruntime", "model.onnx"), ("openvino", "model.xml"))
-            if f in meta["files"]]
-    if any(b.get("backend") == "tensorrt" for b in meta.get("builds", [])):
-        have.append("tensorrt")
-    return have + ["python"]
+    return [e for e in GRAPH_ENGINES if graph_files(meta, e)] + ["python"]
 
 
 def write(cfg: RepoConfig, *, log=print) -> dict[str, Path]:
@@ -164,11 +178,11 @@ def write(cfg: RepoConfig, *, log=print) -> dict[str, Path]:
         engine_of(cfg.segmenter_backend)  # an unknown name is refused with the choices
     have = available(meta)
     backends = list(cfg.backends) or have
-    missing = [b for b in backends if b not in have and b != "tensorrt"]
+    missing = [b for b in backends if b not in have and b not in ENGINE_BUILT]
     if missing:
         raise InputError(f"--backend {missing[0]}: the artifact has no file for it (it has "
                          f"{', '.join(meta['files'])}); export with that format first")
-    engine = _engine(meta, cfg) if "tensorrt" in backends else None
+    engine = _engine(meta, cfg) if set(backends) & set(ENGINE_BUILT) else None
     base = _slug(cfg.name or meta["model"]["name"])
     if not isinstance(meta["input"]["shape"][-1], int):
         raise InputError("the artifact's input has a dynamic height or width; Triton's graph "
@@ -181,16 +195,14 @@ def write(cfg: RepoConfig, *, log=print) -> dict[str, Path]:
             d = tmp / name
             (d / "1").mkdir(parents=True)
             (d / "labels.txt").write_text(labels)
-            if backend == "onnxruntime":
-                shutil.copyfile(src / "model.onnx", d / "1" / "model.onnx")
-                text = _graph_config(name, "onnxruntime", meta, cfg, "KIND_CPU")
-            elif backend == "openvino":
-                for f in ("model.xml", "model.bin"):
-                    shutil.copyfile(src / f, d / "1" / f)
-                text = _graph_config(name, "openvino", meta, cfg, "KIND_CPU")
-            elif backend == "tensorrt":
+            kind = "KIND_CPU" if backend == "python" or ENGINES[backend].cpu else "KIND_GPU"
+            if backend in ENGINE_BUILT:
                 shutil.copyfile(src / engine["file"], d / "1" / "model.plan")
-                text = _graph_config(name, "tensorrt", meta, cfg, "KIND_GPU", engine)
+                text = _graph_config(name, backend, meta, cfg, kind, engine)
+            elif backend != "python":
+                for f in graph_files(meta, backend):
+                    shutil.copyfile(src / f, d / "1" / f)
+                text = _graph_config(name, backend, meta, cfg, kind)
             else:
                 shutil.copytree(src, d / "1" / "artifact")
                 shutil.copyfile(MODEL_PY, d / "1" / "model.py")
