@@ -23,12 +23,12 @@ def parse(path):
     return text_format.Parse(path.read_text(), mc.ModelConfig())
 
 
-def test_dynamic_batch_repository(dynamic_artifact, tmp_path):
+def test_dynamic_batch_repository(logits_artifact, tmp_path):
     logs = []
-    written = write(RepoConfig(str(dynamic_artifact), str(tmp_path / "repo")),
+    written = write(RepoConfig(str(logits_artifact), str(tmp_path / "repo")),
                     log=logs.append)
     assert sorted(written) == ["bisenetv2", "bisenetv2_onnxruntime", "bisenetv2_openvino"]
-    meta = read_meta(dynamic_artifact)
+    meta = read_meta(logits_artifact)
     names = meta["classes"]["names"]
     for name, backend in (("bisenetv2_onnxruntime", "onnxruntime"),
                           ("bisenetv2_openvino", "openvino")):
@@ -61,9 +61,9 @@ def test_dynamic_batch_repository(dynamic_artifact, tmp_path):
     assert logs[-1] == f"wrote {repo}"
 
 
-def test_fixed_batch_artifact_gets_full_shapes_and_no_batcher(fixed_artifact, tmp_path):
+def test_fixed_batch_artifact_gets_full_shapes_and_no_batcher(local_artifact, tmp_path):
     logs = []
-    write(RepoConfig(str(fixed_artifact), str(tmp_path / "repo"), backends=("onnxruntime",),
+    write(RepoConfig(str(local_artifact), str(tmp_path / "repo"), backends=("onnxruntime",),
                      name="seg net"), log=logs.append)
     c = parse(tmp_path / "repo" / "seg_net_onnxruntime" / "config.pbtxt")
     assert c.max_batch_size == 0 and not c.HasField("dynamic_batching")
@@ -86,8 +86,8 @@ def _with_engine(src, tmp_path, profile_max: int):
     return art
 
 
-def test_tensorrt_model_from_the_engine_within_its_profile(dynamic_artifact, tmp_path):
-    art = _with_engine(dynamic_artifact, tmp_path, profile_max=4)
+def test_tensorrt_model_from_the_engine_within_its_profile(logits_artifact, tmp_path):
+    art = _with_engine(logits_artifact, tmp_path, profile_max=4)
     write(RepoConfig(str(art), str(tmp_path / "repo"), backends=("tensorrt",)),
           log=lambda m: None)
     c = parse(tmp_path / "repo" / "bisenetv2_tensorrt" / "config.pbtxt")
@@ -96,28 +96,28 @@ def test_tensorrt_model_from_the_engine_within_its_profile(dynamic_artifact, tmp
     assert (tmp_path / "repo/bisenetv2_tensorrt/1/model.plan").read_bytes() == b"engine bytes"
 
 
-def test_refusals_write_nothing(dynamic_artifact, tmp_path):
+def test_refusals_write_nothing(logits_artifact, tmp_path):
     out = tmp_path / "repo"
     with pytest.raises(InputError, match="no TensorRT engine.*edgeseg build"):
-        write(RepoConfig(str(dynamic_artifact), str(out), backends=("tensorrt",)))
+        write(RepoConfig(str(logits_artifact), str(out), backends=("tensorrt",)))
     with pytest.raises(UsageError, match="unknown engine 'tensorflow'"):
-        write(RepoConfig(str(dynamic_artifact), str(out), segmenter_backend="tensorflow"))
+        write(RepoConfig(str(logits_artifact), str(out), segmenter_backend="tensorflow"))
     assert not out.exists()
-    write(RepoConfig(str(dynamic_artifact), str(out), backends=("onnxruntime",)),
+    write(RepoConfig(str(logits_artifact), str(out), backends=("onnxruntime",)),
           log=lambda m: None)
     before = (out / "bisenetv2_onnxruntime" / "config.pbtxt").read_text()
     with pytest.raises(OutputExists, match="--force"):
-        write(RepoConfig(str(dynamic_artifact), str(out), backends=("openvino",)))
+        write(RepoConfig(str(logits_artifact), str(out), backends=("openvino",)))
     assert (out / "bisenetv2_onnxruntime" / "config.pbtxt").read_text() == before
     assert not (out / "bisenetv2_openvino").exists()
 
 
-def test_cli(dynamic_artifact, tmp_path, capsys):
-    assert main(["triton", str(dynamic_artifact), "--out", str(tmp_path / "r"), "--backend",
+def test_cli(logits_artifact, tmp_path, capsys):
+    assert main(["triton", str(logits_artifact), "--out", str(tmp_path / "r"), "--backend",
                  "python", "--max-batch", "4", "--instances", "2", "--threads", "1"]) == 0
     c = parse(tmp_path / "r" / "bisenetv2" / "config.pbtxt")
     assert c.max_batch_size == 4 and c.instance_group[0].count == 2
     assert list(c.dynamic_batching.preferred_batch_size) == [2, 4]
     assert c.parameters["threads"].string_value == "1"
-    assert main(["triton", str(dynamic_artifact), "--out", str(tmp_path / "r")]) != 0
+    assert main(["triton", str(logits_artifact), "--out", str(tmp_path / "r")]) != 0
     assert "already exists" in capsys.readouterr().err

@@ -28,13 +28,13 @@ MODEL = "bisenetv2"
 
 
 @pytest.fixture(scope="module")
-def served(dynamic_artifact, tmp_path_factory):
+def served(logits_artifact, tmp_path_factory):
     try:
         server.triton_root()
     except Exception as e:
         pytest.skip(str(e))
     repo = tmp_path_factory.mktemp("repo") / "repo"
-    write(RepoConfig(str(dynamic_artifact), str(repo), backends=("python",),
+    write(RepoConfig(str(logits_artifact), str(repo), backends=("python",),
                      segmenter_backend="onnxruntime", threads=1), log=lambda m: None)
     with server.serve(repo, [MODEL], log_dir=repo.parent) as s:
         yield s
@@ -46,8 +46,8 @@ def images(n, h=40, w=70, seed=0):
 
 
 @pytest.fixture(scope="module")
-def local(dynamic_artifact):
-    with Segmenter(dynamic_artifact, backend="onnxruntime", threads=1) as s:
+def local(logits_artifact):
+    with Segmenter(logits_artifact, backend="onnxruntime", threads=1) as s:
         yield s
 
 
