@@ -4,8 +4,9 @@ benchmark: the `tritonserver` binary and Python backend that the nvidia-pytriton
 stopped by the caller.
 
 The Python backend's stub embeds libpython: it must find this interpreter's (its LIBDIR) and
-this environment's packages (PYTHONPATH), or model loading fails (with Debian's older 3.11
-library: "'_thread.RLock' object has no attribute '_recursion_count'").
+this environment's packages (PYTHONPATH, and this interpreter first on PATH), or model loading
+fails (with Debian's older 3.11 library: "'_thread.RLock' object has no attribute
+'_recursion_count'").
 """
 
 from __future__ import annotations
@@ -78,6 +79,10 @@ def _environment() -> dict:
     package_root = str(Path(__file__).resolve().parents[2])  # the checkout holding edgeseg/
     paths = [package_root, *site.getsitepackages(), env.get("PYTHONPATH", "")]
     env["PYTHONPATH"] = os.pathsep.join(p for p in paths if p)
+    # The stub's embedded interpreter takes its prefix from the first python on PATH: put
+    # this one first. With PYTHONPATH alone, a venv that was not activated lost onnxruntime
+    # inside the stub (seen in a fresh clone's `.venv/bin/python -m pytest`).
+    env["PATH"] = os.pathsep.join((str(Path(sys.executable).parent), env.get("PATH", "")))
     return env
 
 
