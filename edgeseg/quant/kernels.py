@@ -52,7 +52,7 @@ def _shapes(model) -> dict[str, list[int]]:
     out = {}
     for v in (*g.input, *g.value_info, *g.output):
         dims = [d.dim_value for d in v.type.tensor_type.shape.dim]
-        if dims:
+        if dims and all(d > 0 for d in dims[1:]):  # an unknown size: no shape to feed
             out[v.name] = [1] + dims[1:]  # a (maybe symbolic) batch runs as 1
     return out
 
@@ -90,8 +90,8 @@ def layers(model) -> list[Layer]:
     for name in quantized_compute_nodes(model):
         node = next(n for n in graph.node if n.name == name)
         nodes, inputs, ok = [node], {}, True
-        for t in node.input:
-            if not t or t in consts:
+        for t in dict.fromkeys(node.input):  # MatMul(x, x) reads one tensor twice
+            if not t or t in consts or getattr(producers.get(t), "op_type", "") == "Constant":
                 continue
             dq = producers.get(t)
             if dq is None or dq.op_type != "DequantizeLinear":
@@ -147,8 +147,9 @@ def faults(model, engine: str, *, threads: int | None = None, seed: int = 0,
            tolerance: float = FAULT_TOLERANCE, progress=None) -> list[dict]:
     """[{"node", "error"}] for each quantized layer of `model` that `engine`'s INT8 kernels
     compute more than `tolerance` (share of the output range) away from the reference Q/DQ
-    arithmetic, on inputs spread over each quantization grid. `progress(i, n)` is called
-    per layer."""
+    arithmetic, on inputs spread over each quantization grid. A layer that cannot be run
+    alone is left as it is (the check is a diagnostic, never a reason to fail). `progress(i,
+    n)` is called per layer."""
     import onnx
 
     found = []
@@ -160,8 +161,13 @@ def faults(model, engine: str, *, threads: int | None = None, seed: int = 0,
             onnx.save(layer.model, str(path))
             feeds = {t: rng.uniform(lo, hi, shape).astype(np.float32)
                      for t, (shape, lo, hi) in layer.inputs.items()}
-            ref = _run("onnxruntime", path, feeds, threads, int8_kernels=False)
-            got = _run(engine, path, feeds, threads, int8_kernels=True)
+            try:
+                ref = _run("onnxruntime", path, feeds, threads, int8_kernels=False)
+                got = _run(engine, path, feeds, threads, int8_kernels=True)
+            except Exception:  # an engine that cannot load the cut layer: not checked
+                continue
+            if ref.size == 0 or ref.shape != got.shape:
+                continue
             scale = float(np.abs(ref).max()) or 1.0
             error = float(np.abs(got.astype(np.float64) - ref).max()) / scale
             if error > tolerance:

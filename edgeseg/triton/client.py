@@ -26,7 +26,7 @@ class TritonSegmenter:
         except ImportError:
             raise EngineUnavailable("tritonclient is not installed: pip install "
                                     "'tritonclient[http,grpc]'") from None
-        self._tc, self.model, self.protocol = tc, model, protocol
+        self._tc, self.model, self.protocol, self.timeout = tc, model, protocol, timeout
         self.client = (tc.InferenceServerClient(url, connection_timeout=timeout,
                                                 network_timeout=timeout)
                        if protocol == "http" else tc.InferenceServerClient(url))
@@ -39,7 +39,8 @@ class TritonSegmenter:
         x = self._tc.InferInput(name, list(batch.shape), dtype)
         x.set_data_from_numpy(batch)
         out = self._tc.InferRequestedOutput("labels")
-        return self.client.infer(self.model, [x], outputs=[out]).as_numpy("labels")
+        extra = {"client_timeout": self.timeout} if self.protocol == "grpc" else {}
+        return self.client.infer(self.model, [x], outputs=[out], **extra).as_numpy("labels")
 
     def predict_batch(self, images: list[np.ndarray]) -> list[np.ndarray]:
         """Labels for images of one size, sent as one request."""

@@ -74,7 +74,10 @@ class TritonPythonModel:
                 continue
             images += batch
             owners += [i] * len(batch)
-        labels = self.segmenter.predict_batch(images) if images else []
+        try:
+            labels = self.segmenter.predict_batch(images) if images else []
+        except Exception:  # one request's images broke the batch: run each request alone
+            return self._one_by_one(requests, errors)
         responses = []
         for i in range(len(requests)):
             if i in errors:
@@ -84,6 +87,20 @@ class TritonPythonModel:
             mine = np.stack([lab for lab, o in zip(labels, owners) if o == i])
             responses.append(pb_utils.InferenceResponse(
                 output_tensors=[pb_utils.Tensor.from_dlpack("labels", mine.__dlpack__())]))
+        return responses
+
+    def _one_by_one(self, requests, errors: dict) -> list:
+        responses = []
+        for i, request in enumerate(requests):
+            try:
+                if i in errors:
+                    raise ValueError(errors[i])
+                mine = np.stack(self.segmenter.predict_batch(self._images(request)))
+                responses.append(pb_utils.InferenceResponse(
+                    output_tensors=[pb_utils.Tensor.from_dlpack("labels", mine.__dlpack__())]))
+            except Exception as e:
+                responses.append(pb_utils.InferenceResponse(
+                    output_tensors=[], error=pb_utils.TritonError(str(e))))
         return responses
 
     def finalize(self):

@@ -171,13 +171,20 @@ def write(cfg: RepoConfig, *, log=print) -> dict[str, Path]:
         raise UsageError(f"--max-batch {cfg.max_batch}: at least 1")
     if cfg.instances < 1:
         raise UsageError(f"--instances {cfg.instances}: at least 1")
+    if cfg.queue_delay_us < 0:
+        raise UsageError(f"--queue-delay-us {cfg.queue_delay_us}: 0 or more microseconds")
     unknown = [b for b in cfg.backends if b not in BACKENDS]
     if unknown:
         raise UsageError(f"--backend {unknown[0]}: choose from {', '.join(BACKENDS)}")
     if cfg.segmenter_backend != "auto":
         engine_of(cfg.segmenter_backend)  # an unknown name is refused with the choices
     have = available(meta)
-    backends = list(cfg.backends) or have
+    backends = list(dict.fromkeys(cfg.backends)) or have
+    built = [b for b in meta.get("builds", []) if b.get("backend") in ENGINE_BUILT]
+    if not cfg.backends and len(built) > 1 and not cfg.engine:
+        backends = [b for b in backends if b not in ENGINE_BUILT]
+        log("the artifact has several TensorRT engines: no TensorRT model written (pick one "
+            "with --engine, or --backend tensorrt --engine FILE)")
     missing = [b for b in backends if b not in have and b not in ENGINE_BUILT]
     if missing:
         raise InputError(f"--backend {missing[0]}: the artifact has no file for it (it has "

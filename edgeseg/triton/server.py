@@ -102,6 +102,8 @@ def serve(repo: str | Path, models: list[str], *, timeout: float = 180,
     """Start tritonserver on `repo` with `models` loaded, wait until they are ready, yield
     the Server, and stop it (SIGTERM, then SIGKILL after 30 s) however the block ends."""
     repo = Path(repo)
+    if not models:
+        raise InputError("serve: name at least one model of the repository to load")
     for m in models:
         if not (repo / m / "config.pbtxt").is_file():
             raise InputError(f"{repo}/{m}/config.pbtxt does not exist: write the repository "

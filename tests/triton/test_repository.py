@@ -102,6 +102,8 @@ def test_refusals_write_nothing(logits_artifact, tmp_path):
         write(RepoConfig(str(logits_artifact), str(out), backends=("tensorrt",)))
     with pytest.raises(UsageError, match="unknown engine 'tensorflow'"):
         write(RepoConfig(str(logits_artifact), str(out), segmenter_backend="tensorflow"))
+    with pytest.raises(UsageError, match="--queue-delay-us -5"):
+        write(RepoConfig(str(logits_artifact), str(out), queue_delay_us=-5))
     assert not out.exists()
     write(RepoConfig(str(logits_artifact), str(out), backends=("onnxruntime",)),
           log=lambda m: None)
