@@ -14,6 +14,7 @@ from __future__ import annotations
 import contextlib
 import importlib.util
 import os
+import signal
 import site
 import socket
 import subprocess
@@ -120,8 +121,9 @@ def serve(repo: str | Path, models: list[str], *, timeout: float = 180,
                "--grpc-address=127.0.0.1", f"--grpc-port={grpc.split(':')[1]}",
                "--allow-metrics=false", "--log-verbose=0"]
         with open(log, "w") as out:
+            # its own process group: a kill reaches the Python backend's stubs too
             proc = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT,
-                                    env=_environment())
+                                    env=_environment(), start_new_session=True)
         try:
             deadline = time.monotonic() + timeout
             while not all(ready(http, m) for m in models):
@@ -138,5 +140,5 @@ def serve(repo: str | Path, models: list[str], *, timeout: float = 180,
                 try:
                     proc.wait(30)
                 except subprocess.TimeoutExpired:
-                    proc.kill()
+                    os.killpg(proc.pid, signal.SIGKILL)
                     proc.wait()
