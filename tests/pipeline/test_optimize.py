@@ -82,7 +82,12 @@ def test_optimize_writes_the_fastest_candidate_within_the_budget(tmp_path, data,
     again: list[str] = []
     res2 = run(OptimizeConfig(**{**cfg.__dict__, "force": True, "dynamic_batch": True,
                                  "throughput_seconds": 0}), log=again.append)
-    assert not [x for x in again if x.startswith(("export:", "quantize:", "score:"))]
+    made = [x for x in again if x.startswith(("export:", "quantize:", "score:"))]
+    # Only the winner's dynamic-batch twin may be new: timing noise can pick another winner
+    # (2 rounds on a shared machine), whose twin was not made by the first run.
+    assert all(x.endswith(", dynamic batch") for x in made), made
+    if res2.winner.name == res.winner.name:
+        assert not made
     assert any(x.startswith("export:") for x in lines) and any(
         x.startswith("score:") for x in lines)
     assert {c.name: c.miou for c in res2.candidates} == {c.name: c.miou for c in res.candidates}
