@@ -28,6 +28,7 @@ import numpy as np
 from _results import save
 
 from edgeseg.baseline import DEFAULT_CACHE, RECIPES
+from edgeseg.bench.latency import summarize
 from edgeseg.cli.common import parse_size
 from edgeseg.core.host import isa
 from edgeseg.runtime import Segmenter
@@ -84,11 +85,11 @@ def load(url: str, model: str, frame: np.ndarray, clients: int, seconds: float) 
     for t in threads:
         t.join()
     wall = time.monotonic() - t0
-    all_ms = np.concatenate([np.array(x) for x in lat if x]) if any(lat) else np.zeros(0)
-    return {"requests": int(all_ms.size), "seconds": round(wall, 2),
-            "throughput": all_ms.size / wall,
-            "p50_ms": float(np.percentile(all_ms, 50)) if all_ms.size else None,
-            "p99_ms": float(np.percentile(all_ms, 99)) if all_ms.size else None,
+    all_ms = [ms for x in lat for ms in x]
+    st = summarize(all_ms) if all_ms else None
+    return {"requests": len(all_ms), "seconds": round(wall, 2),
+            "throughput": len(all_ms) / wall,
+            "p50_ms": st.median_ms if st else None, "p99_ms": st.p99_ms if st else None,
             "errors": errors}
 
 
@@ -102,8 +103,9 @@ def in_process(art: Path, frame: np.ndarray, seconds: float, backend: str,
             t0 = time.perf_counter()
             s.predict(frame)
             ms.append(1e3 * (time.perf_counter() - t0))
-    return {"requests": len(ms), "throughput": 1e3 / float(np.mean(ms)),
-            "p50_ms": float(np.percentile(ms, 50)), "p99_ms": float(np.percentile(ms, 99))}
+    st = summarize(ms)
+    return {"requests": st.iters, "throughput": 1e3 / st.mean_ms, "p50_ms": st.median_ms,
+            "p99_ms": st.p99_ms}
 
 
 def main() -> None:

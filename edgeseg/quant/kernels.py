@@ -6,7 +6,8 @@ fault of that engine on this CPU, not a rounding: it stays float, and meta.json 
 layer, its error, the engine's version and the host's ISA.
 
 Why a check and not a list: engines have kernel bugs that depend on the CPU and the layer's
-shape. Found this way: OpenVINO 2026.4.1's CPU plugin on an AMX host (Sapphire Rapids)
+shape. Found this way: OpenVINO 2026.4.1's CPU plugin on an AMX host (Sapphire Rapids:
+avx512_vnni, avx512_bf16, amx_int8)
 computes INT8 convolutions with 4x4 kernels at stride 4 and 32 or 48 input channels, or 8x8
 kernels with 16 to 48, wrongly (output error above 100% of the output range); the same graph
 is exact with oneDNN limited to AVX-512 VNNI or AVX2 (ONEDNN_MAX_CPU_ISA). SegFormer-B0's
@@ -27,7 +28,13 @@ from pathlib import Path
 import numpy as np
 
 from edgeseg.backends import get_runner
-from edgeseg.quant.qdq import const_map, producer_map, quantized_compute_nodes
+from edgeseg.quant.qdq import (
+    const_map,
+    consumer_map,
+    image_shapes,
+    producer_map,
+    quantized_compute_nodes,
+)
 
 # A layer is faulty when max|kernel - reference| exceeds this share of max|reference|.
 FAULT_TOLERANCE = 0.1
@@ -43,18 +50,6 @@ class Layer:
     node: str
     model: object  # onnx.ModelProto
     inputs: dict[str, tuple[list[int], float, float]]  # name -> (shape, low, high)
-
-
-def _shapes(model) -> dict[str, list[int]]:
-    import onnx
-
-    g = onnx.shape_inference.infer_shapes(model).graph
-    out = {}
-    for v in (*g.input, *g.value_info, *g.output):
-        dims = [d.dim_value for d in v.type.tensor_type.shape.dim]
-        if dims and all(d > 0 for d in dims[1:]):  # an unknown size: no shape to feed
-            out[v.name] = [1] + dims[1:]  # a (maybe symbolic) batch runs as 1
-    return out
 
 
 def _grid(q_node, consts) -> tuple[float, float] | None:
@@ -81,11 +76,7 @@ def layers(model) -> list[Layer]:
 
     graph = model.graph
     consts, producers = const_map(graph), producer_map(graph)
-    readers: dict[str, list] = {}
-    for n in graph.node:
-        for i in n.input:
-            readers.setdefault(i, []).append(n)
-    shapes = _shapes(model)
+    readers, shapes = consumer_map(graph), image_shapes(model)
     out = []
     for name in quantized_compute_nodes(model):
         node = next(n for n in graph.node if n.name == name)

@@ -23,6 +23,33 @@ def producer_map(graph) -> dict:
     return {o: n for n in graph.node for o in n.output}
 
 
+def consumer_map(graph) -> dict[str, list]:
+    """{tensor: the nodes that read it}."""
+    out: dict[str, list] = {}
+    for n in graph.node:
+        for i in n.input:
+            out.setdefault(i, []).append(n)
+    return out
+
+
+def image_shapes(model) -> dict[str, list[int]]:
+    """{tensor: its shape for one image} from shape inference, for the tensors whose every
+    size after the (maybe symbolic) batch axis is known; the batch counts as 1. {} when
+    inference fails."""
+    import onnx
+
+    try:
+        g = onnx.shape_inference.infer_shapes(model).graph
+    except Exception:  # best effort: callers treat unknown shapes as "cannot tell"
+        return {}
+    out = {}
+    for v in (*g.input, *g.value_info, *g.output):
+        dims = [d.dim_value for d in v.type.tensor_type.shape.dim]
+        if dims and all(d > 0 for d in dims[1:]):
+            out[v.name] = [1] + dims[1:]
+    return out
+
+
 def is_quantized(model) -> bool:
     return any(n.op_type in ("QuantizeLinear", "DequantizeLinear", "QLinearConv",
                              "ConvInteger", "MatMulInteger") for n in model.graph.node)
@@ -135,10 +162,7 @@ def float_tail(model, float_ops: Iterable[str] = ()) -> list[str]:
     graph = model.graph
     producers = producer_map(graph)
     outputs = {o.name for o in graph.output}
-    consumers: dict[str, list] = {}
-    for n in graph.node:
-        for i in n.input:
-            consumers.setdefault(i, []).append(n)
+    consumers = consumer_map(graph)
     float_ops = set(float_ops)
     freed = []
     for dq in list(graph.node):

@@ -50,7 +50,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from edgeseg.core.capabilities import TARGETS
-from edgeseg.quant.qdq import COMPUTE_OPS, const_map, producer_map
+from edgeseg.quant.qdq import COMPUTE_OPS, const_map, image_shapes, producer_map
 
 COMPARISON_OPS = ("Equal", "Greater", "GreaterOrEqual", "Less", "LessOrEqual")
 # Ops whose outputs are values of their first input, moved, selected or repeated.
@@ -107,18 +107,12 @@ def comparison_paths(model) -> list[str]:
 def macs(model) -> dict[str, int] | None:
     """Multiply-accumulates of each compute node per image, from the shapes that shape
     inference gives; None when one of them is unknown."""
-    import onnx
-
-    try:
-        g = onnx.shape_inference.infer_shapes(model).graph
-    except Exception:  # best effort: unknown shapes keep the rule from firing
-        return None
-    # The batch axis (maybe symbolic) counts as 1: it cancels in a share.
-    shapes = {v.name: [1] + [d.dim_value for d in v.type.tensor_type.shape.dim][1:]
-              for v in (*g.input, *g.value_info, *g.output)}
-    shapes.update({i.name: list(i.dims) for i in g.initializer})
+    # The batch axis (maybe symbolic) counts as 1: it cancels in a share. Unknown shapes
+    # keep the rule from firing.
+    shapes = image_shapes(model)
+    shapes.update({i.name: list(i.dims) for i in model.graph.initializer})
     out = {}
-    for node in g.node:
+    for node in model.graph.node:
         if node.op_type not in COMPUTE_OPS:
             continue
         a, b, y = (shapes.get(node.input[0]), shapes.get(node.input[1]),

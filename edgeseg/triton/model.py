@@ -15,7 +15,7 @@ reads an array's byte size as 0 ("output tensor shape does not match size of out
 stub then renames the consumed capsule to a name NumPy 2's capsule destructor does not know,
 which prints a harmless ValueError per response; that one message is filtered out (the
 memory is released through the DLPack deleter: 400 responses of 2 MB each left the stub's
-resident memory flat at 132 MB).
+resident memory flat at 132 MB, on a 2-core avx512_vnni/avx512_bf16 host).
 """
 
 from __future__ import annotations
