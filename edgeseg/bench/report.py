@@ -25,6 +25,9 @@ PHASE_COLORS = {"preprocess": "#8fb8de", "copy_in": "#f4a261", "compute": "#2a9d
 
 
 def _size(r: dict) -> str:
+    ran = r["config"].get("size")  # the size it ran at (a dynamic-size graph's choice)
+    if ran:
+        return f"{ran[0]}x{ran[1]}"
     shape = r["artifact"].get("input_shape") or []
     if len(shape) != 4:
         return "?"

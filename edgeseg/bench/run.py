@@ -37,6 +37,7 @@ from edgeseg.core.devices import parse_device
 from edgeseg.core.errors import UsageError
 from edgeseg.core.memory import check_size
 from edgeseg.core.progress import progress_bar
+from edgeseg.core.shapes import dynamic_batch, size_range
 from edgeseg.data.datasets import read_image
 from edgeseg.evaluate import GraphPredictor, evaluate
 from edgeseg.quant.config import check_val
@@ -61,6 +62,7 @@ class BenchConfig:
     compile: bool = False  # torch backend: torch.compile
     half: bool = False  # torch backend: the module in FP16 (module.half())
     int8_kernels: bool = True
+    size: tuple[int, int] | None = None  # a dynamic-size artifact: run at this H, W
 
     def __post_init__(self) -> None:
         backend = engine(self.backend).name  # aliases, any case; unknown names list the choices
@@ -104,13 +106,28 @@ def test_frame(cfg: BenchConfig, meta: dict) -> np.ndarray:
     if cfg.image:
 
         return read_image(Path(cfg.image))
-    h, w = meta["input"]["size"]
+    h, w = cfg.size or meta["input"]["size"]
     return np.random.default_rng(0).integers(0, 256, (h, w, 3), dtype=np.uint8)
+
+
+def check_size_option(meta: dict, size: tuple[int, int] | None) -> None:
+    """--size: only for a dynamic-size artifact, and within its range."""
+    if size is None:
+        return
+    rng = size_range(meta["input"])
+    if rng is None:
+        fixed = "x".join(map(str, meta["input"]["size"]))
+        raise ArtifactError(f"--size: the artifact's graph takes {fixed} only; export it with "
+                            "--dynamic size to bench several sizes with one artifact")
+    (lo_h, lo_w), (hi_h, hi_w) = rng
+    if not (lo_h <= size[0] <= hi_h and lo_w <= size[1] <= hi_w):
+        raise ArtifactError(f"--size {size[0]}x{size[1]} is outside the artifact's size "
+                            f"range {lo_h}x{lo_w}:{hi_h}x{hi_w}")
 
 
 def check_batch(meta: dict, batch: int) -> None:
     fixed = meta["input"]["shape"][0]
-    if meta["input"].get("dynamic") != "batch" and isinstance(fixed, int) and fixed != batch:
+    if not dynamic_batch(meta["input"]) and isinstance(fixed, int) and fixed != batch:
         raise ArtifactError(f"the artifact's input has a fixed batch of {fixed}; bench it with "
                             f"--batch {fixed}, or export with a dynamic batch for --batch "
                             f"{batch}")
@@ -129,7 +146,8 @@ def bench(cfg: BenchConfig, *, log: Callable[[str], None] = print, progress: boo
     directory = Path(cfg.artifact)
     meta = read_meta(directory)
     check_batch(meta, cfg.batch)
-    h, w = meta["input"]["size"]
+    check_size_option(meta, cfg.size)
+    h, w = cfg.size or meta["input"]["size"]
     check_size(h, w, what=f"{directory}: input", batch=cfg.batch,
                classes=meta["classes"].get("num_classes", len(meta["classes"]["names"])),
                fix="use a smaller --batch")
@@ -166,7 +184,7 @@ def bench(cfg: BenchConfig, *, log: Callable[[str], None] = print, progress: boo
                                 "version": dist_version(cfg.backend)}},
         "config": {k: v for k, v in asdict(cfg).items()
                    if k in ("iters", "seconds", "warmup", "batch", "threads", "image")}
-        | {"iters": len(e2e)},
+        | {"iters": len(e2e), "size": list(pred.pipeline.run_size(frame.shape[:2]))},
         "latency_ms": compute, "phases_ms": phases,
         "end_to_end_ms": summarize(e2e).as_dict(),
         "fps": round(cfg.batch * 1000.0 / compute["median_ms"], 3),

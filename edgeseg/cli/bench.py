@@ -17,6 +17,7 @@ from edgeseg.cli.common import (
     add_threads,
     engine_name,
     format_table,
+    parse_size,
     positive_int,
     status,
     write_json,
@@ -52,6 +53,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--image", default=None,
                    help="a real frame for the end-to-end path (default: noise at the input "
                    "size); its size sets the resize work")
+    p.add_argument("--size", type=parse_size, default=None, metavar="HxW",
+                   help="a dynamic-size artifact (export --dynamic size): the size to run at, "
+                   "within its size range (default its nominal size)")
     p.add_argument("--val", default=None, help="also score mIoU on this dataset's val split")
     p.add_argument("--val-limit", type=positive_int, default=None)
     add_device(p)
@@ -101,7 +105,7 @@ def run(args: argparse.Namespace) -> int:
                       seconds=args.seconds, warmup=args.warmup, batch=args.batch,
                       threads=args.threads, image=args.image, val=args.val,
                       val_limit=args.val_limit, device=args.device, compile=args.compile,
-                      int8_kernels=not args.reference_int8)
+                      int8_kernels=not args.reference_int8, size=args.size)
     r = bench(cfg, log=status, progress=not args.no_progress)
     path = None
     if args.json == "-":

@@ -39,7 +39,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                    help="with --dla-core: layers DLA cannot run go to the GPU")
     p.add_argument("--shapes", default=None, metavar="MIN/OPT/MAX",
                    help="optimisation profile of a dynamic-batch artifact: batch sizes (1/4/8) "
-                   "or full shapes (1x3x512x1024/...); default 1/1/8")
+                   "or full shapes (1x3x512x1024/...); default 1/1/8. A dynamic-size "
+                   "artifact: full shapes within its size range, or batch sizes at its "
+                   "min / nominal / max size")
     p.add_argument("--version-compatible", action="store_true",
                    help="an engine later TensorRT versions of the same major can load")
     p.add_argument("--hardware-compat", choices=["ampere+", "same-cc"], default=None,

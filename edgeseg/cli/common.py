@@ -13,6 +13,7 @@ from edgeseg.core import capabilities
 from edgeseg.core import text as text_
 from edgeseg.core.devices import parse_device
 from edgeseg.core.errors import UsageError
+from edgeseg.core.shapes import check_range
 from edgeseg.core.text import format_table  # noqa: F401 (the commands print with it)
 
 
@@ -22,6 +23,20 @@ def parse_size(text: str) -> tuple[int, int]:
         return text_.parse_size(text)
     except UsageError as e:
         raise argparse.ArgumentTypeError(str(e)) from None
+
+
+def parse_size_range(text: str) -> tuple[tuple[int, int], tuple[int, int]]:
+    """'512x1024:1024x2048' -> ((512, 1024), (1024, 2048))."""
+    parts = text.split(":")
+    if len(parts) != 2:
+        raise argparse.ArgumentTypeError(f"a size range is MINxMIN:MAXxMAX, e.g. "
+                                          f"512x1024:1024x2048; got {text!r}")
+    lo, hi = (parse_size(p) for p in parts)
+    try:
+        check_range(lo, hi, "--size-range")
+    except UsageError as e:
+        raise argparse.ArgumentTypeError(str(e)) from None
+    return lo, hi
 
 
 def positive_int(text: str) -> int:

@@ -12,6 +12,7 @@ from edgeseg.cli.common import (
     add_force,
     add_json,
     parse_size,
+    parse_size_range,
     positive_int,
     status,
     write_json,
@@ -67,7 +68,13 @@ def add_export_parser(sub: argparse._SubParsersAction) -> None:
                    help="formats to write: " + "; ".join(f"{f.name}: {f.summary}"
                                                           for f in FORMATS.values()))
     p.add_argument("--opset", type=int, default=None, help="default 17")
-    p.add_argument("--dynamic", choices=("batch",), default=None)
+    p.add_argument("--dynamic", choices=("batch", "size"), default=None,
+                   help="batch: any batch size; size: any batch, and any height and width "
+                   "within --size-range (an image then runs at its own size when it fits)")
+    p.add_argument("--size-range", type=parse_size_range, default=None, metavar="MIN:MAX",
+                   help="with --dynamic size: the sizes the graph takes, e.g. "
+                   "512x1024:1024x2048 (default: half to twice --size, which is the "
+                   "nominal size for calibration, benchmarks and TensorRT's opt shape)")
     p.add_argument("--no-simplify", action="store_true")
     p.add_argument("--parity-inputs", type=positive_int, default=3)
     p.add_argument("--data", default=None, help="dataset for the parity check (val images)")
@@ -105,7 +112,8 @@ def run_export(args: argparse.Namespace) -> int:
     export(ExportConfig(
         out=args.out, model=args.model, checkpoint=args.checkpoint, size=args.size,
         output=args.output, fuse_preprocess=args.fuse_preprocess, color=args.color,
-        opset=args.opset, dynamic=args.dynamic, simplify=not args.no_simplify,
+        opset=args.opset, dynamic=args.dynamic, size_range=args.size_range,
+        simplify=not args.no_simplify,
         precision=args.precision, fp16_block=tuple(args.fp16_block),
         formats=tuple(dict.fromkeys(["onnx", *args.format])),
         num_classes=args.num_classes, model_options=parse_options(args.opt),
@@ -115,7 +123,8 @@ def run_export(args: argparse.Namespace) -> int:
 
 RECIPE_KEYS = {"model": "model", "size": "size", "precision": "precision", "output": "output",
                "formats": "format", "opset": "opset", "fuse_preprocess": "fuse_preprocess",
-               "color": "color", "dynamic": "dynamic", "options": "opt",
+               "color": "color", "dynamic": "dynamic", "size_range": "size_range",
+               "options": "opt",
                "num_classes": "num_classes"}
 # What an option is when neither the command line nor a recipe sets it.
 EXPORT_DEFAULTS = {"size": (512, 1024), "precision": "fp32", "output": "logits",
@@ -144,6 +153,8 @@ def apply_recipe(args: argparse.Namespace, path: str | None) -> None:
             continue  # given on the command line
         if key == "size":
             value = parse_size(value)
+        elif key == "size_range":
+            value = parse_size_range(value)
         elif key == "options":
             value = [f"{k}={json.dumps(v)}" for k, v in value.items()]
         setattr(args, dest, value)

@@ -8,7 +8,8 @@ from __future__ import annotations
 import numpy as np
 
 from edgeseg.core.errors import InputError, UsageError
-from edgeseg.core.preprocess import graph_input, input_preprocess
+from edgeseg.core.preprocess import Preprocess, graph_input, input_preprocess
+from edgeseg.core.shapes import run_size, size_range
 
 OUTPUT_KINDS = ("logits", "probs", "labels", "labels_lowres")
 
@@ -64,7 +65,8 @@ class Pipeline:
         if self.output_meta["kind"] not in OUTPUT_KINDS:
             raise UsageError(f"unknown output kind {self.output_meta['kind']!r} in meta.json "
                              f"(known: {', '.join(OUTPUT_KINDS)})")
-        self.preprocess = input_preprocess(self.input)
+        self.preprocess = input_preprocess(self.input)  # at the nominal size
+        self.size_range = size_range(self.input)  # None: every image runs at input.size
         self.num_classes = int(meta["model"]["num_classes"])
         if self.num_classes > 256:
             raise UsageError(f"{self.num_classes} classes do not fit uint8 label maps")
@@ -79,9 +81,24 @@ class Pipeline:
                              "is inside the graph), not scores; export it with --output "
                              "logits for probabilities or tiled inference")
 
+    def run_size(self, image_hw: tuple[int, int]) -> tuple[int, int]:
+        """The graph input size an image of this size runs at (core/shapes.py)."""
+        return run_size(self.input, *image_hw)
+
+    def for_image(self, image_hw: tuple[int, int]) -> Preprocess:
+        """The preprocessing of an image of this size: the artifact's own, or for a
+        dynamic-size graph the same steps at the size the image runs at."""
+        if self.size_range is None:
+            return self.preprocess
+        size = self.run_size(image_hw)
+        if size == self.preprocess.size:
+            return self.preprocess
+        return Preprocess(size=size, resize=self.preprocess.resize, color=self.preprocess.color,
+                          mean=self.preprocess.mean, std=self.preprocess.std)
+
     def prepare(self, image: np.ndarray) -> np.ndarray:
         """The graph input (a batch of one) for a decoded HxWx3 uint8 image."""
-        return graph_input(self.input, self.preprocess.resize_image(image))
+        return graph_input(self.input, self.for_image(image.shape[:2]).resize_image(image))
 
     def pick(self, out: dict[str, np.ndarray]) -> np.ndarray:
         """The model output among the runner's outputs."""
@@ -93,13 +110,13 @@ class Pipeline:
         if not self.has_scores:
             # Labels back to the image: crop the letterbox, nearest resize (one-hot would
             # cost C times the memory for the same answer).
-            return self.preprocess.restore_labels(y, tuple(image_hw))
+            return self.for_image(image_hw).restore_labels(y, tuple(image_hw))
         return self.scores(y, image_hw).argmax(0).astype(np.uint8)
 
     def scores(self, y: np.ndarray, image_hw: tuple[int, int]) -> np.ndarray:
         """One score output item (C x H x W) at the image size, letterbox removed."""
         self.require_scores()
-        return self.preprocess.restore(np.asarray(y, np.float32), tuple(image_hw))
+        return self.for_image(image_hw).restore(np.asarray(y, np.float32), tuple(image_hw))
 
     def probabilities(self, y: np.ndarray, image_hw: tuple[int, int]) -> np.ndarray:
         """Class probabilities C x H x W at the image size (softmax of logits)."""

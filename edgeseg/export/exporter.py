@@ -19,6 +19,14 @@ from edgeseg.core.compare import ParityError, compare_outputs
 from edgeseg.core.errors import UsageError
 from edgeseg.core.memory import check_size
 from edgeseg.core.preprocess import graph_input, input_preprocess  # noqa: F401 (re-exported)
+from edgeseg.core.shapes import (
+    DYNAMIC_KINDS,
+    check_range,
+    default_range,
+    dynamic_batch,
+    graph_dims,
+    size_range,
+)
 from edgeseg.data.classes import CITYSCAPES, ClassSet
 from edgeseg.data.datasets import open_dataset
 from edgeseg.data.io import atomic_output_dir
@@ -41,7 +49,8 @@ class ExportConfig:
     fuse_preprocess: bool = False
     color: str = "RGB"
     opset: int = 17
-    dynamic: str | None = None  # None | "batch"
+    dynamic: str | None = None  # None | "batch" | "size" (batch, height and width)
+    size_range: tuple[tuple[int, int], tuple[int, int]] | None = None  # "size": (min, max)
     simplify: bool = True
     num_classes: int = 19  # for a randomly initialised registry model
     model_options: dict[str, Any] = field(default_factory=dict)
@@ -60,7 +69,8 @@ class ExportConfig:
 
 def parity_inputs(meta: dict, n: int, data: str | None, seed: int = 0):
     """(inputs in the graph's format, labels or None): random images, or real val images.
-    A dynamic-batch artifact also gets one batch of two."""
+    A dynamic-batch artifact also gets one batch of two; a dynamic-size one also gets one
+    random input at each end of its size range and one at an odd size inside it."""
     inp = meta["input"]
     h, w = inp["size"]
     pre = input_preprocess(inp)
@@ -75,11 +85,19 @@ def parity_inputs(meta: dict, n: int, data: str | None, seed: int = 0):
         resized = [rng.integers(0, 256, (h, w, 3), dtype=np.uint8) for _ in range(n)]
         labels = None
     xs = [graph_input(inp, r) for r in resized]
-    if inp.get("dynamic") == "batch" and len(xs) >= 2:
-        xs.append(np.concatenate(xs[:2]))
-        if labels is not None:
-            labels = [*labels, None]
-    return xs, labels
+    extra = []
+    if dynamic_batch(inp) and len(xs) >= 2:
+        extra.append(np.concatenate(xs[:2]))
+    rng_sizes = size_range(inp)
+    if rng_sizes is not None:
+        (lo_h, lo_w), (hi_h, hi_w) = rng_sizes
+        odd = (min((lo_h + hi_h) // 2 | 1, hi_h), min((lo_w + hi_w) // 2 | 1, hi_w))
+        rng = np.random.default_rng(seed + 1)
+        extra += [graph_input(inp, rng.integers(0, 256, (*hw, 3), dtype=np.uint8))
+                  for hw in dict.fromkeys([(lo_h, lo_w), odd, (hi_h, hi_w)])]
+    if labels is not None:
+        labels = [*labels, *[None] * len(extra)]
+    return xs + extra, labels
 
 
 def check_parity(directory: Path, meta: dict, n: int, data: str | None,
@@ -177,6 +195,8 @@ def export(cfg: ExportConfig, log: Callable[[str], None] = print) -> Path:
     check_size(h, w, classes=model.num_classes, in_itemsize=1 if cfg.fuse_preprocess else 4,
                fix="export at a smaller --size")  # before the first tensor of that size
     model.check_input(torch.zeros(1, model.in_channels, h, w))  # a size it cannot take
+    if cfg.dynamic == "size":
+        _check_dynamic_size(cfg, model)
     # The network's channel order is the checkpoint's; --color is the order of the frames a
     # fused graph receives (the graph swaps channels when they differ).
     frame_color = cfg.color if cfg.fuse_preprocess else pre.color
@@ -192,7 +212,10 @@ def export(cfg: ExportConfig, log: Callable[[str], None] = print) -> Path:
         files={"model.onnx": None},
     )
     with atomic_output_dir(Path(cfg.out), overwrite=cfg.force, flag="--force") as tmp:
-        log(f"exporting {spec['name']} ({cfg.output}) at {h}x{w}, opset {cfg.opset}")
+        rng = size_range(input_meta)
+        where = f"{h}x{w}" if rng is None else \
+            f"{h}x{w} (any size from {rng[0][0]}x{rng[0][1]} to {rng[1][0]}x{rng[1][1]})"
+        log(f"exporting {spec['name']} ({cfg.output}) at {where}, opset {cfg.opset}")
         info, files = _write_graph(cfg, deploy, example, output_meta["name"], tmp, log)
         meta["files"].update(dict.fromkeys(files))
         meta["export"] = info
@@ -214,10 +237,30 @@ def _check_export_config(cfg: ExportConfig) -> None:
     if unknown_formats:
         raise UsageError(f"unknown format(s) {sorted(unknown_formats)}; choose "
                          f"{', '.join(FORMATS)}")
-    if cfg.dynamic not in (None, "batch"):
-        raise UsageError(f"--dynamic {cfg.dynamic}: only 'batch' is supported; a dynamic "
-                         "H/W graph is refused because ICNet's pyramid pooling and the "
-                         "padding to multiples of 32 are computed from a static size")
+    if cfg.dynamic not in DYNAMIC_KINDS:
+        raise UsageError(f"--dynamic {cfg.dynamic}: choose batch (any batch size) or size "
+                         "(any batch, and height and width within --size-range)")
+    if cfg.size_range is not None and cfg.dynamic != "size":
+        raise UsageError("--size-range needs --dynamic size")
+
+
+def _check_dynamic_size(cfg: ExportConfig, model) -> None:
+    """Refuse a dynamic-size export the model or the range cannot give (before exporting)."""
+    import torch
+
+    reason = getattr(model, "static_size_reason", None)
+    if reason:
+        raise UsageError(f"--dynamic size: {type(model).__name__} {reason}; export it at a "
+                         "fixed --size (one artifact per size), or with --dynamic batch")
+    lo, hi = cfg.size_range or default_range(cfg.size)
+    check_range(lo, hi, "--size-range")
+    if not all(a <= s <= b for a, s, b in zip(lo, cfg.size, hi)):
+        raise UsageError(f"--size {cfg.size[0]}x{cfg.size[1]} is the nominal size of a "
+                         f"dynamic-size graph and must lie in --size-range "
+                         f"{lo[0]}x{lo[1]}:{hi[0]}x{hi[1]}")
+    check_size(*hi, classes=model.num_classes, in_itemsize=1 if cfg.fuse_preprocess else 4,
+               fix="give a smaller --size-range maximum")
+    model.check_input(torch.zeros(1, model.in_channels, *lo))
 
 
 def _source_model(cfg: ExportConfig) -> tuple[Any, ClassSet, Preprocess, dict]:
@@ -260,13 +303,16 @@ def _graph_input_meta(cfg: ExportConfig, pre: Preprocess, frame_color: str) -> t
     else:
         example = torch.zeros(1, 3, h, w)
         in_shape, in_dtype, layout = [1, 3, h, w], "float32", "NCHW"
-    if cfg.dynamic == "batch":
-        in_shape[0] = "batch"
-    return example, {"name": "input", "shape": in_shape, "dtype": in_dtype, "layout": layout,
-                     "size": [h, w], "color": frame_color, "network_color": pre.color,
-                     "mean": list(pre.mean), "std": list(pre.std),
-                     "resize": pre.resize, "fused_preprocess": cfg.fuse_preprocess,
-                     "dynamic": cfg.dynamic}
+    meta = {"name": "input", "shape": in_shape, "dtype": in_dtype, "layout": layout,
+            "size": [h, w], "color": frame_color, "network_color": pre.color,
+            "mean": list(pre.mean), "std": list(pre.std),
+            "resize": pre.resize, "fused_preprocess": cfg.fuse_preprocess,
+            "dynamic": cfg.dynamic}
+    if cfg.dynamic == "size":
+        lo, hi = cfg.size_range or default_range(cfg.size)
+        meta["size_range"] = {"min": list(lo), "max": list(hi)}
+    meta["shape"] = graph_dims(meta, layout)
+    return example, meta
 
 
 def _graph_output_meta(cfg: ExportConfig, num_classes: int) -> dict:
@@ -279,10 +325,26 @@ def _graph_output_meta(cfg: ExportConfig, num_classes: int) -> dict:
         out_dtype = "uint8" if label_dtype(num_classes) == torch.uint8 else "int32"
     else:
         out_shape, out_dtype = [1, num_classes, h, w], "float32"
-    if cfg.dynamic == "batch":
+    if cfg.dynamic in ("batch", "size"):
         out_shape[0] = "batch"
+    if cfg.dynamic == "size":
+        out_shape[-2:] = ["height", "width"]
     out_name = "labels" if cfg.output.startswith("labels") else cfg.output
     return {"name": out_name, "kind": cfg.output, "dtype": out_dtype, "shape": out_shape}
+
+
+def _export_dims(cfg: ExportConfig) -> tuple[dict, dict] | None:
+    """({input axis: (name, min, max)}, {output axis: name}) of a dynamic export, else None."""
+    if cfg.dynamic is None:
+        return None
+    batch = ("batch", 1, 1024)
+    if cfg.dynamic == "batch":
+        return {0: batch}, {0: "batch"}
+    (lo_h, lo_w), (hi_h, hi_w) = cfg.size_range or default_range(cfg.size)
+    hw = (1, 2) if cfg.fuse_preprocess else (2, 3)
+    out_hw = (1, 2) if cfg.output.startswith("labels") else (2, 3)
+    return ({0: batch, hw[0]: ("height", lo_h, hi_h), hw[1]: ("width", lo_w, hi_w)},
+            {0: "batch", out_hw[0]: "height", out_hw[1]: "width"})
 
 
 def _write_graph(cfg: ExportConfig, deploy, example, out_name: str, tmp: Path,
@@ -294,7 +356,7 @@ def _write_graph(cfg: ExportConfig, deploy, example, out_name: str, tmp: Path,
 
     with torch.inference_mode(False), torch.no_grad():
         exporter = export_onnx(deploy, example, tmp / "model.onnx", opset=cfg.opset,
-                               dynamic_batch=cfg.dynamic == "batch", output_name=out_name)
+                               dynamic=_export_dims(cfg), output_name=out_name)
     info = {"exporter": exporter}
     if cfg.simplify:
         info.update(simplify(tmp / "model.onnx", log))

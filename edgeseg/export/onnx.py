@@ -26,14 +26,19 @@ def graph_opset(model) -> int | None:
 
 
 def export_onnx(module: torch.nn.Module, example: torch.Tensor, path: Path, *,
-                opset: int = DEFAULT_OPSET, dynamic_batch: bool = False,
+                opset: int = DEFAULT_OPSET, dynamic: tuple[dict, dict] | None = None,
                 input_name: str = "input", output_name: str = "output") -> str:
     """Export `module(example)` to a single-file ONNX at `path` (weights inside); returns
     which exporter wrote it.
 
     torch's dynamo exporter writes opset 18 or newer only, so opset 17 (what TensorRT 8.x
     and older runtimes accept best) goes through the TorchScript exporter, which every model
-    here supports since their deploy forms need no MaxUnpool or adaptive pooling."""
+    here supports since their deploy forms need no MaxUnpool or adaptive pooling.
+
+    `dynamic`: ({input axis: (name, min, max)}, {output axis: name}) for a dynamic batch or
+    size, else every dimension is the example's. The TorchScript exporter traces the shape
+    arithmetic (the padding to the size divisor) as graph ops; the dynamo exporter needs a
+    model whose code torch.export can trace symbolically, and says so when it cannot."""
     if opset < 17:
         raise UsageError(f"opset {opset} is too old; edgeseg exports opset 17 or newer")
     use_dynamo = opset >= 18
@@ -43,21 +48,27 @@ def export_onnx(module: torch.nn.Module, example: torch.Tensor, path: Path, *,
                 warnings.catch_warnings():
             warnings.simplefilter("ignore")
             if use_dynamo:
-                dims = ({0: torch.export.Dim("batch", min=1, max=1024)},) if dynamic_batch \
-                    else None
+                dims = None if dynamic is None else ({
+                    axis: torch.export.Dim(name, min=lo, max=hi)
+                    for axis, (name, lo, hi) in dynamic[0].items()},)
                 torch.onnx.export(module, (example,), str(path), dynamo=True,
                                   external_data=False, opset_version=opset,
                                   input_names=[input_name], output_names=[output_name],
                                   dynamic_shapes=dims)
             else:
-                axes = ({input_name: {0: "batch"}, output_name: {0: "batch"}}
-                        if dynamic_batch else None)
+                axes = None if dynamic is None else {
+                    input_name: {a: name for a, (name, _, _) in dynamic[0].items()},
+                    output_name: dynamic[1]}
                 torch.onnx.export(module, (example,), str(path), dynamo=False,
                                   opset_version=opset, input_names=[input_name],
                                   output_names=[output_name], dynamic_axes=axes,
                                   do_constant_folding=True)
     except Exception as e:  # the exporters raise many types; keep their log for the user
-        raise CheckFailed(f"ONNX export failed: {e}\n--- exporter output ---\n"
+        hint = ""
+        if use_dynamo and dynamic is not None and len(dynamic[0]) > 1:
+            hint = ("\n(a dynamic height/width: export with --opset 17, whose TorchScript "
+                    "exporter traces the shape arithmetic that torch.export could not)")
+        raise CheckFailed(f"ONNX export failed: {e}{hint}\n--- exporter output ---\n"
                            f"{buf.getvalue()[-4000:]}") from e
     return (f"torch.onnx {'dynamo' if use_dynamo else 'torchscript'} exporter, "
             f"torch {torch.__version__}")

@@ -44,6 +44,9 @@ class SegmentationModel(nn.Module):
     #: Models with BatchNorm after a global pooling cannot train on batch 1 (one value per
     #: channel); they set this so the error is ours, not BatchNorm's.
     needs_batch_stats_on_pooled: bool = False
+    #: None, or why this model cannot be exported with a dynamic height/width (a sentence
+    #: after the class name): its graph would be right at the export size only.
+    static_size_reason: str | None = None
 
     def __init__(
         self, *, num_classes: int, in_channels: int = 3, pad: str = "pad",

@@ -135,6 +135,11 @@ class CascadeFeatureFusion(nn.Module):
 
 
 class ICNet(SegmentationModel):
+    #: why a dynamic-size graph is refused (models/base.py): the pyramid pooling's windows
+    static_size_reason = ("computes its pyramid pooling windows from the input size at export "
+                          "(adaptive_avg_pool_static), so a graph exported at one size is "
+                          "wrong at another")
+
     def __init__(self, *, num_classes: int, width: int, in_channels: int, pad: str,
                  resnet_depth: int = 50, layout: str = "released") -> None:
         mmseg = layout == "mmseg"

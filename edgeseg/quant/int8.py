@@ -41,6 +41,7 @@ from edgeseg.core.capabilities import CPU_ENGINES, FORMATS
 from edgeseg.core.errors import UsageError
 from edgeseg.core.host import isa
 from edgeseg.core.lint import lint, summarize
+from edgeseg.core.shapes import size_range
 from edgeseg.data import calibration
 from edgeseg.data.io import atomic_output_dir
 from edgeseg.export.exporter import graph_input, topological_sort
@@ -168,7 +169,7 @@ def quantize(cfg: QuantConfig, *, log: Callable[[str], None] = print,
             tempfile.TemporaryDirectory(prefix="edgeseg-quant-") as work_dir:
         work = Path(work_dir)
         prepared, ranges_path = work / "prepared.onnx", work / "ranges.json"
-        _prepare(src, prepared, cfg)
+        _prepare(src, prepared, cfg, meta["input"])
         inputs, held = accept.holdout_split(calibration_inputs(cs, meta["input"]), cfg)
         ranges = _ranges(prepared, ranges_path, inputs, meta, cs, cfg, log)
         build = _Builder(prepared, ranges_path, cfg)
@@ -245,14 +246,23 @@ def _kernel_check(build: _Builder, work: Path, cfg: QuantConfig, log) -> dict | 
     return record
 
 
-def _prepare(src: Path, prepared: Path, cfg: QuantConfig) -> None:
-    """Write the FP32 graph, shape-inferred, at `prepared`; refuse unknown --exclude-node."""
+def _prepare(src: Path, prepared: Path, cfg: QuantConfig, input_meta: dict) -> None:
+    """Write the FP32 graph, shape-inferred, at `prepared`; refuse unknown --exclude-node.
+    A dynamic-size graph stays dynamic; it records its nominal input shape, at which the
+    rules and the kernel check read its layers' shapes (and calibration runs)."""
     import onnx
 
     # Shape inference only: ORT's graph optimisations would rename the nodes that
     # exclusions, reports and the TensorRT cache refer to.
-    ortq.prepare(src / "model.onnx", prepared)
-    names = {n.name for n in onnx.load(str(prepared)).graph.node}
+    dynamic_size = size_range(input_meta) is not None
+    ortq.prepare(src / "model.onnx", prepared, symbolic=not dynamic_size)
+    model = onnx.load(str(prepared))
+    if dynamic_size:
+        h, w = input_meta["size"]
+        qdq.set_nominal_shape(model, [1, 3, h, w] if input_meta["layout"] == "NCHW"
+                              else [1, h, w, 3])
+        onnx.save(model, str(prepared))
+    names = {n.name for n in model.graph.node}
     unknown = sorted(set(cfg.exclude_nodes) - names)
     if unknown:
         raise UsageError(f"--exclude-node {', '.join(unknown)}: no such node in "

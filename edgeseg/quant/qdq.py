@@ -32,14 +32,46 @@ def consumer_map(graph) -> dict[str, list]:
     return out
 
 
+# metadata_props key: a dynamic-size graph's input shape at its nominal size (JSON list),
+# set by the quantizer so that shape questions about it are answered at that size
+NOMINAL_SHAPE = "edgeseg.nominal_input_shape"
+
+
+def set_nominal_shape(model, shape: list[int]) -> None:
+    import json
+
+    for p in model.metadata_props:
+        if p.key == NOMINAL_SHAPE:
+            p.value = json.dumps(shape)
+            return
+    model.metadata_props.add(key=NOMINAL_SHAPE, value=json.dumps(shape))
+
+
+def _at_nominal_size(model):
+    """A dynamic-size graph (NOMINAL_SHAPE set) with its shape arithmetic folded at the
+    nominal size (onnxsim; tensor names of the ops that remain are kept), else `model`: a
+    computed Pad or Resize size has no static shape until its input size is fixed."""
+    import json
+
+    shape = next((json.loads(p.value) for p in model.metadata_props
+                  if p.key == NOMINAL_SHAPE), None)
+    if shape is None or len(model.graph.input) != 1:
+        return model
+    import onnxsim
+
+    folded, ok = onnxsim.simplify(model, overwrite_input_shapes={
+        model.graph.input[0].name: shape})
+    return folded if ok else model
+
+
 def image_shapes(model) -> dict[str, list[int]]:
     """{tensor: its shape for one image} from shape inference, for the tensors whose every
-    size after the (maybe symbolic) batch axis is known; the batch counts as 1. {} when
-    inference fails."""
+    size after the (maybe symbolic) batch axis is known; the batch counts as 1 (a
+    dynamic-size graph: at its nominal size). {} when inference fails."""
     import onnx
 
     try:
-        g = onnx.shape_inference.infer_shapes(model).graph
+        g = onnx.shape_inference.infer_shapes(_at_nominal_size(model)).graph
     except Exception:  # best effort: callers treat unknown shapes as "cannot tell"
         return {}
     out = {}

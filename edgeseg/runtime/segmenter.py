@@ -24,6 +24,7 @@ from edgeseg.core.capabilities import AUTO_ORDER, ENGINES, engine, is_available
 from edgeseg.core.errors import EdgesegError, EngineUnavailable, UsageError
 from edgeseg.core.frames import Pipeline, as_rgb
 from edgeseg.core.memory import check_size
+from edgeseg.core.shapes import dynamic_batch, size_range
 from edgeseg.runtime.overlay import colorize, overlay
 from edgeseg.runtime.tiling import tiled_scores
 
@@ -125,7 +126,7 @@ class Segmenter:
         if color not in ("RGB", "BGR"):
             raise UsageError(f"color must be 'RGB' or 'BGR', got {color!r}")
         self.color = color
-        h, w = self.input_size
+        h, w = (size_range(self.meta["input"]) or (None, self.input_size))[1]  # the largest
         check_size(h, w, what=f"{self.directory}: input", classes=self._score_channels,
                    in_itemsize=np.dtype(self.meta["input"]["dtype"]).itemsize,
                    out_itemsize=np.dtype(self.meta["output"]["dtype"]).itemsize,
@@ -178,7 +179,13 @@ class Segmenter:
 
     @property
     def input_size(self) -> tuple[int, int]:
+        """The graph's input size (a dynamic-size graph's nominal one: see run_size)."""
         return tuple(self.meta["input"]["size"])
+
+    def run_size(self, image_hw: tuple[int, int]) -> tuple[int, int]:
+        """The size an image of this size runs at: input_size, or for a dynamic-size graph
+        (meta.json input.size_range) the image's own size brought into the range."""
+        return self.pipeline.run_size(tuple(image_hw))
 
     @property
     def _score_channels(self) -> int:
@@ -230,12 +237,20 @@ class Segmenter:
 
     def predict_batch(self, images: Iterable[np.ndarray]) -> list[np.ndarray]:
         """Label maps for several images (any sizes); one batched run when the artifact has
-        a dynamic batch, else one run per image."""
+        a dynamic batch (a dynamic-size graph: one per size the images run at), else one run
+        per image."""
         images = [self._rgb(im) for im in images]
-        if self.meta["input"].get("dynamic") != "batch" or len(images) < 2:
+        if not dynamic_batch(self.meta["input"]) or len(images) < 2:
             return [self._predict_rgb(im) for im in images]
-        y = self._run(np.concatenate([self.pipeline.prepare(im) for im in images]))
-        return [self.pipeline.finish(y[i], im.shape[:2]) for i, im in enumerate(images)]
+        groups: dict[tuple[int, int], list[int]] = {}
+        for i, im in enumerate(images):
+            groups.setdefault(self.pipeline.run_size(im.shape[:2]), []).append(i)
+        out: list = [None] * len(images)
+        for idx in groups.values():
+            y = self._run(np.concatenate([self.pipeline.prepare(images[i]) for i in idx]))
+            for k, i in enumerate(idx):
+                out[i] = self.pipeline.finish(y[k], images[i].shape[:2])
+        return out
 
     def _predict_rgb(self, image: np.ndarray) -> np.ndarray:
         return self.pipeline.finish(self._run(self.pipeline.prepare(image))[0],

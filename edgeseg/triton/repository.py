@@ -191,9 +191,6 @@ def write(cfg: RepoConfig, *, log=print) -> dict[str, Path]:
                          f"{', '.join(meta['files'])}); export with that format first")
     engine = _engine(meta, cfg) if set(backends) & set(ENGINE_BUILT) else None
     base = _slug(cfg.name or meta["model"]["name"])
-    if not isinstance(meta["input"]["shape"][-1], int):
-        raise InputError("the artifact's input has a dynamic height or width; Triton's graph "
-                         "configs here need fixed HxW (the python model resizes any image)")
     labels = "\n".join(meta["classes"]["names"]) + "\n"
     written = {}
     with atomic_output_dir(Path(cfg.out), overwrite=cfg.force, flag="--force") as tmp:

@@ -212,5 +212,5 @@ def test_openvino_compiles_a_dynamic_batch_once_per_batch_size(tmp_path):
         one = [r.infer({"x": x[i:i + 1]})["y"][0] for i in range(3)]
         three = r.infer({"x": x})["y"]
         r.infer({"x": x})
-        assert sorted(r._by_batch) == [1, 3]
+        assert sorted(r._by_shape) == [((1, 3, 8, 8),), ((3, 3, 8, 8),)]
     np.testing.assert_allclose(three, np.stack(one), rtol=1e-5, atol=1e-5)

@@ -136,7 +136,7 @@ def test_failed_parity_leaves_nothing(tmp_path, monkeypatch):
 @pytest.mark.parametrize("kw, pattern", [
     ({"output": "mask"}, "unknown output kind 'mask'"),
     ({"size": (16, 64)}, "at least 32x32"),
-    ({"dynamic": "hw"}, "only 'batch'"),
+    ({"dynamic": "hw"}, "choose batch"),
     ({"model": None}, "give --model NAME"),
 ])
 def test_bad_export_requests(tmp_path, kw, pattern):

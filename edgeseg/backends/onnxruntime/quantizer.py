@@ -18,12 +18,15 @@ def version() -> str:
     return onnxruntime.__version__
 
 
-def prepare(src: Path, dst: Path) -> None:
+def prepare(src: Path, dst: Path, *, symbolic: bool = True) -> None:
     """Shape inference only: ORT's graph optimisations would rename the nodes that
-    exclusions, reports and the TensorRT cache refer to."""
+    exclusions, reports and the TensorRT cache refer to. `symbolic=False` skips ORT's
+    symbolic shape inference, which cannot finish on a dynamic-size graph (its padding to
+    the size divisor is computed from the input's shape); ONNX's own inference still runs."""
     from onnxruntime.quantization.shape_inference import quant_pre_process
 
-    quant_pre_process(str(src), str(dst), skip_optimization=True)
+    quant_pre_process(str(src), str(dst), skip_optimization=True,
+                      skip_symbolic_shape=not symbolic)
 
 
 class _Reader:

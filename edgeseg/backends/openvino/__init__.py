@@ -35,11 +35,15 @@ class Runner(GraphIO):
     when every request is busy: as many requests as concurrent callers, scheduled by the
     plugin onto its streams. Outputs are copied out before the request goes back.
 
-    A model whose only dynamic dimension is the batch is compiled once per batch size it is
-    called with, reshaped to that static batch (the first one at load): the CPU plugin runs
-    a dynamic-shaped graph much slower (measured on BiSeNetV1 INT8 at 512x1024, 2 threads,
+    A model with dynamic dimensions (a dynamic batch, or batch, height and width) is compiled
+    once per input shape it is called with, reshaped to that static shape (batch 1 at load
+    for a dynamic batch; a dynamic height/width compiles the dynamic model at load, which
+    checks the file, and each shape at its first call): the CPU plugin runs a
+    dynamic-shaped graph much slower (measured on BiSeNetV1 INT8 at 512x1024, 2 threads,
     avx512_vnni/avx512_bf16/AMX host: 25.5 frames/s at batch 1 against 42.0 for the same
-    graph exported with a fixed batch)."""
+    graph exported with a fixed batch). The last MAX_SHAPES compilations are kept; a stream
+    of ever-new sizes pays a compilation for each (Segmenter keeps a camera's frames at one
+    size)."""
 
     def __init__(self, model_path: str | Path, *, device: str = "CPU",
                  precision: str | None = "f32", threads: int | None = None,
@@ -54,7 +58,8 @@ class Runner(GraphIO):
         self.int8_kernels = int8_kernels
         self.compiled = None
         self._idle: queue.SimpleQueue = queue.SimpleQueue()
-        self._by_batch: dict[int, tuple] = {}  # a dynamic-batch model's static compilations
+        # a dynamic model's static compilations by input shape, least recently used first
+        self._by_shape: dict[tuple, tuple] = {}
         self._lock = threading.Lock()
 
     def __enter__(self) -> Runner:
@@ -75,9 +80,10 @@ class Runner(GraphIO):
         self._config = config
         try:
             model = core.read_model(str(self.model_path))
-            self._dynamic = _batch_only_dynamic(model)
+            self._dynamic = _dynamic_inputs(model)
             self._model = model
-            compiled = (self._compile_batch(1) if self._dynamic
+            first = _first_shape(model) if self._dynamic else None
+            compiled = (self._compile_shape(first) if first
                         else core.compile_model(model, self.device, config))
         except Exception as e:  # RuntimeError for bad files; frontends raise their own
             raise load_failed(self.model_path, "OpenVINO", e) from e
@@ -88,19 +94,19 @@ class Runner(GraphIO):
         self._idle = queue.SimpleQueue()
         self._idle.put(compiled.create_infer_request())
         self.compiled = compiled
-        self._by_batch = {1: (compiled, self._idle)} if self._dynamic else {}
+        self._by_shape = {first: (compiled, self._idle)} if first else {}
         return self
 
-    def _compile_batch(self, n: int):
+    def _compile_shape(self, shapes: tuple):
+        """The model compiled for one static shape per input (`shapes`, in input order)."""
         model = self._model.clone()
-        model.reshape({p.get_any_name(): [n, *list(p.get_partial_shape())[1:]]
-                       for p in model.inputs})
+        model.reshape({p.get_any_name(): list(shape) for p, shape in zip(model.inputs, shapes)})
         return self._core.compile_model(model, self.device, self._config)
 
     def __exit__(self, *exc) -> None:
         self.compiled = None
         self._idle = queue.SimpleQueue()
-        self._by_batch = {}
+        self._by_shape = {}
 
     @property
     def outputs(self) -> dict[str, TensorSpec]:
@@ -111,7 +117,8 @@ class Runner(GraphIO):
         if compiled is None:
             raise RunnerClosed("OpenVINO")
         if self._dynamic:
-            compiled, idle = self._for_batch(len(next(iter(inputs.values()))))
+            compiled, idle = self._for_shape(tuple(
+                tuple(np.shape(inputs[n])) if n in inputs else None for n in self._inputs))
         try:
             request = idle.get_nowait()
         except queue.Empty:
@@ -123,23 +130,42 @@ class Runner(GraphIO):
         finally:
             idle.put(request)
 
-    def _for_batch(self, n: int) -> tuple:
-        got = self._by_batch.get(n)
+    def _for_shape(self, shapes: tuple) -> tuple:
+        if None in shapes:  # a missing input: the engine's own error names it
+            return self.compiled, self._idle
+        got = self._by_shape.get(shapes)
         if got is None:
             with self._lock:
-                got = self._by_batch.get(n)
+                got = self._by_shape.get(shapes)
                 if got is None:
-                    got = (self._compile_batch(n), queue.SimpleQueue())
-                    self._by_batch = {**self._by_batch, n: got}
+                    got = (self._compile_shape(shapes), queue.SimpleQueue())
+                    kept = list(self._by_shape.items())[-(MAX_SHAPES - 1):]
+                    # replaced, never mutated: readers without the lock see a whole dict
+                    self._by_shape = {**dict(kept), shapes: got}
         return got
 
 
-def _batch_only_dynamic(model) -> bool:
-    """True when every input's only dynamic dimension is the first (the batch)."""
+MAX_SHAPES = 8  # static compilations a dynamic model keeps
+
+
+def _dynamic_inputs(model) -> bool:
+    """True when some input has a dynamic dimension (and every input a static rank)."""
     shapes = [p.get_partial_shape() for p in model.inputs]
-    return bool(shapes) and all(
-        s.rank.is_static and s.rank.get_length() > 0 and not s[0].is_static
-        and all(d.is_static for d in list(s)[1:]) for s in shapes)
+    return bool(shapes) and all(s.rank.is_static for s in shapes) and any(
+        not d.is_static for s in shapes for d in s)
+
+
+def _first_shape(model) -> tuple | None:
+    """The static shapes to compile at load for a dynamic batch (batch 1), or None when a
+    height or width is dynamic too: no size is known to be valid before the first call,
+    so the dynamic model itself is compiled at load (that checks the file)."""
+    out = []
+    for p in model.inputs:
+        dims = list(p.get_partial_shape())
+        if any(not d.is_static for d in dims[1:]):
+            return None
+        out.append((1, *(d.get_length() for d in dims[1:])))
+    return tuple(out)
 
 
 def _spec(port) -> TensorSpec:

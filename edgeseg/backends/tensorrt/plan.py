@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 
 from edgeseg.core.capabilities import TARGETS
 from edgeseg.core.errors import Mismatch, UsageError
+from edgeseg.core.shapes import size_range
 
 MIN_MAJOR = 10  # the tensor API (set_tensor_address, execute_async_v3) and strong typing
 LAST_WEAK_MAJOR = 10  # TensorRT 11 removed the FP16/INT8 builder flags and calibrators
@@ -44,7 +45,8 @@ class BuildConfig:
     timing_cache: str | None = None
     dla_core: int | None = None
     gpu_fallback: bool = False
-    shapes: str | None = None  # "MIN/OPT/MAX" batch sizes, or full NxCxHxW shapes
+    shapes: str | None = None  # "MIN/OPT/MAX" batch sizes, or full NxCxHxW shapes (H/W too
+    # for a dynamic-size artifact, within its size range)
     version_compatible: bool = False
     hardware_compat: str | None = None  # "ampere+"
     route: str = "auto"  # auto | strong | weak
@@ -110,28 +112,41 @@ def engine_tag(gpu_name: str, compute_capability: str, trt_version: str, cfg: Bu
     return "-".join(parts)
 
 
-def parse_shapes(text: str, static: list) -> list[list[int]]:
-    """MIN/OPT/MAX as batch sizes ("1/4/8") or full shapes ("1x3x512x1024/...")."""
+def parse_shapes(text: str, static: list, fill: list[list] | None = None,
+                 size_range: tuple | None = None) -> list[list[int]]:
+    """MIN/OPT/MAX as batch sizes ("1/4/8") or full shapes ("1x3x512x1024/..."). A batch
+    size takes the rest of its shape from `fill` (min, opt and max shapes; default the static
+    shape). `size_range`: ((min_h, min_w), (max_h, max_w)) a dynamic height and width
+    ("height"/"width" in `static`) must lie in."""
     parts = text.split("/")
     if len(parts) != 3:
         raise PlanError(f"--shapes {text!r}: give MIN/OPT/MAX, e.g. 1/4/8 or "
                         "1x3x512x1024/4x3x512x1024/8x3x512x1024")
     out = []
-    for p in parts:
+    for k, p in enumerate(parts):
         try:
             dims = [int(d) for d in p.lower().split("x")]
         except ValueError:
             raise PlanError(f"--shapes {text!r}: {p!r} is not a number or NxCxHxW") from None
         if len(dims) == 1:
-            dims = [dims[0], *static[1:]]
+            dims = [dims[0], *(fill[k] if fill else static)[1:]]
         if len(dims) != len(static) or min(dims) < 1:
             raise PlanError(f"--shapes {text!r}: {p!r} must have {len(static)} positive dims")
         fixed = [(i, d, s) for i, (d, s) in enumerate(zip(dims, static)) if isinstance(s, int)
                  and d != s]
         if fixed:
             i, d, s = fixed[0]
+            free = "batch, height and width are" if size_range else "batch is"
             raise PlanError(f"--shapes {text!r}: dimension {i} is fixed at {s} in this "
-                            f"artifact, got {d}; only the batch is dynamic")
+                            f"artifact, got {d}; only the {free} dynamic")
+        if size_range is not None and "height" in static and "width" in static:
+            hw = (dims[static.index("height")], dims[static.index("width")])
+            (lo_h, lo_w), (hi_h, hi_w) = size_range
+            if not (lo_h <= hw[0] <= hi_h and lo_w <= hw[1] <= hi_w):
+                raise PlanError(f"--shapes {text!r}: {hw[0]}x{hw[1]} is outside the "
+                                f"artifact's size range {lo_h}x{lo_w}:{hi_h}x{hi_w} (the "
+                                "sizes its parity was checked at); re-export with a wider "
+                                "--size-range")
         out.append(dims)
     if not all(a <= b for lo, hi in zip(out, out[1:]) for a, b in zip(lo, hi)):
         raise PlanError(f"--shapes {text!r}: need MIN <= OPT <= MAX in every dimension")
@@ -274,13 +289,19 @@ def _profile(inp: dict, cfg: BuildConfig) -> tuple[dict | None, list[str]]:
     static = list(inp["shape"])
     if any(not isinstance(d, int) for d in static):
         text = cfg.shapes or f"1/1/{DEFAULT_MAX_BATCH}"
-        notes = []
+        notes, fill, rng = [], None, size_range(inp)
+        if rng is not None:  # height and width: the range's ends, the nominal size as opt
+            fill = [[d if isinstance(d, int) else {"height": hw[0], "width": hw[1]}.get(d, 1)
+                     for d in static] for hw in (rng[0], inp["size"], rng[1])]
         if not cfg.shapes:
-            notes.append(f"dynamic batch: profile 1/1/{DEFAULT_MAX_BATCH} (set --shapes)")
-        return {inp["name"]: parse_shapes(text, static)}, notes
+            what = "dynamic batch" if rng is None else (
+                f"dynamic batch and size: {'x'.join(map(str, rng[0]))} / "
+                f"{'x'.join(map(str, inp['size']))} / {'x'.join(map(str, rng[1]))}, batch")
+            notes.append(f"{what}: profile 1/1/{DEFAULT_MAX_BATCH} (set --shapes)")
+        return {inp["name"]: parse_shapes(text, static, fill, rng)}, notes
     if cfg.shapes:
         raise PlanError(f"--shapes: this artifact's input is static {static}; export with "
-                        "--dynamic batch for a range of shapes")
+                        "--dynamic batch (or size) for a range of shapes")
     return None, []
 
 
