@@ -96,6 +96,16 @@ def runtime_precision(meta: dict, backend: str, requested: str | None,
     return None
 
 
+def profile_max_batch(meta: dict, model_file: str) -> int | None:
+    """The batch limit of the engine file a Segmenter runs: a TensorRT build's optimisation
+    profile max (meta.json builds), else None (ONNX Runtime and OpenVINO take any batch)."""
+    for build in meta.get("builds") or []:
+        profile = build.get("profile")
+        if build.get("file") == model_file and profile:
+            return min(int(shapes[2][0]) for shapes in profile.values())
+    return None
+
+
 class Segmenter:
     """Semantic segmentation with an edgeseg artifact.
 
@@ -132,6 +142,8 @@ class Segmenter:
                    out_itemsize=np.dtype(self.meta["output"]["dtype"]).itemsize,
                    fix="re-export the artifact at a smaller --size")
         self.backend, self.model_file, self.backend_reason = choose_backend(self.meta, backend)
+        #: the largest batch one run takes (a TensorRT engine's profile max), else None
+        self.max_batch = profile_max_batch(self.meta, self.model_file)
         self.input_name = self.meta["input"]["name"]
         self.inference_precision = runtime_precision(self.meta, self.backend,
                                                      inference_precision, device)
@@ -237,8 +249,9 @@ class Segmenter:
 
     def predict_batch(self, images: Iterable[np.ndarray]) -> list[np.ndarray]:
         """Label maps for several images (any sizes); one batched run when the artifact has
-        a dynamic batch (a dynamic-size graph: one per size the images run at), else one run
-        per image."""
+        a dynamic batch (a dynamic-size graph: one per size the images run at; a TensorRT
+        engine: runs of at most its profile's max batch, `max_batch`), else one run per
+        image."""
         images = [self._rgb(im) for im in images]
         if not dynamic_batch(self.meta["input"]) or len(images) < 2:
             return [self._predict_rgb(im) for im in images]
@@ -246,10 +259,13 @@ class Segmenter:
         for i, im in enumerate(images):
             groups.setdefault(self.pipeline.run_size(im.shape[:2]), []).append(i)
         out: list = [None] * len(images)
-        for idx in groups.values():
-            y = self._run(np.concatenate([self.pipeline.prepare(images[i]) for i in idx]))
-            for k, i in enumerate(idx):
-                out[i] = self.pipeline.finish(y[k], images[i].shape[:2])
+        step = self.max_batch or len(images)
+        for same_size in groups.values():
+            for at in range(0, len(same_size), step):  # within an engine profile's max
+                idx = same_size[at:at + step]
+                y = self._run(np.concatenate([self.pipeline.prepare(images[i]) for i in idx]))
+                for k, i in enumerate(idx):
+                    out[i] = self.pipeline.finish(y[k], images[i].shape[:2])
         return out
 
     def _predict_rgb(self, image: np.ndarray) -> np.ndarray:

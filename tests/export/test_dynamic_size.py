@@ -205,3 +205,24 @@ def test_size_range_option_refuses_bad_text(text, pattern):
     assert parse_size_range("32x64:128x256") == (LO, HI)
     with pytest.raises(argparse.ArgumentTypeError, match=pattern):
         parse_size_range(text)
+
+
+def test_predict_batch_splits_at_the_engine_profile_max(dyn, monkeypatch):
+    from edgeseg.runtime import Segmenter
+    from edgeseg.runtime.segmenter import profile_max_batch
+
+    meta = {"builds": [{"file": "model.a.engine", "profile": {"input": [[1], [2], [3]]}}]}
+    assert profile_max_batch(meta, "model.a.engine") == 3
+    assert profile_max_batch(meta, "model.onnx") is None
+    images = [np.random.default_rng(i).integers(0, 256, (40, 80, 3), dtype=np.uint8)
+              for i in range(7)]
+    with Segmenter(dyn, backend="onnxruntime") as seg:
+        assert seg.max_batch is None
+        whole = seg.predict_batch(images)
+        seg.max_batch = 3  # as for an engine whose profile stops at 3
+        runs = []
+        real = seg._run
+        monkeypatch.setattr(seg, "_run", lambda x: runs.append(len(x)) or real(x))
+        split = seg.predict_batch(images)
+    assert runs == [3, 3, 1]
+    assert all(np.array_equal(a, b) for a, b in zip(whole, split))

@@ -126,3 +126,34 @@ def test_a_layer_that_cannot_run_alone_is_left_as_it_is(fp32_artifact, calib_set
     assert meta["calibration"]["kernel_check"]["faults"] == []
     q = onnx.load(str(tmp_path / "ov" / "model.onnx"))
     assert sorted(qdq.quantized_compute_nodes(q)) == ["conv1", "conv2"]
+
+
+def test_a_few_output_steps_are_a_rounding_not_a_fault(classes, calib_set, tmp_path,
+                                                       tmp_path_factory, monkeypatch):
+    """A layer whose outputs span only two steps of its grid: an engine off by one step is
+    50% of that range, far over FAULT_TOLERANCE, yet a rounding; more than ROUNDING_STEPS
+    steps off is a fault. conv1 -> Relu -> conv2: conv1's output is quantized."""
+    from functools import partial
+
+    from tests.quant.conftest import imported, seg_graph
+
+    art = imported(tmp_path_factory, "chain", partial(seg_graph, padded_pool=False), classes)
+    run(art, calib_set, tmp_path / "s8", target="openvino", kernel_check=False)
+    q = onnx.load(str(tmp_path / "s8" / "model.onnx"))
+    steps_of = {layer.node: layer.out_step for layer in kernels.layers(q)}
+    assert steps_of["conv1"] > 0 and steps_of["conv2"] == 0  # conv2 writes float logits
+    real = kernels._run
+
+    for off_by, flagged in [(1, False), (kernels.ROUNDING_STEPS + 1, True)]:
+        def engine_off(engine, path, feeds, threads, int8_kernels, off_by=off_by):
+            out = real(engine, path, feeds, threads, int8_kernels)
+            conv = next(n.name for n in onnx.load(str(path)).graph.node if n.op_type == "Conv")
+            step = steps_of[conv] or 1.0
+            ref = np.zeros_like(out)
+            ref.flat[0] = 2 * step  # outputs spanning two steps
+            return ref + off_by * step if int8_kernels else ref
+
+        monkeypatch.setattr(kernels, "_run", engine_off)
+        found = [f["node"] for f in kernels.faults(q, "openvino")]
+        # conv2 has no output grid: any error over the tolerance counts
+        assert found == (["conv1", "conv2"] if flagged else ["conv2"]), (off_by, found)
