@@ -66,6 +66,10 @@ def _backends(root: Path, into: Path) -> Path:
     return into
 
 
+PORT_ATTEMPTS = 3
+PORT_TAKEN = ("already in use", "failed to bind", "failed to listen")  # its log, lowercased
+
+
 def _free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -112,27 +116,36 @@ def serve(repo: str | Path, models: list[str], *, timeout: float = 180,
     root = triton_root()
     with tempfile.TemporaryDirectory(prefix="edgeseg-triton-") as tmp:
         backends = _backends(root, Path(tmp) / "backends")
-        http, grpc = f"127.0.0.1:{_free_port()}", f"127.0.0.1:{_free_port()}"
         log = Path(log_dir or tmp) / "tritonserver.log"
-        cmd = [str(root / "bin" / "tritonserver"), f"--model-repository={repo.resolve()}",
-               f"--backend-directory={backends}", "--model-control-mode=explicit",
-               *[f"--load-model={m}" for m in models], "--exit-on-error=true",
-               "--http-address=127.0.0.1", f"--http-port={http.split(':')[1]}",
-               "--grpc-address=127.0.0.1", f"--grpc-port={grpc.split(':')[1]}",
-               "--allow-metrics=false", "--log-verbose=0"]
-        with open(log, "w") as out:
-            # its own process group: a kill reaches the Python backend's stubs too
-            proc = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT,
-                                    env=_environment(), start_new_session=True)
+        deadline = time.monotonic() + timeout
+        for attempt in range(PORT_ATTEMPTS):
+            # a free port can be taken by another process before tritonserver binds it:
+            # then it exits saying so, and it is started again on new ports
+            http, grpc = f"127.0.0.1:{_free_port()}", f"127.0.0.1:{_free_port()}"
+            cmd = [str(root / "bin" / "tritonserver"), f"--model-repository={repo.resolve()}",
+                   f"--backend-directory={backends}", "--model-control-mode=explicit",
+                   *[f"--load-model={m}" for m in models], "--exit-on-error=true",
+                   "--http-address=127.0.0.1", f"--http-port={http.split(':')[1]}",
+                   "--grpc-address=127.0.0.1", f"--grpc-port={grpc.split(':')[1]}",
+                   "--allow-metrics=false", "--log-verbose=0"]
+            with open(log, "w") as out:
+                # its own process group: a kill reaches the Python backend's stubs too
+                proc = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT,
+                                        env=_environment(), start_new_session=True)
+            up = False
+            while not up and proc.poll() is None and time.monotonic() < deadline:
+                up = all(ready(http, m) for m in models)
+                if not up:
+                    time.sleep(0.5)
+            tail = log.read_text(errors="replace")[-3000:]
+            if up or proc.poll() is None or attempt == PORT_ATTEMPTS - 1 or \
+                    not any(m in tail.lower() for m in PORT_TAKEN):
+                break
         try:
-            deadline = time.monotonic() + timeout
-            while not all(ready(http, m) for m in models):
-                if proc.poll() is not None or time.monotonic() > deadline:
-                    tail = log.read_text(errors="replace")[-3000:]
-                    why = (f"exited with code {proc.returncode}" if proc.poll() is not None
-                           else f"not ready after {timeout:.0f} s")
-                    raise RuntimeError(f"tritonserver {why}; its log ends:\n{tail}")
-                time.sleep(0.5)
+            if not up:
+                why = (f"exited with code {proc.returncode}" if proc.poll() is not None
+                       else f"not ready after {timeout:.0f} s")
+                raise RuntimeError(f"tritonserver {why}; its log ends:\n{tail}")
             yield Server(http, grpc, proc, log)
         finally:
             if proc.poll() is None:

@@ -132,3 +132,28 @@ def test_a_client_killed_mid_request_loses_nothing_for_the_others(served, local)
         for k, f in enumerate(futures):
             assert np.array_equal(f.result(), local.predict(images(1, seed=200 + k)[0]))
     assert p.returncode != 0 and server.ready(served.http, MODEL)
+
+
+def test_a_port_taken_before_the_server_binds_it_is_retried(served, logits_artifact, tmp_path,
+                                                            monkeypatch):
+    """Another process listens on the HTTP port picked for the server (the race between
+    picking a free port and tritonserver binding it): it exits saying so, and starts again
+    on new ports."""
+    import socket
+
+    repo = tmp_path / "repo"
+    write(RepoConfig(str(logits_artifact), str(repo), backends=("python",),
+                     segmenter_backend="onnxruntime", threads=1), log=lambda m: None)
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        taken, real, calls = busy.getsockname()[1], server._free_port, []
+
+        def racing():
+            calls.append(1)
+            return taken if len(calls) == 1 else real()
+
+        monkeypatch.setattr(server, "_free_port", racing)
+        with server.serve(repo, [MODEL]) as s:
+            assert len(calls) == 4 and str(taken) not in s.http
+            assert server.ready(s.http, MODEL)
