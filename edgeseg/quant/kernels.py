@@ -145,9 +145,9 @@ def faults(model, engine: str, *, threads: int | None = None, seed: int = 0,
            tolerance: float = FAULT_TOLERANCE, progress=None) -> list[dict]:
     """[{"node", "error"}] for each quantized layer of `model` that `engine`'s INT8 kernels
     compute more than `tolerance` (share of the output range) and more than ROUNDING_STEPS
-    steps of its output grid away from the reference Q/DQ arithmetic, on inputs spread over each quantization grid. A layer that cannot be run
-    alone is left as it is (the check is a diagnostic, never a reason to fail). `progress(i,
-    n)` is called per layer."""
+    steps of its output grid away from the reference Q/DQ arithmetic, on inputs spread over
+    each quantization grid. A layer that cannot be run alone is left as it is (the check is
+    a diagnostic, never a reason to fail). `progress(i, n)` is called per layer."""
     import onnx
 
     found = []
