@@ -257,6 +257,12 @@ def add_import_parser(sub: argparse._SubParsersAction) -> None:
                    metavar=("R", "G", "B"))
     p.add_argument("--color", choices=("RGB", "BGR"), default="RGB")
     p.add_argument("--resize", choices=("stretch", "letterbox"), default="stretch")
+    p.add_argument("--size", type=parse_size, default=None, metavar="HxW",
+                   help="a graph with a dynamic height/width: its nominal size (calibration, "
+                   "benchmarks and TensorRT's opt shape use it)")
+    p.add_argument("--size-range", type=parse_size_range, default=None, metavar="MIN:MAX",
+                   help="a graph with a dynamic height/width: the sizes it is checked at and "
+                   "will be run at (default half to twice --size)")
     add_force(p, "--out")
     p.set_defaults(func=run_import)
 
@@ -265,5 +271,5 @@ def run_import(args: argparse.Namespace) -> int:
 
     import_onnx(args.onnx, args.out, classes=resolve_classes(args.classes), mean=args.mean,
                 std=args.std, color=args.color, resize=args.resize, force=args.force,
-                log=status)
+                size=args.size, size_range=args.size_range, log=status)
     return 0

@@ -14,6 +14,7 @@ from edgeseg.core.artifact import new_meta, write_meta
 from edgeseg.core.capabilities import CPU_ENGINES, ENGINES
 from edgeseg.core.compare import ParityError, compare_outputs
 from edgeseg.core.errors import UsageError
+from edgeseg.core.shapes import check_range, default_range
 from edgeseg.core.lint import load_onnx
 from edgeseg.data.io import atomic_output_dir
 from edgeseg.data.transforms import Preprocess
@@ -55,25 +56,56 @@ def describe_io(model) -> tuple[dict, dict]:
             {"name": out.name, "shape": out_shape, "dtype": out_type, "kind": kind})
 
 
+def _sizes(inp: dict, size, size_range) -> tuple[tuple[int, int], tuple | None]:
+    """(the nominal size, the size range or None) of an imported graph's input: its own
+    fixed H/W, or for a dynamic H/W the --size and --size-range given."""
+    h, w = inp["shape"][2], inp["shape"][3]
+    if isinstance(h, int) and isinstance(w, int):
+        if size_range is not None or (size is not None and tuple(size) != (h, w)):
+            raise UsageError(f"input {inp['name']!r} is fixed at {h}x{w}; --size and "
+                             "--size-range are for a graph with a dynamic height/width")
+        return (h, w), None
+    if isinstance(h, int) or isinstance(w, int):
+        raise UsageError(f"input {inp['name']!r} has shape {inp['shape']}: only one of height "
+                         "and width is dynamic; edgeseg takes both fixed or both dynamic")
+    if isinstance(inp["shape"][0], int):
+        raise UsageError(f"input {inp['name']!r} has a dynamic height/width but a fixed batch "
+                         f"{inp['shape']}; re-export it with a dynamic batch too")
+    if size is None:
+        raise UsageError(f"input {inp['name']!r} has a dynamic height/width {inp['shape']}: "
+                         "give --size HxW (the nominal size: calibration and benchmarks use it) "
+                         "and --size-range MIN:MAX, or fix them before import (onnxsim "
+                         "--overwrite-input-shape)")
+    lo, hi = size_range or default_range(tuple(size))
+    check_range(lo, hi, "--size-range")
+    if not all(a <= v <= b for a, v, b in zip(lo, size, hi)):
+        raise UsageError(f"--size {size[0]}x{size[1]} must lie in --size-range "
+                         f"{lo[0]}x{lo[1]}:{hi[0]}x{hi[1]}")
+    return tuple(size), (tuple(lo), tuple(hi))
+
+
 def import_onnx(onnx_path: str, out: str, *, classes, mean, std, color: str = "RGB",
                 resize: str = "stretch", force: bool = False, parity_inputs: int = 2,
+                size: tuple[int, int] | None = None, size_range: tuple | None = None,
                 log: Callable[[str], None] = print) -> Path:
     """Validate `onnx_path`, copy it into a new artifact directory with its meta.json, and run
     it in ONNX Runtime and OpenVINO (f32) on random inputs to check that both load it and
-    agree (there is no PyTorch model to compare with)."""
+    agree (there is no PyTorch model to compare with). A graph with a dynamic height/width
+    needs `size` (nominal) and takes `size_range` (default half to twice `size`); both
+    engines then also run it at the range's ends."""
 
     model = load_onnx(onnx_path)
     inp, outp = describe_io(model)
-    h, w = inp["shape"][2], inp["shape"][3]
-    if not (isinstance(h, int) and isinstance(w, int)):
-        raise UsageError(f"input {inp['name']!r} has a dynamic height/width {inp['shape']}; "
-                         "fix them before import (e.g. onnxsim --overwrite-input-shape)")
+    (h, w), rng_sizes = _sizes(inp, size, size_range)
     c = outp["shape"][1] if outp["kind"] == "logits" else None
     if isinstance(c, int) and c != classes.num_classes:
         raise UsageError(f"the graph outputs {c} classes but the class set '{classes.name}' has "
                          f"{classes.num_classes}; pass the matching --classes")
     pre = Preprocess(size=(h, w), resize=resize, color=color, mean=tuple(mean), std=tuple(std))
-    dynamic = "batch" if not isinstance(inp["shape"][0], int) else None
+    dynamic = "size" if rng_sizes else "batch" if not isinstance(inp["shape"][0], int) else None
+    if rng_sizes:  # edgeseg's names for the dynamic dimensions, whatever the graph calls them
+        inp = {**inp, "shape": ["batch", 3, "height", "width"]}
+        outp = {**outp, "shape": ["batch", *outp["shape"][1:-2], "height", "width"]}
     meta = new_meta(
         model={"name": Path(onnx_path).stem, "options": {}, "num_classes": classes.num_classes,
                "source": "import", "checkpoint": None, "imported_from": str(onnx_path)},
@@ -81,7 +113,9 @@ def import_onnx(onnx_path: str, out: str, *, classes, mean, std, color: str = "R
         input={**inp, "layout": "NCHW", "size": [h, w], "color": color, "network_color": color,
                "mean": list(pre.mean),
                "std": list(pre.std), "resize": resize, "fused_preprocess": False,
-               "dynamic": dynamic},
+               "dynamic": dynamic,
+               **({"size_range": {"min": list(rng_sizes[0]), "max": list(rng_sizes[1])}}
+                  if rng_sizes else {})},
         output={**outp},
         precision="fp16" if inp["dtype"] == "float16" else "fp32",
         parity={"thresholds": IMPORT_AGREEMENT, "results": []}, files={"model.onnx": None},
@@ -93,8 +127,9 @@ def import_onnx(onnx_path: str, out: str, *, classes, mean, std, color: str = "R
         shutil.copyfile(onnx_path, tmp / "model.onnx")
         rng = np.random.default_rng(0)
         dtype = np.float16 if inp["dtype"] == "float16" else np.float32
-        xs = [pre.normalize(rng.integers(0, 256, (h, w, 3), dtype=np.uint8))[None].astype(dtype)
-              for _ in range(parity_inputs)]
+        sizes = [(h, w)] * parity_inputs + list(rng_sizes or ())
+        xs = [pre.normalize(rng.integers(0, 256, (*hw, 3), dtype=np.uint8))[None].astype(dtype)
+              for hw in sizes]
         outs = {b: run_backend(b, tmp / "model.onnx", xs, inp["name"])
                 for b in CPU_ENGINES if is_available(b)}
         if len(outs) == 2:

@@ -226,3 +226,57 @@ def test_predict_batch_splits_at_the_engine_profile_max(dyn, monkeypatch):
         split = seg.predict_batch(images)
     assert runs == [3, 3, 1]
     assert all(np.array_equal(a, b) for a, b in zip(whole, split))
+
+
+def _dynamic_onnx(path, batch="N"):
+    """Conv 3x3 (3->4): a graph whose batch, height and width are all dynamic, named as
+    another exporter might name them."""
+    from onnx import TensorProto, helper, numpy_helper
+
+    w = numpy_helper.from_array(
+        np.random.default_rng(0).normal(0, 0.5, (4, 3, 3, 3)).astype(np.float32), "w")
+    g = helper.make_graph(
+        [helper.make_node("Conv", ["image", "w"], ["scores"], pads=[1, 1, 1, 1])], "g",
+        [helper.make_tensor_value_info("image", TensorProto.FLOAT, [batch, 3, "H", "W"])],
+        [helper.make_tensor_value_info("scores", TensorProto.FLOAT, [batch, 4, "H", "W"])],
+        [w])
+    onnx.save(helper.make_model(g, opset_imports=[helper.make_opsetid("", 17)]), path)
+    return path
+
+
+def test_import_of_a_graph_with_a_dynamic_size(tmp_path):
+    from edgeseg.export.importer import import_onnx
+    from edgeseg.runtime import Segmenter
+
+    src = _dynamic_onnx(tmp_path / "m.onnx")
+    out = import_onnx(str(src), str(tmp_path / "art"), classes=_classes(4), mean=(0, 0, 0),
+                      std=(1, 1, 1), size=SIZE, size_range=(LO, HI), **QUIET)
+    meta = read_meta(out)
+    assert meta["input"]["dynamic"] == "size"
+    assert meta["input"]["shape"] == ["batch", 3, "height", "width"]
+    assert meta["output"]["shape"] == ["batch", 4, "height", "width"]
+    assert meta["parity"]["results"][0]["inputs"] == 4  # 2 nominal, the min and the max
+    with Segmenter(out, backend="openvino") as seg:
+        assert seg.predict(np.zeros((70, 90, 3), np.uint8)).shape == (70, 90)
+        assert seg.run_size((70, 90)) == (70, 90)
+
+
+@pytest.mark.parametrize("batch, kw, pattern", [
+    ("N", {}, "give --size HxW"),
+    (1, {"size": SIZE}, "fixed batch"),
+    ("N", {"size": (200, 200), "size_range": (LO, HI)}, "must lie in --size-range"),
+])
+def test_import_refusals(tmp_path, batch, kw, pattern):
+    from edgeseg.export.importer import import_onnx
+
+    src = _dynamic_onnx(tmp_path / "m.onnx", batch)
+    with pytest.raises(UsageError, match=pattern):
+        import_onnx(str(src), str(tmp_path / "art"), classes=_classes(4), mean=(0, 0, 0),
+                    std=(1, 1, 1), **kw, **QUIET)
+    assert not (tmp_path / "art").exists()
+
+
+def _classes(n):
+    from edgeseg.data.classes import ClassSet
+
+    return ClassSet("unnamed", tuple(f"c{i}" for i in range(n)), ((0, 0, 0),) * n)
