@@ -14,8 +14,8 @@ from edgeseg.core.artifact import new_meta, write_meta
 from edgeseg.core.capabilities import CPU_ENGINES, ENGINES
 from edgeseg.core.compare import ParityError, compare_outputs
 from edgeseg.core.errors import UsageError
-from edgeseg.core.shapes import check_range, default_range
 from edgeseg.core.lint import load_onnx
+from edgeseg.core.shapes import check_range, default_range
 from edgeseg.data.io import atomic_output_dir
 from edgeseg.data.transforms import Preprocess
 from edgeseg.export.parity import run_backend
