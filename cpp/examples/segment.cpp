@@ -70,10 +70,11 @@ int main(int argc, char** argv) {
 
   try {
     edgeseg::Segmenter seg(positional[0], opt);
+    const edgeseg::Image image = edgeseg::read_image(positional[1]);
+    const auto run = seg.run_size(image.height, image.width);  // input_size() unless dynamic
     std::fprintf(stderr, "edgeseg-segment: %s (%s), %s, input %dx%d, output %s\n",
                  seg.backend().c_str(), seg.backend_reason().c_str(), seg.model_file().c_str(),
-                 seg.input_size()[0], seg.input_size()[1], seg.output_kind().c_str());
-    const edgeseg::Image image = edgeseg::read_image(positional[1]);
+                 run[0], run[1], seg.output_kind().c_str());
     const edgeseg::LabelMap labels = seg.predict(image);
     edgeseg::write_label_png(positional[2], labels, seg.palette());
     if (!overlay_path.empty())

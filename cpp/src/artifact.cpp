@@ -2,6 +2,7 @@
 
 #include <filesystem>
 #include <fstream>
+#include <limits>
 #include <nlohmann/json.hpp>
 #include <sstream>
 
@@ -60,13 +61,49 @@ bool plain_name(const std::string& n) {
          n.find('\\') == std::string::npos;
 }
 
+// [height, width], both positive.
+std::array<int, 2> size_pair(const Fields& f, const Json& v, const std::string& field) {
+  if (!v.is_array() || v.size() != 2) f.fail(field, "must be [height, width]");
+  std::array<int, 2> hw{};
+  for (int i = 0; i < 2; ++i) {
+    const long long n = f.integer(v[i], field);
+    if (n < 1) f.fail(field, "must have positive sides");
+    if (n > std::numeric_limits<int>::max()) f.fail(field, "has a side too large for an int");
+    hw[i] = static_cast<int>(n);
+  }
+  return hw;
+}
+
+std::string size_text(const std::array<int, 2>& hw) {
+  return std::to_string(hw[0]) + "x" + std::to_string(hw[1]);
+}
+
+// input.size_range of a dynamic-size graph: {"min": [h, w], "max": [h, w]}, min <= max on
+// both sides, the nominal input.size inside (what `edgeseg export --dynamic size` writes).
+void read_size_range(const Fields& f, const Json& in, InputSpec& s) {
+  const std::string field = "input.size_range";
+  const char* form = "{\"min\": [height, width], \"max\": [height, width]}";
+  if (!in.contains("size_range") || in["size_range"].is_null())
+    f.fail(field, std::string("is missing; input.dynamic \"size\" needs ") + form);
+  const Json& range = in["size_range"];
+  if (!range.is_object()) f.fail(field, std::string("must be ") + form);
+  s.min_size = size_pair(f, f.at(range, "min", field), field + ".min");
+  s.max_size = size_pair(f, f.at(range, "max", field), field + ".max");
+  if (s.min_size[0] > s.max_size[0] || s.min_size[1] > s.max_size[1])
+    f.fail(field, "needs min <= max on both sides, got " + size_text(s.min_size) + " to " +
+                      size_text(s.max_size));
+  if (s.height < s.min_size[0] || s.height > s.max_size[0] || s.width < s.min_size[1] ||
+      s.width > s.max_size[1])
+    f.fail("input.size", size_text({s.height, s.width}) + " (the nominal size) is outside "
+                         "input.size_range " + size_text(s.min_size) + " to " +
+                         size_text(s.max_size));
+}
+
 void read_input(const Fields& f, const Json& in, InputSpec& s) {
   s.name = f.str(f.at(in, "name", "input"), "input.name");
-  const Json& size = f.at(in, "size", "input");
-  if (!size.is_array() || size.size() != 2) f.fail("input.size", "must be [height, width]");
-  s.height = static_cast<int>(f.integer(size[0], "input.size"));
-  s.width = static_cast<int>(f.integer(size[1], "input.size"));
-  if (s.height < 1 || s.width < 1) f.fail("input.size", "must have positive sides");
+  const std::array<int, 2> size = size_pair(f, f.at(in, "size", "input"), "input.size");
+  s.height = size[0];
+  s.width = size[1];
   s.color = f.str(f.at(in, "color", "input"), "input.color");
   s.network_color = in.contains("network_color")
                         ? f.str(in["network_color"], "input.network_color") : s.color;
@@ -88,8 +125,11 @@ void read_input(const Fields& f, const Json& in, InputSpec& s) {
                               (s.fused ? "uint8 frames" : "float32 tensors"));
   if (in.contains("dynamic") && !in["dynamic"].is_null()) {
     s.dynamic = f.str(in["dynamic"], "input.dynamic");
-    if (s.dynamic != "batch") f.fail("input.dynamic", "must be null or \"batch\"");
+    if (s.dynamic != "batch" && s.dynamic != "size")
+      f.fail("input.dynamic", "must be null, \"batch\" or \"size\", got \"" + s.dynamic + "\"");
   }
+  s.min_size = s.max_size = size;
+  if (s.dynamic_size()) read_size_range(f, in, s);
 }
 
 void read_builds(const Fields& f, const Json& meta, Meta& m) {

@@ -22,7 +22,11 @@ struct InputSpec {
   std::array<double, 3> mean{}, std{};
   bool letterbox = false;
   bool fused = false;
-  std::string dynamic;  // "" or "batch"
+  std::string dynamic;  // "", "batch" or "size" (batch, height and width)
+  // The sizes the graph takes, both ends included: input.size_range of a dynamic-size graph
+  // (height, width is then its nominal size, inside), else height, width at both ends.
+  std::array<int, 2> min_size{}, max_size{};
+  bool dynamic_size() const { return dynamic == "size"; }
 };
 
 struct OutputSpec {

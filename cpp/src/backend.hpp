@@ -42,9 +42,13 @@ std::string resolve_backend(const std::string& requested);
 // Whether this build has OpenVINO (EDGESEG_WITH_OPENVINO); without it make_openvino_backend
 // throws the Error that says how to get it and openvino_version() is empty.
 bool openvino_compiled();
+// A graph with dynamic dimensions is compiled once per input shape it runs at (a static
+// compilation runs faster than the dynamic graph), `load_shape` at load; the last few are
+// kept. A static graph is compiled once.
 std::unique_ptr<Backend> make_openvino_backend(const std::string& model_path,
                                                const std::string& device, int threads,
-                                               const std::string& output_name);
+                                               const std::string& output_name,
+                                               const std::vector<int64_t>& load_shape);
 
 std::string openvino_version();
 

@@ -102,7 +102,8 @@ bool openvino_compiled() { return false; }
 std::string openvino_version() { return {}; }
 
 std::unique_ptr<Backend> make_openvino_backend(const std::string&, const std::string&, int,
-                                               const std::string&) {
+                                               const std::string&,
+                                               const std::vector<int64_t>&) {
   throw Error("this edgeseg runtime was built without OpenVINO: reconfigure with "
               "-DEDGESEG_WITH_OPENVINO=ON (OpenVINO_DIR from the openvino pip wheel), or use "
               "--backend tensorrt");

@@ -140,12 +140,17 @@ class TensorRtBackend final : public Backend {
     nvinfer1::Dims dims{};
     dims.nbDims = static_cast<int32_t>(input.shape.size());
     for (size_t i = 0; i < input.shape.size(); ++i) dims.d[i] = input.shape[i];
-    if (!context_->setInputShape(input_.c_str(), dims))
-      throw Error(path_ + ": the engine does not accept input shape of batch 1 at the "
-                  "artifact's size (" + logger().last_ + "); rebuild it");
+    if (!context_->setInputShape(input_.c_str(), dims)) {
+      std::string shape;
+      for (int64_t d : input.shape) shape += (shape.empty() ? "" : "x") + std::to_string(d);
+      throw Error(path_ + ": the engine does not accept input shape " + shape + " (" +
+                  logger().last_ + "); rebuild it from this artifact (its optimisation "
+                  "profile must cover batch 1 and the artifact's input.size_range)");
+    }
     const size_t in_bytes = input.elements() * dtype_size(input.dtype);
     ensure(&d_in_, &in_cap_, in_bytes);
 
+    // The output shape follows the input shape (a dynamic-size graph): read every call.
     const nvinfer1::Dims od = context_->getTensorShape(output_.c_str());
     TensorView out;
     size_t count = 1;

@@ -172,6 +172,19 @@ std::vector<float> scores_width_pass(const float* src, int c, int h, int w, size
 
 }  // namespace
 
+std::array<int, 2> fit_size(int h, int w, const std::array<int, 2>& min,
+                            const std::array<int, 2>& max) {
+  const double dh = h, dw = w;
+  double s = 1.0;
+  if (h > max[0] || w > max[1]) s = std::min(max[0] / dh, max[1] / dw);
+  if (dh * s < min[0] || dw * s < min[1]) s = std::max(min[0] / dh, min[1] / dw);
+  // floor(x + 0.5) is an integer in double; clamping it there cannot overflow an int.
+  auto side = [s](double v, int lo, int hi) {
+    return static_cast<int>(std::clamp(std::floor(v * s + 0.5), double(lo), double(hi)));
+  };
+  return {side(dh, min[0], max[0]), side(dw, min[1], max[1])};
+}
+
 Geometry letterbox_geometry(int image_h, int image_w, int net_h, int net_w, bool letterbox) {
   Geometry g;
   if (!letterbox) {
@@ -307,11 +320,15 @@ void resize_scores_argmax(const float* src, int c, int h, int w, size_t plane, s
         continue;
       }
       // numpy's argmax: the first maximum; a NaN beats every number and the first NaN stays.
+      // Selects and bitwise | &, no branches: which way a pixel goes follows the data, which
+      // no branch predictor guesses, and without branches the compiler vectorises the loop.
+      float* b = best.data();
+      const uint8_t id = static_cast<uint8_t>(k);
       for (int x = 0; x < out_w; ++x) {
-        if (v[x] > best[x] || (std::isnan(v[x]) && !std::isnan(best[x]))) {
-          best[x] = v[x];
-          d[x] = static_cast<uint8_t>(k);
-        }
+        const float val = v[x], top = b[x];
+        const bool take = (val > top) | ((val != val) & (top == top));  // x != x: NaN
+        b[x] = take ? val : top;
+        d[x] = take ? id : d[x];
       }
     }
   }

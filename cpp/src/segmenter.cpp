@@ -59,18 +59,26 @@ struct Segmenter::Impl {
   std::unique_ptr<detail::Backend> engine;
   std::string backend, reason, model_file;
   Timings timings;
-  std::vector<uint8_t> canvas;  // the network-size uint8 RGB image
+  // The run-size uint8 RGB image and the graph input; sized per call, so they reallocate
+  // only when a run size needs more room than any before.
+  std::vector<uint8_t> canvas;
   std::vector<float> input_f32;
   std::vector<uint8_t> input_u8;
 
   void choose(const Options& o);
   void open_openvino(const Options& o);
+  std::array<int, 2> run_size(int h, int w) const;
+  // The graph input's shape at a run size: NHWC frames for a fused graph, else NCHW.
+  std::vector<int64_t> input_shape(int h, int w) const {
+    if (meta.input.fused) return {1, h, w, 3};
+    return {1, 3, h, w};
+  }
   LabelMap finish(const TensorView& y, const Geometry& g, int h, int w) const;
 };
 
 void Segmenter::Impl::open_openvino(const Options& o) {
   if (!detail::openvino_compiled())  // the stub's error, before any about the artifact
-    detail::make_openvino_backend({}, {}, 0, {});
+    detail::make_openvino_backend({}, {}, 0, {}, {});
   // The IR when the artifact has one (what OpenVINO users deploy), else the ONNX: the
   // Python backends' model_file rule.
   if (meta.has_file("model.xml")) model_file = "model.xml";
@@ -82,7 +90,8 @@ void Segmenter::Impl::open_openvino(const Options& o) {
   std::transform(device.begin(), device.end(), device.begin(),
                  [](unsigned char c) { return static_cast<char>(std::toupper(c)); });
   engine = detail::make_openvino_backend(meta.path(model_file), device.empty() ? "CPU" : device,
-                                         o.threads, meta.output.name);
+                                         o.threads, meta.output.name,
+                                         input_shape(meta.input.height, meta.input.width));
   backend = "openvino";
 }
 
@@ -153,10 +162,6 @@ Segmenter::Segmenter(const std::string& artifact_dir, Options options)
     : impl_(std::make_unique<Impl>()) {
   impl_->meta = detail::read_meta(artifact_dir, options.verify);
   impl_->choose(options);
-  const auto& in = impl_->meta.input;
-  impl_->canvas.resize(static_cast<size_t>(in.height) * in.width * 3);
-  if (in.fused) impl_->input_u8.resize(impl_->canvas.size());
-  else impl_->input_f32.resize(impl_->canvas.size());
 }
 
 Segmenter::~Segmenter() = default;
@@ -186,9 +191,13 @@ LabelMap Segmenter::predict(const uint8_t* rgb, int height, int width, size_t st
   const auto& in = s.meta.input;
   const auto t0 = std::chrono::steady_clock::now();
 
+  // Pipeline.for_image: the size this image runs at (the graph's, or within its range).
+  const auto [net_h, net_w] = s.run_size(height, width);
+  const size_t net_row = static_cast<size_t>(net_w) * 3;
+  s.canvas.resize(net_row * net_h);  // a no-op while the run size stays the same
+
   // Preprocess.resize_image: the content resized, letterbox padding in the rounded mean.
-  const Geometry g = letterbox_geometry(height, width, in.height, in.width, in.letterbox);
-  const size_t net_row = static_cast<size_t>(in.width) * 3;
+  const Geometry g = letterbox_geometry(height, width, net_h, net_w, in.letterbox);
   if (in.letterbox) {
     uint8_t pad[3];
     for (int c = 0; c < 3; ++c)
@@ -202,13 +211,15 @@ LabelMap Segmenter::predict(const uint8_t* rgb, int height, int width, size_t st
   TensorView x;
   if (in.fused) {
     const bool bgr = in.color == "BGR";
+    s.input_u8.resize(s.canvas.size());
     for (size_t i = 0; i < s.canvas.size(); i += 3)
       for (int c = 0; c < 3; ++c) s.input_u8[i + c] = s.canvas[i + (bgr ? 2 - c : c)];
-    x = {DType::U8, {1, in.height, in.width, 3}, s.input_u8.data()};
+    x = {DType::U8, s.input_shape(net_h, net_w), s.input_u8.data()};
   } else {
-    normalize_nchw(s.canvas.data(), in.height, in.width, in.mean, in.std,
-                   in.network_color == "BGR", s.input_f32.data());
-    x = {DType::F32, {1, 3, in.height, in.width}, s.input_f32.data()};
+    s.input_f32.resize(s.canvas.size());
+    normalize_nchw(s.canvas.data(), net_h, net_w, in.mean, in.std, in.network_color == "BGR",
+                   s.input_f32.data());
+    x = {DType::F32, s.input_shape(net_h, net_w), s.input_f32.data()};
   }
   s.timings.preprocess_ms = ms_since(t0);
 
@@ -223,7 +234,14 @@ LabelMap Segmenter::predict(const uint8_t* rgb, int height, int width, size_t st
   return labels;
 }
 
+std::array<int, 2> Segmenter::Impl::run_size(int h, int w) const {
+  const auto& in = meta.input;
+  if (!in.dynamic_size()) return {in.height, in.width};
+  return fit_size(h, w, in.min_size, in.max_size);
+}
+
 // Pipeline.finish: scores -> crop, bilinear to the image, argmax; labels -> crop, nearest.
+// The crop is the letterbox geometry at the run size, clipped to the output map's own H, W.
 LabelMap Segmenter::Impl::finish(const TensorView& y, const Geometry& g, int h, int w) const {
   const auto& out = meta.output;
   const std::vector<int64_t>& sh = y.shape;
@@ -335,6 +353,15 @@ const Palette& Segmenter::palette() const { return impl_->meta.palette; }
 int Segmenter::num_classes() const { return impl_->meta.num_classes; }
 std::array<int, 2> Segmenter::input_size() const {
   return {impl_->meta.input.height, impl_->meta.input.width};
+}
+std::array<int, 2> Segmenter::run_size(int height, int width) const {
+  if (height <= 0 || width <= 0)
+    throw Error("run_size: the image size " + std::to_string(height) + "x" +
+                std::to_string(width) + " is empty; pass the height and width of a frame");
+  return impl_->run_size(height, width);
+}
+std::array<std::array<int, 2>, 2> Segmenter::size_range() const {
+  return {impl_->meta.input.min_size, impl_->meta.input.max_size};
 }
 const std::string& Segmenter::output_kind() const { return impl_->meta.output.kind; }
 const Timings& Segmenter::last_timings() const { return impl_->timings; }

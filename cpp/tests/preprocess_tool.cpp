@@ -7,6 +7,7 @@
 //   preprocess_tool argmax   IN C H W OH OW OUT     float32 C x H x W -> uint8 OH x OW
 //   preprocess_tool normalize IN H W BGR OUT        uint8 H x W x 3 -> float32 3 x H x W
 //   preprocess_tool geometry H W TH TW              prints "rh rw top left" (letterbox)
+//   preprocess_tool fit H W MINH MINW MAXH MAXW     prints "H W" (fit_size, the run size)
 #include <cstdio>
 #include <cstdlib>
 #include <fstream>
@@ -70,6 +71,10 @@ int main(int argc, char** argv) {
   } else if (cmd == "geometry" && argc == 6) {
     const Geometry g = letterbox_geometry(arg(argv, 2), arg(argv, 3), arg(argv, 4), arg(argv, 5), true);
     std::printf("%d %d %d %d\n", g.height, g.width, g.top, g.left);
+  } else if (cmd == "fit" && argc == 8) {
+    const auto hw = fit_size(arg(argv, 2), arg(argv, 3), {arg(argv, 4), arg(argv, 5)},
+                             {arg(argv, 6), arg(argv, 7)});
+    std::printf("%d %d\n", hw[0], hw[1]);
   } else {
     std::fprintf(stderr, "usage: see the comment at the top of preprocess_tool.cpp\n");
     return 2;

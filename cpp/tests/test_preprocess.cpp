@@ -1,11 +1,14 @@
 // The resizes on cases small enough to work out by hand (the derivations are in the
 // comments), plus the properties the Python definition fixes: width pass before height
-// pass, the running-sum nearest index, float32 rounding, letterbox rounding half to even.
+// pass, the running-sum nearest index, float32 rounding, letterbox rounding half to even,
+// and the dynamic-size run-size rule (fit_size) on a table printed by the Python.
 // Bit-for-bit agreement with the Python on many sizes: tests/python_agreement.py.
+#include <array>
 #include <cmath>
 #include <cstring>
 #include <limits>
 #include <random>
+#include <string>
 #include <vector>
 
 #include "check.hpp"
@@ -92,13 +95,15 @@ int main() {
     CHECK(out[0] == 0 && out[1] == 2 && out[2] == 1 && out[3] == 0);
   }
   // resize_scores_argmax equals argmax(resize_scores) on random maps, up and down, with a
-  // crop (plane and row strides wider than the region).
-  {
+  // crop (plane and row strides wider than the region), without and with NaNs (numpy's
+  // argmax: the first NaN, else the first maximum).
+  for (const bool nans : {false, true}) {
     std::mt19937 rng(3);
     std::normal_distribution<float> nd;
     const int c = 5, H = 12, W = 20;
     std::vector<float> s(static_cast<size_t>(c) * H * W);
-    for (auto& v : s) v = nd(rng);
+    const float nan = std::numeric_limits<float>::quiet_NaN();
+    for (auto& v : s) v = nans && rng() % 16 == 0 ? nan : nd(rng);
     for (auto [oh, ow] : {std::pair{31, 47}, {5, 7}, {10, 18}, {10, 40}, {3, 18}}) {
       const float* crop = s.data() + 1 * W + 2;  // rows 1..10, cols 2..19
       const auto full = resize_scores(crop, c, 10, 18, H * W, W, oh, ow);
@@ -107,8 +112,9 @@ int main() {
       bool same = true;
       for (int i = 0; i < oh * ow; ++i) {
         int best = 0;
-        for (int k = 1; k < c; ++k)
-          if (full[k * oh * ow + i] > full[best * oh * ow + i]) best = k;
+        for (int k = 1; k < c && !std::isnan(full[best * oh * ow + i]); ++k)
+          if (full[k * oh * ow + i] > full[best * oh * ow + i] || std::isnan(full[k * oh * ow + i]))
+            best = k;
         same = same && got[i] == best;
       }
       CHECK(same);
@@ -129,6 +135,67 @@ int main() {
     CHECK(c.height == 10 && c.width == 1 && c.left == 4);
     const Geometry s = letterbox_geometry(100, 300, 128, 256, false);
     CHECK(s.height == 128 && s.width == 256 && s.top == 0 && s.left == 0);
+  }
+
+  // fit_size against edgeseg/core/shapes.py: every expected size below is the Python
+  // fit_size's, printed by it (h, w, min_h, min_w, max_h, max_w -> H, W).
+  {
+    struct Fit {
+      int h, w, min_h, min_w, max_h, max_w, want_h, want_w;
+    };
+    const Fit table[] = {
+      // inside the range (ends included): the image's own size
+      {150, 300, 96, 160, 256, 512, 150, 300},
+      {96, 160, 96, 160, 256, 512, 96, 160},
+      {256, 512, 96, 160, 256, 512, 256, 512},
+      {128, 256, 96, 160, 256, 512, 128, 256},
+      // larger than the max on one side or both: scaled down, aspect ratio kept
+      {600, 450, 96, 160, 256, 512, 256, 192},
+      {1080, 1920, 96, 160, 256, 512, 256, 455},
+      {257, 512, 96, 160, 256, 512, 256, 510},
+      {256, 513, 96, 160, 256, 512, 256, 512},
+      {1024, 2048, 256, 512, 512, 1024, 512, 1024},
+      {2048, 1024, 256, 512, 512, 1024, 512, 512},
+      // smaller than the min: scaled up (97x131 is no multiple of 32 either way)
+      {64, 64, 96, 160, 256, 512, 160, 160},
+      {97, 131, 96, 160, 256, 512, 118, 160},
+      {95, 160, 96, 160, 256, 512, 96, 162},
+      {1, 1, 96, 160, 256, 512, 160, 160},
+      {50, 100, 96, 160, 256, 512, 96, 192},
+      // aspect ratios the range cannot hold: the far side clamped
+      {40, 1000, 96, 160, 256, 512, 96, 512},
+      {2000, 20, 96, 160, 256, 512, 256, 160},
+      {1, 5000, 96, 160, 256, 512, 96, 512},
+      {5000, 1, 96, 160, 256, 512, 256, 160},
+      {10, 3000, 96, 160, 256, 512, 96, 512},
+      {100000, 3, 8, 8, 4096, 4096, 4096, 8},
+      {37, 91, 64, 64, 64, 64, 64, 64},  // min = max: one size, whatever the image
+      // exact halves round up (floor(x + 0.5), not Python's round): 2.5 -> 3, 4.5 -> 5,
+      // 166.5 -> 167, 3.5 -> 4
+      {5, 2, 1, 1, 100, 1, 3, 1},
+      {3, 2, 1, 3, 100, 100, 5, 3},
+      {1000, 333, 1, 1, 500, 1000, 500, 167},
+      {7, 2, 1, 1, 100, 1, 4, 1},
+      // 45 * (7 / 10) is 31.5 exactly but 31.4999... in double: 31, as in the Python (the
+      // product of the rounded factor, not 45 * 7 / 10)
+      {10, 45, 1, 1, 7, 100000, 7, 31},
+      {22, 55, 1, 1, 3, 100000, 3, 7},
+      // other roundings, up and down
+      {3, 4, 1, 1, 1, 2, 1, 1},
+      {5, 4, 1, 1, 2, 10, 2, 2},
+      {300, 200, 1, 1, 150, 150, 150, 100},
+      {3, 2, 4, 1, 100, 100, 4, 3},
+      {5, 3, 1, 4, 100, 100, 7, 4},
+      {999, 1001, 1, 1, 500, 500, 499, 500},
+    };
+    for (const Fit& f : table) {
+      const std::array<int, 2> got = fit_size(f.h, f.w, {f.min_h, f.min_w}, {f.max_h, f.max_w});
+      if (got[0] != f.want_h || got[1] != f.want_w)
+        check::fail(__FILE__, __LINE__,
+                    "fit_size(" + std::to_string(f.h) + ", " + std::to_string(f.w) + ") = " +
+                        std::to_string(got[0]) + "x" + std::to_string(got[1]) + ", Python: " +
+                        std::to_string(f.want_h) + "x" + std::to_string(f.want_w));
+    }
   }
 
   // Normalisation: float32 (x - mean) / std, NCHW, channels reversed for BGR networks.

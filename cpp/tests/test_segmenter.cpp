@@ -1,11 +1,14 @@
 // The Segmenter on tiny hand-made artifacts (tiny_artifact.hpp): every meta.json error,
 // every image error, and label maps that can be predicted exactly for stretch, letterbox,
-// BGR networks, fused uint8 graphs and label outputs.
+// BGR networks, fused uint8 graphs, label outputs, and graphs with a dynamic batch or a
+// dynamic size (run sizes, compilations per size).
 #include <algorithm>
+#include <array>
 #include <cmath>
 #include <fstream>
 #include <random>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "check.hpp"
@@ -34,6 +37,28 @@ edgeseg::LabelMap argmax(const edgeseg::Image& img, const int order[3]) {
   return m;
 }
 
+// The identity graph's stretch pipeline composed from its documented steps at a run size:
+// resize to it, normalise (mean 0, std 1), scores back to the image's size, argmax.
+std::vector<uint8_t> by_hand(const edgeseg::Image& img, int rh, int rw) {
+  std::vector<uint8_t> net(static_cast<size_t>(rh) * rw * 3);
+  edgeseg::resize_bilinear(img.data.data(), img.height, img.width, img.width * 3, 3,
+                           net.data(), rh, rw, rw * 3);
+  std::vector<float> x(net.size());
+  edgeseg::normalize_nchw(net.data(), rh, rw, {0, 0, 0}, {1, 1, 1}, false, x.data());
+  std::vector<uint8_t> want(static_cast<size_t>(img.height) * img.width);
+  edgeseg::resize_scores_argmax(x.data(), 3, rh, rw, static_cast<size_t>(rh) * rw, rw,
+                                want.data(), img.height, img.width);
+  return want;
+}
+
+std::vector<uint8_t> red(const edgeseg::Image& img) {
+  std::vector<uint8_t> r;
+  for (size_t i = 0; i < img.data.size(); i += 3) r.push_back(img.data[i]);
+  return r;
+}
+
+using Size = std::array<int, 2>;
+
 std::string make(const check::TempDir& root, const std::string& name, const tiny::Spec& s) {
   const std::string dir = root.file(name);
   std::filesystem::create_directories(dir);
@@ -57,6 +82,9 @@ int main() {
     CHECK(seg.backend() == "openvino" && seg.model_file() == "model.xml");
     CHECK(seg.num_classes() == 3 && seg.classes().size() == 3 && seg.palette().size() == 3);
     CHECK(seg.input_size()[0] == 8 && seg.input_size()[1] == 16);
+    // One size: every image runs at it.
+    CHECK(seg.run_size(19, 45) == seg.input_size() && seg.run_size(1, 1) == seg.input_size());
+    CHECK(seg.size_range()[0] == seg.input_size() && seg.size_range()[1] == seg.input_size());
     const edgeseg::Image img = random_image(8, 16, 1);
     const edgeseg::LabelMap got = seg.predict(img);
     CHECK(got.height == 8 && got.width == 16 && got.data == argmax(img, kRGB).data);
@@ -70,13 +98,7 @@ int main() {
 
     // Any other size: the pipeline equals its documented steps composed by hand.
     const edgeseg::Image big = random_image(19, 45, 2);
-    std::vector<uint8_t> net(8 * 16 * 3);
-    edgeseg::resize_bilinear(big.data.data(), 19, 45, 45 * 3, 3, net.data(), 8, 16, 16 * 3);
-    std::vector<float> x(3 * 8 * 16);
-    edgeseg::normalize_nchw(net.data(), 8, 16, {0, 0, 0}, {1, 1, 1}, false, x.data());
-    std::vector<uint8_t> want(19 * 45);
-    edgeseg::resize_scores_argmax(x.data(), 3, 8, 16, 8 * 16, 16, want.data(), 19, 45);
-    CHECK(seg.predict(big).data == want);
+    CHECK(seg.predict(big).data == by_hand(big, 8, 16));
 
     // Pictures: colorize with the palette, overlay blended half and half (rounded to even).
     const edgeseg::Image col = seg.colorize(got);
@@ -132,9 +154,61 @@ int main() {
     edgeseg::Segmenter seg(make(root, "labels", s), opt);
     CHECK(seg.output_kind() == "labels");
     const edgeseg::Image img = random_image(4, 16, 7);
-    std::vector<uint8_t> red;
-    for (size_t i = 0; i < img.data.size(); i += 3) red.push_back(img.data[i]);
-    CHECK(seg.predict(img).data == red);
+    CHECK(seg.predict(img).data == red(img));
+  }
+
+  // A dynamic size (input.dynamic "size", range 4x6 to 12x20, nominal 8x16).
+  const std::string range = R"({"min": [4, 6], "max": [12, 20]})";
+  {
+    tiny::Spec s;
+    s.dynamic = "size";
+    s.size_range = range;
+    edgeseg::Segmenter seg(make(root, "dynamic", s), opt);
+    CHECK(seg.input_size() == (Size{8, 16}));
+    CHECK(seg.size_range()[0] == (Size{4, 6}) && seg.size_range()[1] == (Size{12, 20}));
+    // Inside the range an image runs at its own size: labels = its argmax, no resize. Nine
+    // sizes, one more than the compilations kept, then the first (evicted) size again.
+    for (int h = 4; h <= 12; ++h) {
+      const edgeseg::Image img = random_image(h, h + 5, 20 + h);
+      CHECK(seg.run_size(h, h + 5) == (Size{h, h + 5}));
+      CHECK(seg.predict(img).data == argmax(img, kRGB).data);
+    }
+    const edgeseg::Image first = random_image(4, 9, 30);
+    CHECK(seg.predict(first).data == argmax(first, kRGB).data);
+    // Outside it: larger than the max, smaller than the min, aspect ratios the range cannot
+    // hold. Run sizes from the Python fit_size; labels = the steps composed at that size.
+    const std::array<int, 4> outside[] = {
+        {30, 41, 12, 16}, {2, 3, 4, 6}, {1, 100, 4, 20}, {13, 7, 12, 6}, {40, 9, 12, 6}};
+    for (auto [h, w, rh, rw] : outside) {
+      CHECK(seg.run_size(h, w) == (Size{rh, rw}));
+      const edgeseg::Image img = random_image(h, w, static_cast<unsigned>(h * w));
+      const edgeseg::LabelMap got = seg.predict(img);
+      CHECK(got.height == h && got.width == w && got.data == by_hand(img, rh, rw));
+    }
+    CHECK_ERROR(seg.run_size(0, 5), "empty");
+  }
+  // The fused and label graphs too, letterboxed: inside the range at scale 1 (no padding,
+  // exact labels); outside, a map at the image's size.
+  for (const std::string kind : {"identity", "fused", "labels"}) {
+    tiny::Spec s;
+    s.kind = kind;
+    s.resize = "letterbox";
+    s.dynamic = "size";
+    s.size_range = range;
+    edgeseg::Segmenter seg(make(root, "dynamic-" + kind, s), opt);
+    const edgeseg::Image img = random_image(5, 19, 8);
+    CHECK(seg.predict(img).data == (kind == "labels" ? red(img) : argmax(img, kRGB).data));
+    const edgeseg::LabelMap tall = seg.predict(random_image(40, 9, 9));  // runs at 12x6
+    CHECK(tall.height == 40 && tall.width == 9);
+  }
+  // A dynamic batch: compiled for batch 1 at the artifact's one size.
+  {
+    tiny::Spec s;
+    s.dynamic = "batch";
+    edgeseg::Segmenter seg(make(root, "dynamic-batch", s), opt);
+    CHECK(seg.run_size(3, 3) == (Size{8, 16}));
+    const edgeseg::Image img = random_image(8, 16, 10);
+    CHECK(seg.predict(img).data == argmax(img, kRGB).data);
   }
 
   // meta.json and file errors, each naming the problem.
@@ -162,6 +236,25 @@ int main() {
   s = {};
   s.num_classes = 300;
   spec_error("classes", s, "1..256");
+  s = {};
+  s.dynamic = "height";
+  spec_error("dynamic", s, "input.dynamic must be null, \"batch\" or \"size\", got \"height\"");
+  s.dynamic = "size";  // input.size_range: missing, malformed, inverted, not holding the size
+  spec_error("range-missing", s, "input.size_range is missing");
+  const std::pair<const char*, const char*> bad_ranges[] = {
+      {"[4, 6]", "input.size_range must be {"},
+      {R"({"min": [4, 6]})", "input.size_range.max is missing"},
+      {R"({"min": [4, 6], "max": [12, 20, 3]})", "input.size_range.max must be [height, width]"},
+      {R"({"min": [0, 6], "max": [12, 20]})", "input.size_range.min must have positive sides"},
+      {R"({"min": [4, 6.5], "max": [12, 20]})", "input.size_range.min must be an integer"},
+      {R"({"min": [12, 6], "max": [4, 20]})", "needs min <= max on both sides, got 12x6 to 4x20"},
+      {R"({"min": [4, 6], "max": [6, 20]})", "8x16 (the nominal size) is outside"},
+  };
+  int case_no = 0;
+  for (const auto& [text, needle] : bad_ranges) {
+    s.size_range = text;
+    spec_error("range-" + std::to_string(case_no++), s, needle);
+  }
   {
     const std::string dir = make(root, "missing", {});
     std::filesystem::remove(dir + "/model.xml");

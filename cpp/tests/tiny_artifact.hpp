@@ -6,6 +6,7 @@
 //             argmax of the normalised channels;
 //   fused:    uint8 NHWC frames in, Convert + Transpose to NCHW float logits;
 //   labels:   float32 NCHW in, channel 0 (Gather) converted to uint8 as the label map.
+// Each with a fixed shape, a dynamic batch or a dynamic batch, height and width (Spec.dynamic).
 #pragma once
 
 #include <cstdint>
@@ -17,6 +18,7 @@
 
 namespace tiny {
 
+// -1: a dynamic dimension.
 inline std::string dims(const std::vector<int>& d) {
   std::string s;
   for (int v : d) s += "<dim>" + std::to_string(v) + "</dim>";
@@ -31,14 +33,18 @@ inline std::string port(int id, const char* precision, const std::vector<int>& d
 
 inline std::string shape_attr(const std::vector<int>& d) {
   std::string s;
-  for (size_t i = 0; i < d.size(); ++i) s += (i ? "," : "") + std::to_string(d[i]);
+  for (size_t i = 0; i < d.size(); ++i)
+    s += (i ? "," : "") + (d[i] < 0 ? "?" : std::to_string(d[i]));  // ?: dynamic
   return s;
 }
 
 // Writes model.xml (+ model.bin when the graph has constants) and returns the file names.
+// dynamic: "" (all fixed), "batch" or "size" (batch, height and width dynamic).
 inline std::vector<std::string> write_ir(const std::string& dir, const std::string& kind, int h,
-                                         int w) {
-  const std::vector<int> nchw = {1, 3, h, w}, nhwc = {1, h, w, 3}, nhw = {1, h, w};
+                                         int w, const std::string& dynamic = "") {
+  const int n = dynamic.empty() ? 1 : -1;
+  if (dynamic == "size") h = w = -1;
+  const std::vector<int> nchw = {n, 3, h, w}, nhwc = {n, h, w, 3}, nhw = {n, h, w};
   std::string layers, edges;
   std::vector<int64_t> consts;
   auto edge = [&](int fl, int fp, int tl, int tp) {
@@ -126,12 +132,14 @@ struct Spec {
   int schema_version = 1;
   std::string schema = "edgeseg-artifact";
   std::string builds = "[]";
+  std::string dynamic;     // input.dynamic: "" (null), "batch" or "size" (the graph follows)
+  std::string size_range;  // input.size_range as JSON text, written when not empty
 };
 
 // meta.json as `edgeseg export` writes it, mean 0 and std 1 so that normalised values are
 // the pixel values themselves.
 inline void write_artifact(const std::string& dir, const Spec& s) {
-  const std::vector<std::string> files = write_ir(dir, s.kind, s.h, s.w);
+  const std::vector<std::string> files = write_ir(dir, s.kind, s.h, s.w, s.dynamic);
   const bool fused = s.kind == "fused";
   const std::string kind = !s.output_kind.empty() ? s.output_kind
                                                   : (s.kind == "labels" ? "labels" : "logits");
@@ -140,17 +148,23 @@ inline void write_artifact(const std::string& dir, const Spec& s) {
     file_list += (file_list.empty() ? "" : ", ") + ("\"" + f + "\": \"" +
                  edgeseg::detail::sha256_file(dir + "/" + f) + "\"");
   const std::string hw = std::to_string(s.h) + ", " + std::to_string(s.w);
+  // input.shape: named dimensions where the graph's are dynamic (shapes.py graph_dims)
+  const std::string n = s.dynamic.empty() ? "1" : "\"batch\"";
+  const std::string dims_hw = s.dynamic == "size" ? "\"height\", \"width\"" : hw;
   std::ofstream(dir + "/meta.json")
       << "{\"schema\": \"" << s.schema << "\", \"schema_version\": " << s.schema_version << ",\n"
       << " \"model\": {\"name\": \"tiny-" << s.kind << "\", \"num_classes\": " << s.num_classes
       << "},\n \"classes\": {\"names\": [\"red\", \"green\", \"blue\"], \"palette\": "
       << "[[255, 0, 0], [0, 255, 0], [0, 0, 255]]},\n"
       << " \"input\": {\"name\": \"input\", \"shape\": "
-      << (fused ? "[1, " + hw + ", 3]" : "[1, 3, " + hw + "]") << ", \"dtype\": \""
+      << (fused ? "[" + n + ", " + dims_hw + ", 3]" : "[" + n + ", 3, " + dims_hw + "]")
+      << ", \"dtype\": \""
       << (fused ? "uint8" : "float32") << "\", \"size\": [" << hw << "], \"color\": \""
       << s.color << "\", \"network_color\": \"" << s.network_color
       << "\", \"mean\": [0, 0, 0], \"std\": [1, 1, 1], \"resize\": \"" << s.resize
-      << "\", \"fused_preprocess\": " << (fused ? "true" : "false") << ", \"dynamic\": null},\n"
+      << "\", \"fused_preprocess\": " << (fused ? "true" : "false") << ", \"dynamic\": "
+      << (s.dynamic.empty() ? "null" : "\"" + s.dynamic + "\"")
+      << (s.size_range.empty() ? "" : ", \"size_range\": " + s.size_range) << "},\n"
       << " \"output\": {\"name\": \"" << (s.kind == "labels" ? "labels" : "logits")
       << "\", \"kind\": \"" << kind << "\", \"dtype\": \""
       << (s.kind == "labels" ? "uint8" : "float32") << "\"},\n"

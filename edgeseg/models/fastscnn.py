@@ -27,7 +27,7 @@ from torch import nn
 
 from edgeseg.models.backbones.mobilenetv2 import InvertedResidual
 from edgeseg.models.base import SegmentationModel
-from edgeseg.models.icnet import PyramidPoolingConcat
+from edgeseg.models.icnet import STATIC_POOLING, PyramidPoolingConcat
 from edgeseg.models.layers import ConvBNAct, resize
 from edgeseg.models.registry import check_choice, register_model
 
@@ -83,6 +83,8 @@ class AuxHead(nn.Sequential):
 
 class FastSCNN(SegmentationModel):
     needs_batch_stats_on_pooled = True  # BatchNorm after the 1x1 pyramid bin's pooling
+    static_size_reason = STATIC_POOLING
+
     def __init__(self, *, num_classes: int, in_channels: int, pad: str,
                  aux_heads: bool = True, fusion_dilation: int = 1) -> None:
         super().__init__(num_classes=num_classes, in_channels=in_channels, pad=pad,

@@ -134,11 +134,14 @@ class CascadeFeatureFusion(nn.Module):
         return out, (self.aux_head(low if self.mmseg else up) if with_aux else None)
 
 
+#: why a model with this pyramid pooling refuses a dynamic-size export (models/base.py)
+STATIC_POOLING = ("computes its pyramid pooling windows from the input size at export "
+                  "(adaptive_avg_pool_static), so a graph exported at one size is wrong at "
+                  "another, or fails to run")
+
+
 class ICNet(SegmentationModel):
-    #: why a dynamic-size graph is refused (models/base.py): the pyramid pooling's windows
-    static_size_reason = ("computes its pyramid pooling windows from the input size at export "
-                          "(adaptive_avg_pool_static), so a graph exported at one size is "
-                          "wrong at another")
+    static_size_reason = STATIC_POOLING
 
     def __init__(self, *, num_classes: int, width: int, in_channels: int, pad: str,
                  resnet_depth: int = 50, layout: str = "released") -> None:

@@ -80,6 +80,7 @@ def test_the_graph_equals_pytorch_at_sizes_it_was_not_exported_at(dyn):
 
 @pytest.mark.parametrize("kw, pattern", [
     ({"model": "icnet", "dynamic": "size"}, "ICNet computes its pyramid pooling windows"),
+    ({"model": "fastscnn", "dynamic": "size"}, "FastSCNN computes its pyramid pooling"),
     ({"dynamic": "size", "size_range": ((80, 160), (128, 256))}, "must lie in --size-range"),
     ({"dynamic": "batch", "size_range": (LO, HI)}, "--size-range needs --dynamic size"),
     ({"dynamic": "size", "size_range": ((16, 64), (128, 256))}, "at least 32x32"),

@@ -12,6 +12,15 @@
 
 namespace edgeseg {
 
+// edgeseg/core/shapes.py fit_size: the network input size an image of h x w runs at in a
+// graph that takes any size from `min` to `max` ({height, width}, both ends included). The
+// image's own size when it is inside the range; otherwise one scale factor (the aspect ratio
+// kept) down to the max or up to the min; each side clamped to the range last (only an
+// aspect ratio the range cannot hold changes). In IEEE double, in the Python's order, so the
+// sizes are the same. Needs h, w >= 1 and 1 <= min <= max on both sides.
+std::array<int, 2> fit_size(int h, int w, const std::array<int, 2>& min,
+                            const std::array<int, 2>& max);
+
 // Where the image content sits in the network input (Preprocess.geometry).
 struct Geometry {
   int height = 0, width = 0;  // resized content

@@ -91,7 +91,15 @@ class Segmenter {
   const std::vector<std::string>& classes() const;
   const Palette& palette() const;
   int num_classes() const;
-  std::array<int, 2> input_size() const;  // network input height, width
+  // Network input height, width: the graph's size, or a dynamic-size graph's nominal size.
+  std::array<int, 2> input_size() const;
+  // The network input size an image of height x width runs at: input_size() for a graph of
+  // one size; for a dynamic-size artifact (meta.json input.size_range) the image's own size
+  // brought into the range by edgeseg::fit_size (preprocess.hpp), as the Python run_size.
+  std::array<int, 2> run_size(int height, int width) const;
+  // The smallest and the largest run size, {min, max}: input_size() twice for a graph of one
+  // size.
+  std::array<std::array<int, 2>, 2> size_range() const;
   const std::string& output_kind() const;  // logits | probs | labels | labels_lowres
   const Timings& last_timings() const;
 
