@@ -2,8 +2,8 @@
 // runner uses, above all inference precision pinned to f32 (on CPUs with bf16/fp16 support
 // OpenVINO would otherwise run an FP32 graph in lower precision and the label maps would
 // drift from the Python runtime's). A graph with dynamic dimensions is compiled per input
-// shape, the last 8 kept, the artifact's nominal shape at load (the Python runner compiles
-// the dynamic graph itself at load, then each shape at its first call).
+// shape, the 16 most recently used kept, the artifact's nominal shape at load (the Python
+// runner compiles the dynamic graph itself at load, then each shape at its first call).
 #include <algorithm>
 #include <openvino/core/type/float16.hpp>
 #include <openvino/core/version.hpp>
@@ -25,7 +25,7 @@ ov::element::Type ov_type(DType t) {
   return ov::element::dynamic;
 }
 
-constexpr size_t kMaxShapes = 8;  // static compilations a dynamic graph keeps (as in Python)
+constexpr size_t kMaxShapes = 16;  // static compilations a dynamic graph keeps (as in Python)
 
 std::string shape_text(const std::vector<int64_t>& s) {
   std::string t = "[";

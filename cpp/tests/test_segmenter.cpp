@@ -166,13 +166,14 @@ int main() {
     edgeseg::Segmenter seg(make(root, "dynamic", s), opt);
     CHECK(seg.input_size() == (Size{8, 16}));
     CHECK(seg.size_range()[0] == (Size{4, 6}) && seg.size_range()[1] == (Size{12, 20}));
-    // Inside the range an image runs at its own size: labels = its argmax, no resize. Nine
-    // sizes, one more than the compilations kept, then the first (evicted) size again.
-    for (int h = 4; h <= 12; ++h) {
-      const edgeseg::Image img = random_image(h, h + 5, 20 + h);
-      CHECK(seg.run_size(h, h + 5) == (Size{h, h + 5}));
-      CHECK(seg.predict(img).data == argmax(img, kRGB).data);
-    }
+    // Inside the range an image runs at its own size: labels = its argmax, no resize. 18
+    // sizes, more than the 16 compilations kept, then the first (evicted) size again.
+    for (int h = 4; h <= 12; ++h)
+      for (int w : {h + 5, h + 7}) {
+        const edgeseg::Image img = random_image(h, w, 20 + h + w);
+        CHECK(seg.run_size(h, w) == (Size{h, w}));
+        CHECK(seg.predict(img).data == argmax(img, kRGB).data);
+      }
     const edgeseg::Image first = random_image(4, 9, 30);
     CHECK(seg.predict(first).data == argmax(first, kRGB).data);
     // Outside it: larger than the max, smaller than the min, aspect ratios the range cannot

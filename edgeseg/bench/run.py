@@ -71,6 +71,9 @@ class BenchConfig:
             (self.device is None or parse_device(self.device) is not None,
              "--device names a device"),
             (self.iters is None or self.seconds is None, "give --iters or --seconds, not both"),
+            (self.size is None or self.image is None,
+             "give --size or --image, not both: an --image runs at its own size (brought "
+             "into a dynamic-size artifact's range)"),
             (self.iters is None or self.iters >= 1,
              f"--iters must be at least 1, got {self.iters}"),
             (self.seconds is None or self.seconds > 0,

@@ -55,7 +55,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                    "size); its size sets the resize work")
     p.add_argument("--size", type=parse_size, default=None, metavar="HxW",
                    help="a dynamic-size artifact (export --dynamic size): the size to run at, "
-                   "within its size range (default its nominal size)")
+                   "within its size range (default its nominal size; an --image runs at its own)")
     p.add_argument("--val", default=None, help="also score mIoU on this dataset's val split")
     p.add_argument("--val-limit", type=positive_int, default=None)
     add_device(p)

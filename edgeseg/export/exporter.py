@@ -252,6 +252,11 @@ def _check_dynamic_size(cfg: ExportConfig, model) -> None:
     if reason:
         raise UsageError(f"--dynamic size: {type(model).__name__} {reason}; export it at a "
                          "fixed --size (one artifact per size), or with --dynamic batch")
+    if getattr(model, "pad", "pad") == "error":
+        raise UsageError(f"--dynamic size: this {type(model).__name__} was built with "
+                         "pad='error' and takes only sides that are multiples of "
+                         f"{model.size_divisor}, while a dynamic-size graph runs every size in "
+                         "its range; build it with pad='pad' (the default)")
     lo, hi = cfg.size_range or default_range(cfg.size)
     check_range(lo, hi, "--size-range")
     if not all(a <= s <= b for a, s, b in zip(lo, cfg.size, hi)):

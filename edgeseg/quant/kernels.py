@@ -73,6 +73,17 @@ def _grid(q_node, consts) -> tuple[float, float] | None:
     return (info.min - z) * s, (info.max - z) * s
 
 
+def _step(q_node, consts) -> float:
+    """The step of a per-tensor QuantizeLinear's grid (its scale), else 0."""
+    from onnx import numpy_helper
+
+    scale = consts.get(q_node.input[1])
+    if scale is None:
+        return 0.0
+    values = numpy_helper.to_array(scale).reshape(-1)
+    return float(values[0]) if values.size == 1 else 0.0
+
+
 def layers(model) -> list[Layer]:
     """Every quantized compute node of the Q/DQ `model` that can be cut out on its own
     (shapes known, activations quantized per tensor), in graph order."""
@@ -120,8 +131,7 @@ def layers(model) -> list[Layer]:
             if len(dq_out) == 1 and dq_out[0].op_type == "DequantizeLinear":
                 nodes += [nxt[0], dq_out[0]]
                 last = dq_out[0]
-                grid = _grid(nxt[0], consts)
-                out_step = 0.0 if grid is None else (grid[1] - grid[0]) / 255
+                out_step = _step(nxt[0], consts)
         used = {i for n in nodes for i in n.input}
         nodes = [producers[i] for i in sorted(used) if i in producers
                  and producers[i].op_type == "Constant"] + nodes  # Clip's bounds, shapes

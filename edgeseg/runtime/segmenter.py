@@ -96,14 +96,32 @@ def runtime_precision(meta: dict, backend: str, requested: str | None,
     return None
 
 
-def profile_max_batch(meta: dict, model_file: str) -> int | None:
-    """The batch limit of the engine file a Segmenter runs: a TensorRT build's optimisation
-    profile max (meta.json builds), else None (ONNX Runtime and OpenVINO take any batch)."""
+def profile_limits(meta: dict, model_file: str) -> tuple[int | None, tuple | None]:
+    """(the largest batch, the ((min_h, min_w), (max_h, max_w)) sizes) the engine file a
+    Segmenter runs takes: a TensorRT build's optimisation profile (meta.json builds), each
+    None where it sets no limit (ONNX Runtime and OpenVINO take what the graph takes)."""
     for build in meta.get("builds") or []:
-        profile = build.get("profile")
+        profile = (build.get("profile") or {}).get(meta["input"]["name"])
         if build.get("file") == model_file and profile:
-            return min(int(shapes[2][0]) for shapes in profile.values())
-    return None
+            lo, _, hi = profile
+            h, w = (1, 2) if meta["input"]["layout"] == "NHWC" else (2, 3)
+            sizes = ((lo[h], lo[w]), (hi[h], hi[w])) if len(hi) == 4 else None
+            return int(hi[0]), sizes
+    return None, None
+
+
+def engine_meta(meta: dict, sizes: tuple | None) -> dict:
+    """meta.json with a dynamic-size graph's size range narrowed to an engine profile's."""
+    rng = size_range(meta["input"])
+    if rng is None or sizes is None:
+        return meta
+    lo = [max(a, b) for a, b in zip(rng[0], sizes[0])]
+    hi = [min(a, b) for a, b in zip(rng[1], sizes[1])]
+    if any(a > b for a, b in zip(lo, hi)):
+        raise ArtifactError(f"the engine's optimisation profile ({sizes[0]} to {sizes[1]}) "
+                            f"and the artifact's size range ({rng[0]} to {rng[1]}) share no "
+                            "size; rebuild it with `edgeseg build` (--shapes within the range)")
+    return {**meta, "input": {**meta["input"], "size_range": {"min": lo, "max": hi}}}
 
 
 class Segmenter:
@@ -132,18 +150,19 @@ class Segmenter:
 
         self.directory = Path(artifact_dir)
         self.meta = read_meta(self.directory, verify=verify)
-        self.pipeline = Pipeline(self.meta)
         if color not in ("RGB", "BGR"):
             raise UsageError(f"color must be 'RGB' or 'BGR', got {color!r}")
         self.color = color
-        h, w = (size_range(self.meta["input"]) or (None, self.input_size))[1]  # the largest
+        self.backend, self.model_file, self.backend_reason = choose_backend(self.meta, backend)
+        #: the largest batch one run takes (a TensorRT engine's profile max), else None
+        self.max_batch, profile_sizes = profile_limits(self.meta, self.model_file)
+        # a TensorRT profile narrower than the size range: images are fitted into it
+        self.pipeline = Pipeline(engine_meta(self.meta, profile_sizes))
+        h, w = (self.pipeline.size_range or (None, self.input_size))[1]  # the largest
         check_size(h, w, what=f"{self.directory}: input", classes=self._score_channels,
                    in_itemsize=np.dtype(self.meta["input"]["dtype"]).itemsize,
                    out_itemsize=np.dtype(self.meta["output"]["dtype"]).itemsize,
                    fix="re-export the artifact at a smaller --size")
-        self.backend, self.model_file, self.backend_reason = choose_backend(self.meta, backend)
-        #: the largest batch one run takes (a TensorRT engine's profile max), else None
-        self.max_batch = profile_max_batch(self.meta, self.model_file)
         self.input_name = self.meta["input"]["name"]
         self.inference_precision = runtime_precision(self.meta, self.backend,
                                                      inference_precision, device)

@@ -26,6 +26,7 @@ import urllib.error
 import urllib.request
 from collections.abc import Iterator
 from dataclasses import dataclass
+from http.client import HTTPException
 from pathlib import Path
 
 from edgeseg.core.errors import EngineUnavailable, InputError
@@ -97,8 +98,8 @@ def ready(http: str, model: str | None = None) -> bool:
     try:
         with urllib.request.urlopen(url, timeout=2) as r:
             return r.status == 200
-    except (urllib.error.URLError, OSError):
-        return False
+    except (urllib.error.URLError, OSError, HTTPException):
+        return False  # not up yet, or not an HTTP server at all (a port someone else took)
 
 
 @contextlib.contextmanager
@@ -118,37 +119,40 @@ def serve(repo: str | Path, models: list[str], *, timeout: float = 180,
         backends = _backends(root, Path(tmp) / "backends")
         log = Path(log_dir or tmp) / "tritonserver.log"
         deadline = time.monotonic() + timeout
-        for attempt in range(PORT_ATTEMPTS):
-            # a free port can be taken by another process before tritonserver binds it:
-            # then it exits saying so, and it is started again on new ports
-            http, grpc = f"127.0.0.1:{_free_port()}", f"127.0.0.1:{_free_port()}"
-            cmd = [str(root / "bin" / "tritonserver"), f"--model-repository={repo.resolve()}",
-                   f"--backend-directory={backends}", "--model-control-mode=explicit",
-                   *[f"--load-model={m}" for m in models], "--exit-on-error=true",
-                   "--http-address=127.0.0.1", f"--http-port={http.split(':')[1]}",
-                   "--grpc-address=127.0.0.1", f"--grpc-port={grpc.split(':')[1]}",
-                   "--allow-metrics=false", "--log-verbose=0"]
-            with open(log, "w") as out:
-                # its own process group: a kill reaches the Python backend's stubs too
-                proc = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT,
-                                        env=_environment(), start_new_session=True)
-            up = False
-            while not up and proc.poll() is None and time.monotonic() < deadline:
-                up = all(ready(http, m) for m in models)
-                if not up:
-                    time.sleep(0.5)
-            tail = log.read_text(errors="replace")[-3000:]
-            if up or proc.poll() is None or attempt == PORT_ATTEMPTS - 1 or \
-                    not any(m in tail.lower() for m in PORT_TAKEN):
-                break
-        try:
+        proc = None
+        try:  # however this ends (Ctrl-C during the wait too), the server goes down
+            for attempt in range(PORT_ATTEMPTS):
+                # a free port can be taken by another process before tritonserver binds it:
+                # then it exits saying so, and it is started again on new ports
+                http, grpc = f"127.0.0.1:{_free_port()}", f"127.0.0.1:{_free_port()}"
+                cmd = [str(root / "bin" / "tritonserver"),
+                       f"--model-repository={repo.resolve()}",
+                       f"--backend-directory={backends}", "--model-control-mode=explicit",
+                       *[f"--load-model={m}" for m in models], "--exit-on-error=true",
+                       "--http-address=127.0.0.1", f"--http-port={http.split(':')[1]}",
+                       "--grpc-address=127.0.0.1", f"--grpc-port={grpc.split(':')[1]}",
+                       "--allow-metrics=false", "--log-verbose=0"]
+                with open(log, "w") as out:
+                    # its own process group: a kill reaches the Python backend's stubs too
+                    proc = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT,
+                                            env=_environment(), start_new_session=True)
+                up = False
+                while not up and proc.poll() is None and time.monotonic() < deadline:
+                    # ready only while ours runs: another server may hold a taken port
+                    up = all(ready(http, m) for m in models) and proc.poll() is None
+                    if not up:
+                        time.sleep(0.5)
+                tail = log.read_text(errors="replace")[-3000:]
+                if up or proc.poll() is None or attempt == PORT_ATTEMPTS - 1 or \
+                        not any(m in tail.lower() for m in PORT_TAKEN):
+                    break
             if not up:
                 why = (f"exited with code {proc.returncode}" if proc.poll() is not None
                        else f"not ready after {timeout:.0f} s")
                 raise RuntimeError(f"tritonserver {why}; its log ends:\n{tail}")
             yield Server(http, grpc, proc, log)
         finally:
-            if proc.poll() is None:
+            if proc is not None and proc.poll() is None:
                 proc.terminate()
                 try:
                     proc.wait(30)

@@ -225,6 +225,9 @@ class FakeCuda:
         self.buffers[a.ctypes.data] = a.view(np.uint8).reshape(-1)
         return a
 
+    def free(self, ptr):
+        del self.buffers[ptr]  # a KeyError for a pointer it never made, or freed twice
+
     def view(self, ptr, shape, dtype=np.float32):
         return self.buffers[ptr].view(dtype)[:int(np.prod(shape))].reshape(shape)
 

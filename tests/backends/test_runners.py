@@ -17,7 +17,7 @@ from edgeseg.backends import get_runner, is_available, model_file
 from edgeseg.backends.common import RunnerClosed, spec
 from edgeseg.core.artifact import read_meta
 from edgeseg.core.capabilities import ENGINES
-from edgeseg.core.errors import EdgesegError
+from edgeseg.core.errors import EdgesegError, UsageError
 from tests.backends import fake_tensorrt
 
 THREADS, CALLS = 4, 20
@@ -188,7 +188,7 @@ def test_one_segmenter_serves_threads(engine, artifact):
     assert wrong == 0, f"{wrong} of {len(images)} label maps differ from one thread's"
 
 
-def test_openvino_compiles_a_dynamic_batch_once_per_batch_size(tmp_path):
+def test_openvino_compiles_a_dynamic_batch_once_per_batch_size(tmp_path, monkeypatch):
     """A batch-only dynamic graph runs as static compilations, one per batch size seen; its
     described shapes keep the dynamic batch, and each sample's result is its own."""
     import onnx
@@ -196,6 +196,7 @@ def test_openvino_compiles_a_dynamic_batch_once_per_batch_size(tmp_path):
 
     if not is_available("openvino"):
         pytest.skip("OpenVINO is not installed")
+    from edgeseg.backends import openvino as openvino_backend
     from edgeseg.backends.openvino import Runner
 
     w = np.random.default_rng(0).standard_normal((4, 3, 3, 3)).astype(np.float32)
@@ -213,4 +214,12 @@ def test_openvino_compiles_a_dynamic_batch_once_per_batch_size(tmp_path):
         three = r.infer({"x": x})["y"]
         r.infer({"x": x})
         assert sorted(r._by_shape) == [((1, 3, 8, 8),), ((3, 3, 8, 8),)]
+        # a dimension the graph fixes is not reshaped away: a clear refusal
+        with pytest.raises(UsageError, match="1x3x5x7 does not fit the graph's \\?x3x8x8"):
+            r.infer({"x": np.zeros((1, 3, 5, 7), np.float32)})
+        # least recently used goes first: a hit keeps a shape
+        monkeypatch.setattr(openvino_backend, "MAX_SHAPES", 2)
+        for n in (1, 2, 1, 4):
+            r.infer({"x": np.zeros((n, 3, 8, 8), np.float32)})
+        assert list(r._by_shape) == [((1, 3, 8, 8),), ((4, 3, 8, 8),)]
     np.testing.assert_allclose(three, np.stack(one), rtol=1e-5, atol=1e-5)

@@ -81,6 +81,30 @@ def test_runner_binds_copies_times_and_replays_graphs(artifact, monkeypatch):
     assert cuda.captured == 1  # one capture, then replays
 
 
+def test_buffers_only_grow_when_shapes_alternate(artifact, monkeypatch):
+    """Frames alternating between two batch sizes (or, on a dynamic-size engine, two image
+    sizes): after the larger one, no call allocates, and a buffer replaced is freed."""
+    from edgeseg.backends import get_runner
+    from edgeseg.backends.tensorrt.builder import build
+    from edgeseg.backends.tensorrt.plan import BuildConfig
+
+    _, cuda = fake_tensorrt.install(monkeypatch)
+    record = build(BuildConfig(artifact=str(artifact)), log=lambda m: None)
+    rng = np.random.default_rng(0)
+    w = np.arange(1, 25, dtype=np.float32).reshape(8, 3) / 10
+    with get_runner("tensorrt", artifact / record["file"]) as r:
+        counts, allocated = [], []
+        for n in (1, 3, 1, 3, 2, 1):
+            x = rng.normal(size=(n, 3, 32, 64)).astype(np.float32)
+            out = r.infer({"image": x})["logits"]
+            np.testing.assert_allclose(out, np.einsum("kc,nchw->nkhw", w, x), rtol=1e-6)
+            counts.append(len(cuda.buffers))
+            allocated.append(cuda.next)  # moves on each device allocation
+    # 2 tensors x (device + pinned) at batch 1, replaced (not added to) at batch 3, then none
+    assert counts == [4, 4, 4, 4, 4, 4]
+    assert allocated[0] < allocated[1] == allocated[-1]
+
+
 def test_each_calling_thread_makes_the_gpu_current(artifact, monkeypatch):
     import threading
 

@@ -8,7 +8,7 @@ import numpy as np
 import onnx
 import pytest
 
-from edgeseg.core.artifact import read_meta
+from edgeseg.core.artifact import ArtifactError, read_meta
 from edgeseg.core.errors import UsageError
 from edgeseg.core.shapes import fit_size, run_size, size_range
 from edgeseg.export.exporter import ExportConfig, export
@@ -85,6 +85,7 @@ def test_the_graph_equals_pytorch_at_sizes_it_was_not_exported_at(dyn):
     ({"dynamic": "batch", "size_range": (LO, HI)}, "--size-range needs --dynamic size"),
     ({"dynamic": "size", "size_range": ((16, 64), (128, 256))}, "at least 32x32"),
     ({"dynamic": "hw"}, "choose batch .* or size"),
+    ({"dynamic": "size", "model_options": {"pad": "error"}}, "pad='error'"),
 ])
 def test_refusals_write_nothing(tmp_path, kw, pattern):
     base = {"out": str(tmp_path / "art"), "model": "bisenetv2", "size": SIZE, "num_classes": 5}
@@ -179,6 +180,8 @@ def test_bench_at_a_size_of_the_range(dyn):
     with pytest.raises(ArtifactError, match="outside the artifact's size range"):
         bench(BenchConfig(artifact=str(dyn), iters=1, size=(256, 256)), log=lambda m: None,
               progress=False)
+    with pytest.raises(UsageError, match="--size or --image, not both"):
+        BenchConfig(artifact=str(dyn), size=(64, 128), image="frame.png")
 
 
 def test_triton_configs_leave_height_and_width_open(dyn, tmp_path):
@@ -210,11 +213,19 @@ def test_size_range_option_refuses_bad_text(text, pattern):
 
 def test_predict_batch_splits_at_the_engine_profile_max(dyn, monkeypatch):
     from edgeseg.runtime import Segmenter
-    from edgeseg.runtime.segmenter import profile_max_batch
+    from edgeseg.runtime.segmenter import engine_meta, profile_limits
 
-    meta = {"builds": [{"file": "model.a.engine", "profile": {"input": [[1], [2], [3]]}}]}
-    assert profile_max_batch(meta, "model.a.engine") == 3
-    assert profile_max_batch(meta, "model.onnx") is None
+    meta = read_meta(dyn)
+    meta["builds"] = [{"file": "model.a.engine", "profile": {
+        "input": [[1, 3, 48, 64], [2, 3, 64, 128], [3, 3, 64, 200]]}}]
+    assert profile_limits(meta, "model.a.engine") == (3, ((48, 64), (64, 200)))
+    assert profile_limits(meta, "model.onnx") == (None, None)
+    # an engine profile narrower than the size range: images are fitted into it
+    narrowed = engine_meta(meta, ((48, 64), (64, 200)))
+    assert narrowed["input"]["size_range"] == {"min": [48, 64], "max": [64, 200]}
+    assert run_size(narrowed["input"], 128, 256) == (64, 128)
+    with pytest.raises(ArtifactError, match="share no size"):
+        engine_meta(meta, ((200, 300), (200, 300)))
     images = [np.random.default_rng(i).integers(0, 256, (40, 80, 3), dtype=np.uint8)
               for i in range(7)]
     with Segmenter(dyn, backend="onnxruntime") as seg:

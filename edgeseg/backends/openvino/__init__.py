@@ -24,6 +24,7 @@ from edgeseg.backends.common import (
     spec,
 )
 from edgeseg.core.devices import Device
+from edgeseg.core.errors import UsageError
 
 
 class Runner(GraphIO):
@@ -41,7 +42,7 @@ class Runner(GraphIO):
     checks the file, and each shape at its first call): the CPU plugin runs a
     dynamic-shaped graph much slower (measured on BiSeNetV1 INT8 at 512x1024, 2 threads,
     avx512_vnni/avx512_bf16/AMX host: 25.5 frames/s at batch 1 against 42.0 for the same
-    graph exported with a fixed batch). The last MAX_SHAPES compilations are kept; a stream
+    graph exported with a fixed batch). The MAX_SHAPES most recently used are kept; a stream
     of ever-new sizes pays a compilation for each (Segmenter keeps a camera's frames at one
     size)."""
 
@@ -59,7 +60,7 @@ class Runner(GraphIO):
         self.compiled = None
         self._idle: queue.SimpleQueue = queue.SimpleQueue()
         # a dynamic model's static compilations by input shape, least recently used first
-        self._by_shape: dict[tuple, tuple] = {}
+        self._by_shape: dict[tuple, tuple] = {}  # read and reordered under _lock
         self._lock = threading.Lock()
 
     def __enter__(self) -> Runner:
@@ -133,19 +134,31 @@ class Runner(GraphIO):
     def _for_shape(self, shapes: tuple) -> tuple:
         if None in shapes:  # a missing input: the engine's own error names it
             return self.compiled, self._idle
-        got = self._by_shape.get(shapes)
-        if got is None:
-            with self._lock:
-                got = self._by_shape.get(shapes)
-                if got is None:
-                    got = (self._compile_shape(shapes), queue.SimpleQueue())
-                    kept = list(self._by_shape.items())[-(MAX_SHAPES - 1):]
-                    # replaced, never mutated: readers without the lock see a whole dict
-                    self._by_shape = {**dict(kept), shapes: got}
+        self._check_fixed(shapes)
+        with self._lock:  # least recently used first: a hit moves to the end
+            got = self._by_shape.pop(shapes, None)
+            if got is None:
+                got = (self._compile_shape(shapes), queue.SimpleQueue())
+                while len(self._by_shape) >= MAX_SHAPES:
+                    del self._by_shape[next(iter(self._by_shape))]
+            self._by_shape[shapes] = got
         return got
 
+    def _check_fixed(self, shapes: tuple) -> None:
+        """Refuse a shape that differs from the graph in a dimension the graph fixes (a
+        reshape would otherwise run the graph at a size it was not made for)."""
+        for port, shape in zip(self._model.inputs, shapes):
+            fixed = [d.get_length() if d.is_static else None
+                     for d in port.get_partial_shape()]
+            if len(shape) != len(fixed) or any(f is not None and f != s
+                                               for f, s in zip(fixed, shape)):
+                want = "x".join("?" if f is None else str(f) for f in fixed)
+                raise UsageError(f"input {_name(port)!r} of shape "
+                                 f"{'x'.join(map(str, shape))} does not fit the graph's {want} "
+                                 "(? is dynamic)")
 
-MAX_SHAPES = 8  # static compilations a dynamic model keeps
+
+MAX_SHAPES = 16  # static compilations a dynamic model keeps (sizes x batch sizes)
 
 
 def _dynamic_inputs(model) -> bool:

@@ -67,6 +67,10 @@ class TorchCuda:
         self._keep[t.data_ptr()] = t
         return t.numpy()[:n].view(dtype).reshape(shape)
 
+    def free(self, ptr: int) -> None:
+        """Release a buffer made by alloc or pinned (by its address)."""
+        self._keep.pop(ptr, None)
+
     def copy(self, dst: int, src: int, nbytes: int) -> None:
         """An asynchronous copy on the stream between two buffers made by alloc/pinned."""
         with self.torch.cuda.stream(self.stream):
@@ -133,6 +137,15 @@ class CudaPython:
         self._host.append(ptr)
         buf = (ctypes.c_uint8 * max(n, 1)).from_address(ptr)
         return np.frombuffer(buf, np.uint8)[:n].view(dtype).reshape(shape)
+
+    def free(self, ptr: int) -> None:
+        """Release a buffer made by alloc or pinned (by its address)."""
+        if ptr in self._device:
+            self._device.remove(ptr)
+            self._check(self.rt.cudaFree(ptr), "cudaFree")
+        elif ptr in self._host:
+            self._host.remove(ptr)
+            self._check(self.rt.cudaFreeHost(ptr), "cudaFreeHost")
 
     def copy(self, dst: int, src: int, nbytes: int) -> None:
         self._check(self.rt.cudaMemcpyAsync(dst, src, nbytes,

@@ -113,7 +113,8 @@ class Runner(GraphIO):
         self._specs = {n: spec(tuple(self.engine.get_tensor_shape(n)), self.dtypes[n])
                        for n in names}
         self._shapes: dict[str, tuple] = {}
-        self._host: dict[str, np.ndarray] = {}
+        self._host: dict[str, np.ndarray] = {}  # views of _flat at the current shapes
+        self._flat: dict[str, np.ndarray] = {}  # each tensor's pinned buffer, its capacity
         self._dev: dict[str, int] = {}
         self._launch = None
         self._events = [self.cuda.event() for _ in range(4)]  # reused: no per-call allocation
@@ -134,7 +135,10 @@ class Runner(GraphIO):
         return {n: self._specs[n] for n in self._out}
 
     def _bind(self, inputs: dict[str, np.ndarray]) -> None:
-        """(Re)allocate buffers and addresses when the input shapes change."""
+        """Point the tensors at buffers for these input shapes when they change. Buffers
+        only grow: a tensor gets new ones (and its old ones are freed) when it needs more
+        bytes than it ever had, so frames alternating between sizes or batches allocate
+        nothing after the largest has been seen."""
         shapes = {n: tuple(inputs[n].shape) for n in self._in}
         if shapes == self._shapes:
             return
@@ -144,9 +148,15 @@ class Runner(GraphIO):
                                  "optimisation profile (edgeseg build --shapes MIN/OPT/MAX)")
         for n in self._in + self._out:
             shape = shapes[n] if n in shapes else tuple(self.context.get_tensor_shape(n))
-            host = self.cuda.pinned(shape, self.dtypes[n])
-            self._host[n] = host
-            self._dev[n] = self.cuda.alloc(host.nbytes)
+            nbytes = int(np.prod(shape)) * np.dtype(self.dtypes[n]).itemsize
+            if nbytes > self._flat.get(n, np.empty(0, np.uint8)).nbytes:
+                self.cuda.synchronize()  # nothing in flight may still use the old ones
+                if n in self._flat:
+                    self.cuda.free(self._dev[n])
+                    self.cuda.free(self._flat[n].ctypes.data)
+                self._flat[n] = self.cuda.pinned((nbytes,), np.uint8)
+                self._dev[n] = self.cuda.alloc(nbytes)
+            self._host[n] = self._flat[n][:nbytes].view(self.dtypes[n]).reshape(shape)
             self.context.set_tensor_address(n, self._dev[n])
         self._shapes = shapes
         self._launch = None

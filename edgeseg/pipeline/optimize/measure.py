@@ -16,6 +16,7 @@ from edgeseg.bench.latency import interleaved
 from edgeseg.core.artifact import package_versions, read_meta
 from edgeseg.core.errors import EdgesegError
 from edgeseg.core.preprocess import input_preprocess
+from edgeseg.core.shapes import dynamic_batch
 from edgeseg.evaluate import GraphPredictor, evaluate_side_by_side
 from edgeseg.pipeline import Plan, calibration_stage, export_stage, quantize_stage
 from edgeseg.pipeline.optimize.candidates import Candidate, Source, graph_io
@@ -59,7 +60,7 @@ class Builder:
                     f"needs a re-export with output {output}"
                     f"{' and fused preprocessing' if fused else ''}, and the artifact's "
                     "checkpoint is not at the path meta.json records")
-            if dynamic and fixed["input"].get("dynamic") != "batch":
+            if dynamic and not dynamic_batch(fixed["input"]):
                 raise NotBuildable(
                     "a batch above 1 needs the graph exported with --dynamic batch, and the "
                     "artifact's checkpoint is not at the path meta.json records")

@@ -16,6 +16,7 @@ import numpy as np
 
 from edgeseg.backends import runner_takes
 from edgeseg.core.errors import EdgesegError, EngineUnavailable
+from edgeseg.core.shapes import dynamic_batch
 from edgeseg.pipeline.optimize.candidates import Candidate, Result
 from edgeseg.pipeline.optimize.measure import Builder, first_line
 from edgeseg.runtime.segmenter import Segmenter
@@ -117,7 +118,7 @@ def throughput(artifact: Path, c: Candidate, image: np.ndarray, *, batch: int = 
     for `seconds` after a warm-up call."""
     with ExitStack() as stack:
         segs, layout = _callers(stack, artifact, c, streams, threads)
-        if batch > 1 and segs[0].meta["input"].get("dynamic") != "batch":
+        if batch > 1 and not dynamic_batch(segs[0].meta["input"]):
             raise EngineUnavailable(f"{artifact} has a fixed batch of 1")
         frames, elapsed = _loop(segs, [image] * batch, seconds)
     return {"fps": round(frames / elapsed, 2), "layout": layout, "frames": frames,
