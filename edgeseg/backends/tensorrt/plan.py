@@ -15,9 +15,14 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 
+from edgeseg.backends.tensorrt.profile import (  # noqa: F401 (parse_shapes re-exported)
+    DEFAULT_MAX_BATCH,
+    PlanError,
+    parse_shapes,
+)
+from edgeseg.backends.tensorrt.profile import profile as _profile
 from edgeseg.core.capabilities import TARGETS
 from edgeseg.core.errors import Mismatch, UsageError
-from edgeseg.core.shapes import size_range
 
 MIN_MAJOR = 10  # the tensor API (set_tensor_address, execute_async_v3) and strong typing
 LAST_WEAK_MAJOR = 10  # TensorRT 11 removed the FP16/INT8 builder flags and calibrators
@@ -25,11 +30,8 @@ LAST_WEAK_MAJOR = 10  # TensorRT 11 removed the FP16/INT8 builder flags and cali
 HARDWARE_COMPAT = {"ampere+": ("AMPERE_PLUS", "ampere+", (8, 6, 0)),
                    "same-cc": ("SAME_COMPUTE_CAPABILITY", "sameComputeCapability", (10, 9, 0))}
 PLAN_TAG = 0x74727466  # first uint32 of a serialized plan ("ftrt" on disk)
-DEFAULT_MAX_BATCH = 8
 
 
-class PlanError(UsageError):
-    """A build that cannot be made as asked; the message says why and what to do instead."""
 
 
 class EngineMismatch(Mismatch):
@@ -110,47 +112,6 @@ def engine_tag(gpu_name: str, compute_capability: str, trt_version: str, cfg: Bu
     if cfg.version_compatible:
         parts.append("vc")
     return "-".join(parts)
-
-
-def parse_shapes(text: str, static: list, fill: list[list] | None = None,
-                 size_range: tuple | None = None) -> list[list[int]]:
-    """MIN/OPT/MAX as batch sizes ("1/4/8") or full shapes ("1x3x512x1024/..."). A batch
-    size takes the rest of its shape from `fill` (min, opt and max shapes; default the static
-    shape). `size_range`: ((min_h, min_w), (max_h, max_w)) a dynamic height and width
-    ("height"/"width" in `static`) must lie in."""
-    parts = text.split("/")
-    if len(parts) != 3:
-        raise PlanError(f"--shapes {text!r}: give MIN/OPT/MAX, e.g. 1/4/8 or "
-                        "1x3x512x1024/4x3x512x1024/8x3x512x1024")
-    out = []
-    for k, p in enumerate(parts):
-        try:
-            dims = [int(d) for d in p.lower().split("x")]
-        except ValueError:
-            raise PlanError(f"--shapes {text!r}: {p!r} is not a number or NxCxHxW") from None
-        if len(dims) == 1:
-            dims = [dims[0], *(fill[k] if fill else static)[1:]]
-        if len(dims) != len(static) or min(dims) < 1:
-            raise PlanError(f"--shapes {text!r}: {p!r} must have {len(static)} positive dims")
-        fixed = [(i, d, s) for i, (d, s) in enumerate(zip(dims, static)) if isinstance(s, int)
-                 and d != s]
-        if fixed:
-            i, d, s = fixed[0]
-            free = "batch, height and width are" if size_range else "batch is"
-            raise PlanError(f"--shapes {text!r}: dimension {i} is fixed at {s} in this "
-                            f"artifact, got {d}; only the {free} dynamic")
-        if size_range is not None and "height" in static and "width" in static:
-            hw = (dims[static.index("height")], dims[static.index("width")])
-            (lo_h, lo_w), (hi_h, hi_w) = size_range
-            if not (lo_h <= hw[0] <= hi_h and lo_w <= hw[1] <= hi_w):
-                raise PlanError(f"--shapes {text!r}: {hw[0]}x{hw[1]} is outside the "
-                                f"artifact's size range {lo_h}x{lo_w}:{hi_h}x{hi_w} (the "
-                                "sizes its parity was checked at); re-export with a wider "
-                                "--size-range")
-        out.append(dims)
-    if not all(a <= b for lo, hi in zip(out, out[1:]) for a, b in zip(lo, hi)):
-        raise PlanError(f"--shapes {text!r}: need MIN <= OPT <= MAX in every dimension")
-    return out
 
 
 def plan_build(meta: dict, cfg: BuildConfig, trt_version: str) -> Plan:
@@ -282,27 +243,6 @@ def _check_hardware_compat(cfg: BuildConfig, trt_version: str) -> list[str]:
         raise PlanError(f"--hardware-compat {cfg.hardware_compat} needs TensorRT "
                         f"{'.'.join(map(str, since))} or newer, this is {trt_version}")
     return ["hardware-compatible engines are not supported on Jetson (JetPack)"]
-
-
-def _profile(inp: dict, cfg: BuildConfig) -> tuple[dict | None, list[str]]:
-    """(the optimisation profile for a dynamic input, or None; the notes)."""
-    static = list(inp["shape"])
-    if any(not isinstance(d, int) for d in static):
-        text = cfg.shapes or f"1/1/{DEFAULT_MAX_BATCH}"
-        notes, fill, rng = [], None, size_range(inp)
-        if rng is not None:  # height and width: the range's ends, the nominal size as opt
-            fill = [[d if isinstance(d, int) else {"height": hw[0], "width": hw[1]}.get(d, 1)
-                     for d in static] for hw in (rng[0], inp["size"], rng[1])]
-        if not cfg.shapes:
-            what = "dynamic batch" if rng is None else (
-                f"dynamic batch and size: {'x'.join(map(str, rng[0]))} / "
-                f"{'x'.join(map(str, inp['size']))} / {'x'.join(map(str, rng[1]))}, batch")
-            notes.append(f"{what}: profile 1/1/{DEFAULT_MAX_BATCH} (set --shapes)")
-        return {inp["name"]: parse_shapes(text, static, fill, rng)}, notes
-    if cfg.shapes:
-        raise PlanError(f"--shapes: this artifact's input is static {static}; export with "
-                        "--dynamic batch (or size) for a range of shapes")
-    return None, []
 
 
 def trtexec_command(meta: dict, plan: Plan, cfg: BuildConfig, engine_file: str) -> list[str]:
