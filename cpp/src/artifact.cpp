@@ -132,6 +132,23 @@ void read_input(const Fields& f, const Json& in, InputSpec& s) {
   if (s.dynamic_size()) read_size_range(f, in, s);
 }
 
+// builds[].profile {input name: [min, opt, max] shapes}: the height/width bounds, if any.
+void read_profile_sizes(const Fields& f, const Json& b, const InputSpec& in, EngineBuild& e) {
+  if (!b.contains("profile") || !b["profile"].is_object() || !b["profile"].contains(in.name))
+    return;
+  const std::string field = "builds[tensorrt].profile." + in.name;
+  const Json& p = b["profile"][in.name];
+  if (!p.is_array() || p.size() != 3) f.fail(field, "must be [min, opt, max] shapes");
+  const int hi = in.fused ? 1 : 2, wi = hi + 1;  // NHWC frames, else NCHW
+  for (int k : {0, 2}) {
+    if (!p[k].is_array() || p[k].size() != 4) f.fail(field, "must hold 4-D shapes");
+    auto& hw = k == 0 ? e.min_size : e.max_size;
+    hw = {static_cast<int>(f.integer(p[k][hi], field)),
+          static_cast<int>(f.integer(p[k][wi], field))};
+  }
+  e.has_sizes = true;
+}
+
 void read_builds(const Fields& f, const Json& meta, Meta& m) {
   if (!meta.contains("builds") || meta["builds"].is_null()) return;
   const Json& builds = meta["builds"];
@@ -147,6 +164,7 @@ void read_builds(const Fields& f, const Json& meta, Meta& m) {
                                  "builds[tensorrt].compute_capability");
     if (b.contains("device") && b["device"].is_string()) e.device = b["device"].get<std::string>();
     if (b.contains("sha256") && b["sha256"].is_string()) e.sha256 = b["sha256"].get<std::string>();
+    read_profile_sizes(f, b, m.input, e);
     m.engines.push_back(e);
   }
 }

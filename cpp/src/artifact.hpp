@@ -43,6 +43,10 @@ struct EngineBuild {
   std::string device;              // the GPU's name
   std::string compute_capability;  // "8.7"
   std::string sha256;              // optional
+  // The optimisation profile's smallest and largest input height/width (builds[].profile),
+  // when it records one for the input; a dynamic-size artifact's run sizes stay inside.
+  bool has_sizes = false;
+  std::array<int, 2> min_size{}, max_size{};
 };
 
 struct Meta {

@@ -68,6 +68,20 @@ struct Segmenter::Impl {
   void choose(const Options& o);
   void open_openvino(const Options& o);
   std::array<int, 2> run_size(int h, int w) const;
+  // A dynamic-size artifact's range narrowed to the engine profile's sizes (Python's
+  // runtime.segmenter.engine_meta): images are then fitted into what the engine takes.
+  void narrow_to_profile(const detail::EngineBuild& e) {
+    auto& in = meta.input;
+    if (!in.dynamic_size() || !e.has_sizes) return;
+    for (int i = 0; i < 2; ++i) {
+      in.min_size[i] = std::max(in.min_size[i], e.min_size[i]);
+      in.max_size[i] = std::min(in.max_size[i], e.max_size[i]);
+      if (in.min_size[i] > in.max_size[i])
+        throw Error(meta.dir + ": the engine " + e.file + "'s optimisation profile and "
+                    "input.size_range share no size; rebuild it with edgeseg build (--shapes "
+                    "within the range)");
+    }
+  }
   // The graph input's shape at a run size: NHWC frames for a fused graph, else NCHW.
   std::vector<int64_t> input_shape(int h, int w) const {
     if (meta.input.fused) return {1, h, w, 3};
@@ -116,6 +130,7 @@ void Segmenter::Impl::choose(const Options& o) {
     if (why_not.empty()) why_not = why;
   }
   auto open_tensorrt = [&](const char* why) {
+    narrow_to_profile(*fit);
     engine = detail::make_tensorrt_backend(meta, *fit, meta.output.name);
     backend = "tensorrt";
     model_file = fit->file;

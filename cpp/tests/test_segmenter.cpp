@@ -11,6 +11,7 @@
 #include <utility>
 #include <vector>
 
+#include "artifact.hpp"
 #include "check.hpp"
 #include "edgeseg/preprocess.hpp"
 #include "edgeseg/segmenter.hpp"
@@ -294,5 +295,21 @@ int main() {
     edgeseg::Segmenter seg(with_engine, o);
     CHECK(seg.backend() == "openvino" && seg.backend_reason().find("TensorRT") != std::string::npos);
   }
+  // An engine's optimisation profile: its height/width bounds are read (a dynamic-size
+  // artifact's run sizes are narrowed to them when that engine runs).
+  s = {};
+  s.dynamic = "size";
+  s.size_range = R"({"min": [4, 6], "max": [12, 20]})";
+  const std::string engine_fields = R"("backend": "tensorrt", "file": "model.a.engine",
+      "tensorrt": "10.3.0", "compute_capability": "8.7", "profile": {"input": )";
+  s.builds = "[{" + engine_fields + R"([[1, 3, 6, 8], [1, 3, 8, 16], [4, 3, 10, 18]]}}])";
+  {
+    const auto meta = edgeseg::detail::read_meta(make(root, "profiled", s), false);
+    CHECK(meta.engines.size() == 1 && meta.engines[0].has_sizes);
+    CHECK(meta.engines[0].min_size == (Size{6, 8}) && meta.engines[0].max_size == (Size{10, 18}));
+  }
+  s.builds = "[{" + engine_fields + R"([[1, 3, 6, 8], [1, 3, 8, 16]]}}])";
+  CHECK_ERROR(edgeseg::detail::read_meta(make(root, "bad-profile", s), false),
+              "must be [min, opt, max] shapes");
   return check::result();
 }
