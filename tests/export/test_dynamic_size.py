@@ -292,3 +292,23 @@ def _classes(n):
     from edgeseg.data.classes import ClassSet
 
     return ClassSet("unnamed", tuple(f"c{i}" for i in range(n)), ((0, 0, 0),) * n)
+
+
+def test_a_failed_shape_inference_leaves_nothing_in_the_working_directory(tmp_path,
+                                                                          monkeypatch):
+    """ORT's symbolic shape inference cannot finish on a dynamic-size BiSeNetV1; where it
+    fails it writes its temporary model into the current directory, unless prepare runs
+    elsewhere."""
+    from edgeseg.backends.onnxruntime import quantizer
+
+    dyn = export(ExportConfig(out=str(tmp_path / "b1"), model="bisenetv1", size=SIZE,
+                              num_classes=5, dynamic="size", size_range=(LO, HI),
+                              parity_backends=("onnxruntime",), parity_inputs=1), **QUIET)
+    work = tmp_path / "cwd"
+    work.mkdir()
+    monkeypatch.chdir(work)
+    with pytest.raises(Exception, match="symbolic shape inference"):
+        quantizer.prepare(dyn / "model.onnx", tmp_path / "prepared.onnx", symbolic=True)
+    assert list(work.iterdir()) == []
+    quantizer.prepare(dyn / "model.onnx", tmp_path / "prepared.onnx", symbolic=False)
+    assert (tmp_path / "prepared.onnx").is_file() and list(work.iterdir()) == []

@@ -25,8 +25,13 @@ def prepare(src: Path, dst: Path, *, symbolic: bool = True) -> None:
     the size divisor is computed from the input's shape); ONNX's own inference still runs."""
     from onnxruntime.quantization.shape_inference import quant_pre_process
 
-    quant_pre_process(str(src), str(dst), skip_optimization=True,
-                      skip_symbolic_shape=not symbolic)
+    # In a directory of its own: when symbolic inference fails, ORT leaves its temporary
+    # model (and external-data files) in the current directory.
+    src, dst = Path(src).resolve(), Path(dst).resolve()
+    with tempfile.TemporaryDirectory(prefix="edgeseg-prepare-") as scratch, \
+            contextlib.chdir(scratch):
+        quant_pre_process(str(src), str(dst), skip_optimization=True,
+                          skip_symbolic_shape=not symbolic)
 
 
 class _Reader:
