@@ -20,7 +20,7 @@ from edgeseg.backends.tensorrt.profile import (  # noqa: F401 (parse_shapes re-e
     PlanError,
     parse_shapes,
 )
-from edgeseg.backends.tensorrt.profile import profile as _profile
+from edgeseg.backends.tensorrt.profile import profile as input_profile
 from edgeseg.core.capabilities import TARGETS
 from edgeseg.core.errors import Mismatch, UsageError
 
@@ -243,6 +243,11 @@ def _check_hardware_compat(cfg: BuildConfig, trt_version: str) -> list[str]:
         raise PlanError(f"--hardware-compat {cfg.hardware_compat} needs TensorRT "
                         f"{'.'.join(map(str, since))} or newer, this is {trt_version}")
     return ["hardware-compatible engines are not supported on Jetson (JetPack)"]
+
+
+def _profile(inp: dict, cfg: BuildConfig) -> tuple[dict | None, list[str]]:
+    """(the optimisation profile for a dynamic input, or None; the notes): profile.py."""
+    return input_profile(inp, cfg.shapes)
 
 
 def trtexec_command(meta: dict, plan: Plan, cfg: BuildConfig, engine_file: str) -> list[str]:

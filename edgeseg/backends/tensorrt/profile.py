@@ -4,13 +4,8 @@ data, like plan.py, so it is tested without TensorRT."""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 from edgeseg.core.errors import UsageError
 from edgeseg.core.shapes import size_range
-
-if TYPE_CHECKING:
-    from edgeseg.backends.tensorrt.plan import BuildConfig
 
 DEFAULT_MAX_BATCH = 8
 
@@ -60,22 +55,22 @@ def parse_shapes(text: str, static: list, fill: list[list] | None = None,
     return out
 
 
-def profile(inp: dict, cfg: BuildConfig) -> tuple[dict | None, list[str]]:
+def profile(inp: dict, shapes: str | None) -> tuple[dict | None, list[str]]:
     """(the optimisation profile for a dynamic input, or None; the notes)."""
     static = list(inp["shape"])
     if any(not isinstance(d, int) for d in static):
-        text = cfg.shapes or f"1/1/{DEFAULT_MAX_BATCH}"
+        text = shapes or f"1/1/{DEFAULT_MAX_BATCH}"
         notes, fill, rng = [], None, size_range(inp)
         if rng is not None:  # height and width: the range's ends, the nominal size as opt
             fill = [[d if isinstance(d, int) else {"height": hw[0], "width": hw[1]}.get(d, 1)
                      for d in static] for hw in (rng[0], inp["size"], rng[1])]
-        if not cfg.shapes:
+        if not shapes:
             what = "dynamic batch" if rng is None else (
                 f"dynamic batch and size: {'x'.join(map(str, rng[0]))} / "
                 f"{'x'.join(map(str, inp['size']))} / {'x'.join(map(str, rng[1]))}, batch")
             notes.append(f"{what}: profile 1/1/{DEFAULT_MAX_BATCH} (set --shapes)")
         return {inp["name"]: parse_shapes(text, static, fill, rng)}, notes
-    if cfg.shapes:
+    if shapes:
         raise PlanError(f"--shapes: this artifact's input is static {static}; export with "
                         "--dynamic batch (or size) for a range of shapes")
     return None, []
