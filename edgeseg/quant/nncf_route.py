@@ -37,7 +37,8 @@ def quantize_nncf(cfg, *, log: Callable[[str], None] = print, progress: bool = T
         inputs, held = accept.holdout_split(calibration_inputs(cs, meta["input"]), cfg)
         log(f"NNCF: calibrating on {len(inputs)} images of {cs.root} ({len(held)} held out "
             "for the check)")
-        tools(engine).nncf_quantize(src / "model.onnx", tmp / "model.xml", inputs)
+        tools(engine).nncf_quantize(src / "model.onnx", tmp / "model.xml", inputs,
+                                    progress=progress)
 
         fp32_agree, all_pixels, share = _held_out_agreement(engine, src / "model.onnx",
                                                             tmp / "model.xml", meta, held,
